@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# Helpers shared by rtsync's scripts: privilege escalation, and throwaway
+# PostgreSQL clusters run as an unprivileged OS user (initdb refuses root).
+#
+# Source it; it defines functions and sets nothing else.
+
+# Run a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The OS user that owns and runs clusters: postgres when we are root, else us.
+cluster_os_user() {
+	if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+# Run a command as the cluster's OS user.
+as_cluster_user() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bindir() {
+	pg_config --bindir
+}
+
+# cluster_create DIR PORT [extra postgresql.conf lines...]
+# Makes a new cluster in DIR/data with its unix socket in DIR, configured for
+# rtsync, and exports PGHOST/PGPORT/PGUSER/PGDATABASE for libpq clients.
+# Superuser role is always "postgres", trust auth over the unix socket only.
+cluster_create() {
+	local dir=$1 port=$2
+	shift 2
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
+	(cd /tmp && as_cluster_user "$(pg_bindir)/initdb" -D "$dir/data" -U postgres \
+		-A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1) || {
+		cat "$dir/initdb.log" >&2
+		return 1
+	}
+	{
+		echo "listen_addresses = ''"
+		echo "port = $port"
+		echo "unix_socket_directories = '$dir'"
+		echo "wal_level = logical"
+		echo "shared_preload_libraries = 'rtsync'"
+		echo "output_plugin_libraries = 'pgoutput, test_decoding, rtsync, wal2json'"
+		echo "max_replication_slots = 20"
+		echo "max_wal_senders = 20"
+		echo "fsync = off"
+		echo "log_min_messages = warning"
+		for line in "$@"; do echo "$line"; done
+	} | as_cluster_user tee -a "$dir/data/postgresql.conf" >/dev/null
+	cluster_env "$dir" "$port"
+}
+
+# cluster_env DIR PORT: point libpq clients at the cluster.
+cluster_env() {
+	export PGHOST=$1 PGPORT=$2 PGUSER=postgres PGDATABASE=postgres
+}
+
+# cluster_start DIR / cluster_stop DIR
+cluster_start() {
+	(cd /tmp && as_cluster_user "$(pg_bindir)/pg_ctl" -D "$1/data" -l "$1/server.log" -w start >/dev/null) || {
+		cat "$1/server.log" >&2
+		return 1
+	}
+}
+
+cluster_stop() {
+	[ -d "$1/data" ] || return 0
+	(cd /tmp && as_cluster_user "$(pg_bindir)/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1) || true
+}
+
+# cluster_destroy DIR: stop the cluster and remove everything under DIR.
+cluster_destroy() {
+	cluster_stop "$1"
+	rm -rf "$1"
+}
