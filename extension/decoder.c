@@ -18,6 +18,8 @@
  * counts every change the transaction made, streamed or not, so the same
  * change has the same number in every slot whatever its options.
  *
+ * An UPDATE that changes the key also carries "OldKeys", the key it had.
+ *
  * TOAST: an UPDATE that leaves an out-of-line value unchanged does not log
  * it. When the table logs whole old rows (REPLICA IDENTITY FULL, which
  * publish() sets for view types with old images) the value is taken from the
@@ -37,6 +39,7 @@
 #include "datatype/timestamp.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -141,12 +144,12 @@ deform_row(HeapTuple tuple, TupleDesc desc)
 	return row;
 }
 
-/* Keys: the key columns of the given row. */
+/* Keys (or OldKeys): the key columns of the given row. */
 static void
-append_keys(StringInfo out, RtsyncRelInfo *info, RowValues *row,
-			RtsyncFormat format)
+append_keys(StringInfo out, const char *name, RtsyncRelInfo *info,
+			RowValues *row, RtsyncFormat format)
 {
-	appendStringInfoString(out, "\"Keys\":{");
+	appendStringInfo(out, "\"%s\":{", name);
 	for (int k = 0; row && k < info->nkeys; k++)
 	{
 		RtsyncColumn *col = &info->columns[info->keys[k]];
@@ -158,6 +161,25 @@ append_keys(StringInfo out, RtsyncRelInfo *info, RowValues *row,
 							row->nulls[col->attnum - 1], format);
 	}
 	appendStringInfoChar(out, '}');
+}
+
+/* Did an UPDATE change the row's key? */
+static bool
+keys_differ(RtsyncRelInfo *info, RowValues *new_row, RowValues *old_row)
+{
+	for (int k = 0; k < info->nkeys; k++)
+	{
+		RtsyncColumn *col = &info->columns[info->keys[k]];
+		int			i = col->attnum - 1;
+
+		if (new_row->nulls[i] != old_row->nulls[i])
+			return true;
+		if (!new_row->nulls[i] &&
+			!datum_image_eq(new_row->values[i], old_row->values[i],
+							col->attbyval, col->attlen))
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -180,7 +202,7 @@ append_image(StringInfo out, const char *name, RtsyncRelInfo *info,
 		Datum		value = row->values[i];
 		bool		isnull = row->nulls[i];
 
-		if (col->varlena && !isnull &&
+		if (col->attlen == -1 && !isnull &&
 			VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
 		{
 			if (old_row == NULL)
@@ -251,7 +273,14 @@ rtsync_decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	out = ctx->out;
 	append_record_head(out, data, txn, index, event_name, info->table_name_json);
 	images_start = out->len;
-	append_keys(out, info, new_row ? new_row : old_row, data->opts.format);
+	append_keys(out, "Keys", info, new_row ? new_row : old_row,
+				data->opts.format);
+	/* a key change is a move: say where from, whatever the view type */
+	if (new_row && old_row && keys_differ(info, new_row, old_row))
+	{
+		appendStringInfoChar(out, ',');
+		append_keys(out, "OldKeys", info, old_row, data->opts.format);
+	}
 	if (want_new)
 		append_image(out, "NewImage", info, new_row,
 					 info->old_row_logged ? old_row : NULL, &omitted,

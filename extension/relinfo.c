@@ -164,7 +164,8 @@ build_columns(RtsyncRelInfo *entry, Relation rel)
 			continue;
 		col = &entry->columns[entry->ncolumns++];
 		col->attnum = att->attnum;
-		col->varlena = att->attlen == -1;
+		col->attlen = att->attlen;
+		col->attbyval = att->attbyval;
 		resetStringInfo(&key);
 		escape_json(&key, NameStr(att->attname));
 		appendStringInfoChar(&key, ':');

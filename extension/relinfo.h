@@ -21,7 +21,8 @@ typedef struct RtsyncColumn
 	char	   *json_key;		/* "name": ready to copy into a record */
 	int			json_key_len;
 	AttrNumber	attnum;
-	bool		varlena;		/* may hold an unchanged TOAST pointer */
+	int16		attlen;			/* -1: varlena, may be an unchanged TOAST pointer */
+	bool		attbyval;
 	RtsyncValueType type;
 } RtsyncColumn;
 
