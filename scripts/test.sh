@@ -46,8 +46,30 @@ run_regress() {
 	rm -rf "$work"
 }
 
+# The README's demo command, bounded: it must stream all three event kinds.
+run_demo() {
+	local out
+	out=$(DEMO_ROUNDS=2 DEMO_INTERVAL=0 DEMO_PORT=55431 bash scripts/demo.sh 2>&1) || {
+		echo "$out"
+		echo "test demo ... FAILED (exit status)"
+		failed=$((failed + 1))
+		return 1
+	}
+	for event in INSERT MODIFY REMOVE; do
+		if ! grep -q "\"eventName\":\"$event\"" <<<"$out"; then
+			echo "$out"
+			echo "test demo ... FAILED (no $event record)"
+			failed=$((failed + 1))
+			return 1
+		fi
+	done
+	echo "test demo ... ok"
+	passed=$((passed + 1))
+}
+
 status=0
 run_regress "$@" || status=1
+if [ $# -eq 0 ]; then run_demo || status=1; fi
 
 echo "tests: $passed passed, $failed failed"
 exit $status
