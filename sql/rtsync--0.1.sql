@@ -22,6 +22,8 @@ CREATE TABLE rtsync.published_table (
 	published_at timestamptz NOT NULL DEFAULT now()
 ) WITH (user_catalog_table = true);
 
+GRANT USAGE ON SCHEMA rtsync TO PUBLIC;
+
 SELECT pg_catalog.pg_extension_config_dump('rtsync.published_table', '');
 GRANT SELECT ON rtsync.published_table TO PUBLIC;
 
