@@ -14,6 +14,8 @@
 #   BENCH_PORT      port of the throwaway cluster (default 55433)
 #   BENCH_TIMEOUT   seconds after which one pg_recvlogical run is killed (default 3600)
 #   BENCH_EXTRA_CONF  extra postgresql.conf lines, newline-separated (default none)
+#   BENCH_OUTPUT_DIR  write each decoder's output to files there instead of
+#                   /dev/null, to check it (timings then include the writes)
 #
 # Prints markdown tables and writes the same to bench/decoder/results.md.
 set -euo pipefail
@@ -101,6 +103,11 @@ max_slots=60
 timeout_s=${BENCH_TIMEOUT:-3600}
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT must be a positive integer"
 port=${BENCH_PORT:-55433}
+output_dir=${BENCH_OUTPUT_DIR:-}
+if [ -n "$output_dir" ]; then
+	mkdir -p "$output_dir"
+	output_dir=$(cd "$output_dir" && pwd)
+fi
 
 a_txs=$(scaled 200000)   # (a) transactions of one INSERT each
 b_txs=100                # (b) transactions ...
@@ -129,6 +136,9 @@ trap 'exit 130' INT TERM
 
 extra_conf=(
 	"max_replication_slots = 64"
+	# No rtsync server worker: it would stream its own slot, decoding the
+	# same WAL alongside the decoder being measured.
+	"rtsync.port = 0"
 	# Keep checkpoints out of the workloads: run.sh checkpoints between them.
 	"max_wal_size = 32GB"
 	"checkpoint_timeout = 1h"
@@ -158,12 +168,12 @@ secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.2f", (b - a) / 
 
 # ---- one decode run ---------------------------------------------------------
 
-# decode SLOT DECODER ENDPOS: stream SLOT to ENDPOS into /dev/null. Sets
+# decode SLOT DECODER ENDPOS OUT: stream SLOT to ENDPOS into file OUT. Sets
 # dec_secs, dec_hwm_kb (walsender VmHWM, last sample) and dec_anon_kb (largest
 # sampled walsender RssAnon); returns pg_recvlogical's status.
 decode() {
-	local slot=$1 d=$2 endpos=$3 o t0 rc=0 wpid="" i key val _
-	local args=(-d "$PGDATABASE" --slot="$slot" --start --endpos="$endpos" -f /dev/null --no-loop)
+	local slot=$1 d=$2 endpos=$3 out=$4 o t0 rc=0 wpid="" i key val _
+	local args=(-d "$PGDATABASE" --slot="$slot" --start --endpos="$endpos" -f "$out" --no-loop)
 	for o in ${options_of[$d]}; do args+=(-o "$o"); done
 	dec_hwm_kb="" dec_anon_kb=""
 	t0=$(now_ns)
@@ -199,7 +209,7 @@ declare -A secs hwm anon wal_mb gen_secs
 failures=()
 
 run_workload() {
-	local w=$1 r d slot t0 start_lsn endpos rc
+	local w=$1 r d slot t0 start_lsn endpos rc out
 	log "workload ${wl_title[$w]}"
 	if [ "$w" = c ]; then
 		t0=$(now_ns)
@@ -227,11 +237,14 @@ run_workload() {
 	esac
 	gen_secs[$w]=$(secs_since "$t0")
 	# The workload committed asynchronously, so take the insert position, not
-	# the (possibly lagging) write position, as the end. The synchronous
-	# transaction that follows flushes the WAL up to there and leaves a record
-	# past the end, so pg_recvlogical sees its end position without waiting.
+	# the (possibly lagging) write position, as the end. Then flush the WAL up
+	# to there with a synchronous commit that writes WAL (one that only takes
+	# an xid commits asynchronously and would leave the first decoder waiting
+	# up to wal_writer_delay for the flush).
 	endpos=$(q -c "SELECT pg_current_wal_insert_lsn()")
-	q -c "SELECT txid_current()" >/dev/null
+	q -c "INSERT INTO bench_end_marker VALUES ('$w')"
+	[ "$(q -c "SELECT pg_current_wal_flush_lsn() >= '$endpos'")" = t ] ||
+		die "WAL not flushed up to $endpos after a synchronous commit"
 	wal_mb[$w]=$(q -c "SELECT round(pg_wal_lsn_diff('$endpos', '$start_lsn') / 1048576.0, 1)")
 	log "  generated in ${gen_secs[$w]} s, ${wal_mb[$w]} MB of WAL ($start_lsn .. $endpos)"
 
@@ -239,11 +252,13 @@ run_workload() {
 		for d in "${decoders[@]}"; do
 			slot="bench_${w}_${d//-/_}_$r"
 			rc=0
-			decode "$slot" "$d" "$endpos" || rc=$?
+			out=/dev/null
+			[ -z "$output_dir" ] || out=$output_dir/$w-$d-$r.out
+			decode "$slot" "$d" "$endpos" "$out" || rc=$?
 			if [ "$rc" -ne 0 ]; then
 				log "  $d: pg_recvlogical failed (status $rc):"
 				sed 's/^/    /' "$dir/recv.err" >&2
-				failures+=("$d on ($w): $(tr '\n' ' ' <"$dir/recv.err")")
+				failures+=("$d on ($w), run $r: $(tr '\n' ' ' <"$dir/recv.err")")
 				secs[$d,$w]=FAIL
 				continue
 			fi

@@ -36,6 +36,10 @@ CREATE TABLE bench_c (
 	body       text NOT NULL
 );
 
+-- Not published: run.sh commits a row here after each workload to flush the
+-- asynchronously committed WAL before decoding.
+CREATE TABLE bench_end_marker (workload text, at timestamptz DEFAULT now());
+
 ALTER TABLE bench_a REPLICA IDENTITY FULL;
 ALTER TABLE bench_b REPLICA IDENTITY FULL;
 ALTER TABLE bench_c REPLICA IDENTITY FULL;
