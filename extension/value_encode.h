@@ -33,6 +33,7 @@ typedef enum RtsyncValueKind
 	RTSYNC_KIND_TIME,
 	RTSYNC_KIND_BYTEA,
 	RTSYNC_KIND_ARRAY,
+	RTSYNC_KIND_TEXT,			/* text, varchar, char: the bytes as they are */
 	RTSYNC_KIND_STRING			/* anything else: its output function's text */
 } RtsyncValueKind;
 
@@ -50,6 +51,7 @@ typedef struct RtsyncValueType
 
 extern void rtsync_value_type_init(RtsyncValueType *type, Oid typid,
 								   MemoryContext cxt);
+extern void rtsync_json_append_string(StringInfo out, const char *str, size_t len);
 extern void rtsync_value_append(StringInfo out, const RtsyncValueType *type,
 								Datum value, bool isnull, RtsyncFormat format);
 
