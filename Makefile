@@ -1,5 +1,5 @@
 # rtsync: one shared library that is both the logical decoding output plugin
-# (loaded by walsenders) and, later, the background worker.
+# (loaded by walsenders) and the background worker serving GraphQL.
 MODULE_big = rtsync
 OBJS = \
 	extension/rtsync.o \
@@ -7,11 +7,29 @@ OBJS = \
 	extension/decoder_options.o \
 	extension/relinfo.o \
 	extension/value_encode.o \
-	extension/publication.o
+	extension/publication.o \
+	extension/notify.o \
+	bgworker/settings.o \
+	bgworker/worker.o \
+	bgworker/pgconn.o \
+	bgworker/replication.o \
+	bgworker/control.o \
+	bgworker/apikeys.o \
+	bgworker/listener.o \
+	bgworker/server.o \
+	bgworker/protocol.o \
+	bgworker/registry.o
+OBJS += bgworker/graphql_lexer.o bgworker/graphql_parser.o bgworker/graphql_sql.o
+OBJS += bgworker/schema.o bgworker/filter.o bgworker/subscription_input.o bgworker/subscription_variables.o bgworker/subscription_validate.o bgworker/subscription_plan.o bgworker/subscription_sql.o
 
 EXTENSION = rtsync
 DATA = sql/rtsync--0.1.sql
 PGFILEDESC = "rtsync - real-time sync for PostgreSQL"
+
+# The worker talks to PostgreSQL through libpq, as dblink does.
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+SHLIB_LINK = -lwebsockets -luv
 
 # No LLVM bitcode: it needs clang at build time and buys nothing here.
 override with_llvm = no

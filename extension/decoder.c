@@ -40,6 +40,7 @@
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
 #include "utils/datum.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -343,6 +344,37 @@ rtsync_decoder_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 }
 
 /*
+ * With include-control, the SQL API's transactional messages (prefix
+ * "rtsync": a publication or API key changed) become CONTROL records, in
+ * stream order, for the worker to reload what it caches.
+ */
+static void
+rtsync_decoder_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					   XLogRecPtr message_lsn, bool transactional,
+					   const char *prefix, Size message_size,
+					   const char *message)
+{
+	RtsyncDecodingData *data = ctx->output_plugin_private;
+	MemoryContext old;
+
+	if (!transactional)
+		return;
+	data->change_index++;
+	if (!data->opts.include_control || strcmp(prefix, "rtsync") != 0)
+		return;
+	old = MemoryContextSwitchTo(data->change_cxt);
+	OutputPluginPrepareWrite(ctx, true);
+	appendStringInfoString(ctx->out, "{\"eventName\":\"CONTROL\",\"eventVersion\":\"1.1\","
+						   "\"eventSource\":\"rtsync\",\"content\":");
+	escape_json(ctx->out, pnstrdup(message, message_size));
+	appendStringInfoChar(ctx->out, '}');
+	OutputPluginWrite(ctx, true);
+	data->records++;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->change_cxt);
+}
+
+/*
  * With include-commit, a transaction that produced records ends with a
  * COMMIT record whose SequenceNumber sorts after all of them.
  */
@@ -369,5 +401,6 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
 	cb->change_cb = rtsync_decoder_change;
 	cb->truncate_cb = rtsync_decoder_truncate;
 	cb->commit_cb = rtsync_decoder_commit;
+	cb->message_cb = rtsync_decoder_message;
 	cb->shutdown_cb = rtsync_decoder_shutdown;
 }

@@ -29,6 +29,7 @@ static const char *const view_type_names[] = {
 static const char *const option_names[] = {
 	"format", "view-type", "tables", "all-tables",
 	"include-timestamp", "include-sequence", "include-commit",
+	"include-control",
 };
 
 bool
@@ -139,6 +140,7 @@ rtsync_options_parse(List *defels, RtsyncDecoderOptions *opts)
 	opts->include_timestamp = true;
 	opts->include_sequence = true;
 	opts->include_commit = false;
+	opts->include_control = false;
 
 	foreach(lc, defels)
 	{
@@ -156,7 +158,7 @@ rtsync_options_parse(List *defels, RtsyncDecoderOptions *opts)
 					 errmsg("option \"%s\" = \"%s\" is unknown",
 							elem->defname,
 							elem->arg ? strVal(elem->arg) : "(null)"),
-					 errhint("Valid options are format, view-type, tables, all-tables, include-timestamp, include-sequence and include-commit.")));
+					 errhint("Valid options are format, view-type, tables, all-tables, include-timestamp, include-sequence, include-commit and include-control.")));
 		if (seen & (1u << which))
 			ereport(ERROR,
 					(errcode(ERRCODE_SYNTAX_ERROR),
@@ -191,5 +193,7 @@ rtsync_options_parse(List *defels, RtsyncDecoderOptions *opts)
 			opts->include_sequence = parse_bool_option(elem);
 		else if (strcmp(elem->defname, "include-commit") == 0)
 			opts->include_commit = parse_bool_option(elem);
+		else if (strcmp(elem->defname, "include-control") == 0)
+			opts->include_control = parse_bool_option(elem);
 	}
 }

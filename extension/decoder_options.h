@@ -49,6 +49,7 @@ typedef struct RtsyncDecoderOptions
 	bool		include_timestamp;
 	bool		include_sequence;
 	bool		include_commit;
+	bool		include_control;	/* the SQL API's messages, for the worker */
 } RtsyncDecoderOptions;
 
 extern void rtsync_options_parse(List *defels, RtsyncDecoderOptions *opts);

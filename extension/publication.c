@@ -30,6 +30,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "notify.h"
 #include "publication.h"
 
 #define CATALOG_SCHEMA "rtsync"
@@ -182,5 +183,7 @@ rtsync_store_publication(PG_FUNCTION_ARGS)
 
 	/* decoders replay this where it sits in the WAL and re-read the catalogue */
 	CacheInvalidateRelcacheByRelid(relid);
+	if (changed)
+		rtsync_notify_worker("publication");
 	PG_RETURN_BOOL(changed);
 }

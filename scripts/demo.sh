@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The rtsync demo: sets up, starts a throwaway cluster with rtsync, creates the
-# AppSync recipe's data_items table, publishes it as type DataItem, and shows
-# its stream records live while a sample writer inserts, updates and deletes.
+# AppSync recipe's data_items table, publishes it as type DataItem, creates an
+# API key, and serves GraphQL on ws://127.0.0.1:8080/graphql. A stock
+# graphql-ws client subscribes to onCreate/onUpdate/onDeleteDataItem and prints
+# each event while a sample writer inserts, updates and deletes with psql.
 # Ctrl-C stops everything and removes the cluster.
 #
-# Environment: DEMO_PORT (55432), DEMO_ROUNDS (3600; the writer stops after
-# that many rounds and the demo ends), DEMO_INTERVAL (seconds between rounds, 1).
+# Environment: DEMO_HTTP_PORT (8080), DEMO_PORT (PostgreSQL's, 55432),
+# DEMO_ROUNDS (3600; the writer stops after that many rounds and the demo
+# ends), DEMO_INTERVAL (seconds between rounds, 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 port=${DEMO_PORT:-55432}
+http_port=${DEMO_HTTP_PORT:-8080}
 rounds=${DEMO_ROUNDS:-3600}
 interval=${DEMO_INTERVAL:-1}
 
@@ -28,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cluster_create "$dir" "$port"
+RTSYNC_PORT=$http_port cluster_create "$dir" "$port"
 cluster_start "$dir"
 psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
 CREATE EXTENSION rtsync;
@@ -41,19 +45,30 @@ CREATE TABLE data_items (
 );
 SET client_min_messages = warning;
 SELECT rtsync.publish('data_items', type_name => 'DataItem');
-SELECT 'ok' FROM pg_create_logical_replication_slot('demo', 'rtsync');
 SQL
+key=$(psql -X -At -c "SELECT rtsync.create_api_key('demo')")
+endpoint="ws://127.0.0.1:$http_port/graphql"
+
+# the server answers once it is up (bounded wait)
+for _ in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null && break
+	sleep 0.1
+done
 
 cat <<EOF_INFO
-demo: cluster running (socket in $dir, port $port); data_items published as DataItem.
-demo: make your own changes from another terminal:
-        psql -h $dir -p $port -U postgres -c "INSERT INTO data_items (title) VALUES ('mine')"
-demo: stream records (one JSON object per change) follow. Ctrl-C stops.
+demo: GraphQL endpoint  $endpoint   (AppSync clients: .../graphql/realtime)
+demo: API key           $key
+demo: subscribe with any stock client, e.g. graphql-ws:
+        createClient({ url: '$endpoint', connectionParams: { 'x-api-key': '$key' } })
+          .subscribe({ query: 'subscription { onCreateDataItem { id title content version } }' }, sink)
+demo: and change data with any SQL client:
+        psql -h $dir -p $port -U $PGUSER -c "INSERT INTO data_items (title, content) VALUES ('Test Item', 'Testing real-time sync')"
+demo: events received by a graphql-ws subscriber follow. Ctrl-C stops.
 
 EOF_INFO
 
 # The sample writer: each round inserts an item, edits it, and deletes the
-# one before. Its last change is a row titled "demo-done", which ends the demo.
+# one before. Its last change is an item titled "demo-done", which ends the demo.
 writer() {
 	local i
 	for ((i = 1; i <= rounds; i++)); do
@@ -65,19 +80,22 @@ writer() {
 	done
 	psql -X -q -c "INSERT INTO data_items (id, title) VALUES ('done', 'demo-done')" >/dev/null
 }
-writer &
-pids+=($!)
 
-coproc RECV { exec "$(pg_bindir)/pg_recvlogical" -d postgres --slot=demo --start -f - \
-	-o include-commit=false 2>&1; }
-pids+=("$RECV_PID")
+coproc SUB { exec node scripts/demo-subscriber.mjs "$endpoint" "$key" 2>&1; }
+pids+=("$SUB_PID")
 done=false
-while IFS= read -r record <&"${RECV[0]}"; do
-	printf '%s\n' "$record"
-	case "$record" in *'"title":"demo-done"'*) done=true; break ;; esac
+while IFS= read -r line <&"${SUB[0]}"; do
+	printf '%s\n' "$line"
+	case "$line" in
+		"demo: subscribed")
+			writer &
+			pids+=($!)
+			;;
+		*'"title":"demo-done"'*) done=true; break ;;
+	esac
 done
 if ! $done; then
-	echo "demo: pg_recvlogical stopped before the sample writer finished" >&2
+	echo "demo: the subscriber stopped before the sample writer finished" >&2
 	exit 1
 fi
 echo "demo: the sample writer has finished"

@@ -24,16 +24,20 @@ pg_bindir() {
 }
 
 # cluster_create DIR PORT [extra postgresql.conf lines...]
+# rtsync's GraphQL server listens on 127.0.0.1:$RTSYNC_PORT (default: PORT
+# minus 40000, so that clusters side by side do not collide).
 # Makes a new cluster in DIR/data with its unix socket in DIR, configured for
 # rtsync, and exports PGHOST/PGPORT/PGUSER/PGDATABASE for libpq clients.
-# Superuser role is always "postgres", trust auth over the unix socket only.
+# The superuser role is named after the OS user that runs the cluster (so
+# rtsync's worker, connecting as that OS user, finds it); trust auth over the
+# unix socket only.
 cluster_create() {
 	local dir=$1 port=$2
 	shift 2
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
-	(cd /tmp && as_cluster_user "$(pg_bindir)/initdb" -D "$dir/data" -U postgres \
+	(cd /tmp && as_cluster_user "$(pg_bindir)/initdb" -D "$dir/data" \
 		-A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1) || {
 		cat "$dir/initdb.log" >&2
 		return 1
@@ -49,6 +53,7 @@ cluster_create() {
 		echo "max_wal_senders = 20"
 		echo "fsync = off"
 		echo "log_min_messages = warning"
+		echo "rtsync.port = ${RTSYNC_PORT:-$((port - 40000))}"
 		for line in "$@"; do echo "$line"; done
 	} | as_cluster_user tee -a "$dir/data/postgresql.conf" >/dev/null
 	cluster_env "$dir" "$port"
@@ -56,7 +61,7 @@ cluster_create() {
 
 # cluster_env DIR PORT: point libpq clients at the cluster.
 cluster_env() {
-	export PGHOST=$1 PGPORT=$2 PGUSER=postgres PGDATABASE=postgres
+	export PGHOST=$1 PGPORT=$2 PGUSER=$(cluster_os_user) PGDATABASE=postgres
 }
 
 # cluster_start DIR / cluster_stop DIR

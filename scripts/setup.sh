@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Server and headers must match, and 15.19 is the first release with
 # output_plugin_libraries (see README): install or upgrade them together.
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libwebsockets-dev
-	postgresql-15-wal2json make gcc)
+	postgresql-15-wal2json make gcc curl)
 min_server=15.19
 
 installed_version() {
@@ -42,6 +42,20 @@ if ! dpkg --compare-versions "$server" ge "$min_server"; then
 	exit 1
 fi
 
+# the end-to-end tests' clients run on Node.js (any recent one; Debian's if none)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	as_root apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends nodejs npm
+fi
+
 make -s
 as_root make -s install
+
+# npm packages from the committed lock file: the end-to-end tests' clients,
+# also used by the demo's subscriber (skipped when that lock is installed)
+if ! cmp -s test/e2e/package-lock.json test/e2e/node_modules/.rtsync-installed-lock; then
+	(cd test/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+		cp package-lock.json node_modules/.rtsync-installed-lock)
+fi
 echo "setup: rtsync built and installed for PostgreSQL $server"

@@ -24,6 +24,7 @@ run_regress() {
 		max_replication_slots = 10
 		max_wal_senders = 10
 		logical_decoding_work_mem = '64kB'
+		rtsync.port = 0
 	CONF
 	chmod -R a+rwX "$work"
 	if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$work"; fi
@@ -46,17 +47,58 @@ run_regress() {
 	rm -rf "$work"
 }
 
-# The README's demo command, bounded: it must stream all three event kinds.
+# End-to-end: a real cluster with the worker, stock npm clients, psql.
+E2E_PORT=55479
+E2E_HTTP_PORT=18479
+run_e2e() {
+	local dir rc=0 log
+	dir=$(mktemp -d /tmp/rtsync-e2e.XXXXXX)
+	RTSYNC_PORT=$E2E_HTTP_PORT cluster_create "$dir" "$E2E_PORT" \
+		"rtsync.connection_init_timeout = '1s'" "log_min_messages = log"
+	cluster_start "$dir"
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<-'SQL'
+		CREATE EXTENSION rtsync;
+		CREATE TABLE data_items (
+			id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
+			title text NOT NULL,
+			content text,
+			"timestamp" timestamptz NOT NULL DEFAULT now(),
+			version int NOT NULL DEFAULT 1
+		);
+		SET client_min_messages = warning;
+		SELECT rtsync.publish('data_items');
+	SQL
+	RTSYNC_API_KEY=$(psql -X -At -c "SELECT rtsync.create_api_key('e2e')")
+	export RTSYNC_API_KEY RTSYNC_PORT=$E2E_HTTP_PORT
+	# the worker is up once it answers; bounded wait
+	for _ in $(seq 1 100); do
+		curl -sf "http://127.0.0.1:$E2E_HTTP_PORT/healthz" >/dev/null && break
+		sleep 0.1
+	done
+	log="$dir/e2e.log"
+	(cd test/e2e && node --test --test-concurrency=1 --test-reporter=spec tests/) 2>&1 | tee "$log" || rc=$?
+	passed=$((passed + $(awk '/^ℹ pass /{print $3}' "$log" | tail -1 | grep . || echo 0)))
+	failed=$((failed + $(awk '/^ℹ fail /{print $3}' "$log" | tail -1 | grep . || echo 1)))
+	if [ $rc -ne 0 ]; then
+		echo "--- server log ---"
+		tail -n 60 "$dir/server.log"
+	fi
+	cluster_destroy "$dir"
+	return $rc
+}
+
+# The README's demo command, bounded: its subscriber must see all three events.
 run_demo() {
 	local out
-	out=$(DEMO_ROUNDS=2 DEMO_INTERVAL=0 DEMO_PORT=55431 bash scripts/demo.sh 2>&1) || {
+	out=$(DEMO_ROUNDS=2 DEMO_INTERVAL=0 DEMO_PORT=55431 DEMO_HTTP_PORT=18431 \
+		bash scripts/demo.sh 2>&1) || {
 		echo "$out"
 		echo "test demo ... FAILED (exit status)"
 		failed=$((failed + 1))
 		return 1
 	}
-	for event in INSERT MODIFY REMOVE; do
-		if ! grep -q "\"eventName\":\"$event\"" <<<"$out"; then
+	for event in onCreateDataItem onUpdateDataItem onDeleteDataItem; do
+		if ! grep -q "^$event " <<<"$out"; then
 			echo "$out"
 			echo "test demo ... FAILED (no $event record)"
 			failed=$((failed + 1))
@@ -69,7 +111,10 @@ run_demo() {
 
 status=0
 run_regress "$@" || status=1
-if [ $# -eq 0 ]; then run_demo || status=1; fi
+if [ $# -eq 0 ]; then
+	run_e2e || status=1
+	run_demo || status=1
+fi
 
 echo "tests: $passed passed, $failed failed"
 exit $status

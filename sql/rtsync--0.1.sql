@@ -198,3 +198,193 @@ $$;
 CREATE EVENT TRIGGER rtsync_forget_dropped_tables ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION rtsync._forget_dropped_tables();
+
+/* The GraphQL parser, for tests: the document's syntax tree as JSON. */
+CREATE FUNCTION rtsync._graphql_parse(document text) RETURNS jsonb
+LANGUAGE C STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'rtsync_graphql_parse';
+REVOKE EXECUTE ON FUNCTION rtsync._graphql_parse(text) FROM PUBLIC;
+
+/*
+ * API keys, as AppSync's: the key is shown once, by create_api_key; only its
+ * sha256 is stored. A key acts as its role: subscriptions need that role's
+ * SELECT privilege. Row-level security lets each role see and manage the
+ * keys of roles it is a member of, and nothing else; the worker (superuser)
+ * reads them all.
+ */
+CREATE TABLE rtsync.api_key (
+	key_id text PRIMARY KEY,		-- the key's first 12 characters: not secret
+	key_hash text NOT NULL UNIQUE,	-- sha256 of the whole key, hex
+	description text,
+	role name NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz,
+	revoked_at timestamptz
+);
+ALTER TABLE rtsync.api_key ENABLE ROW LEVEL SECURITY;
+CREATE POLICY api_key_member ON rtsync.api_key
+	USING (pg_catalog.pg_has_role(current_user, role, 'MEMBER'))
+	WITH CHECK (pg_catalog.pg_has_role(current_user, role, 'MEMBER'));
+GRANT SELECT, INSERT (key_id, key_hash, description, role, expires_at),
+	UPDATE (revoked_at) ON rtsync.api_key TO PUBLIC;
+
+CREATE VIEW rtsync.api_keys WITH (security_invoker = true) AS
+	SELECT key_id, description, role, created_at, expires_at, revoked_at,
+		   revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AS valid
+	FROM rtsync.api_key;
+GRANT SELECT ON rtsync.api_keys TO PUBLIC;
+
+/* Tells the worker, in stream order, to reload its cached state. */
+CREATE FUNCTION rtsync._notify(what text) RETURNS void
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'rtsync_notify';
+
+CREATE FUNCTION rtsync.create_api_key(description text DEFAULT NULL,
+									  expires_in interval DEFAULT '7 days',
+									  role name DEFAULT current_user)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	key text;
+BEGIN
+	IF create_api_key.role IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = create_api_key.role) THEN
+		RAISE EXCEPTION 'role "%" does not exist', create_api_key.role
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT pg_has_role(current_user, create_api_key.role, 'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to create an API key for role "%"', create_api_key.role
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only members of a role may create keys that act as it.';
+	END IF;
+	IF expires_in IS NOT NULL AND expires_in <= interval '0' THEN
+		RAISE EXCEPTION 'expires_in must be positive'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- 128 random bits (from two random UUIDs, 244 bits) in AppSync's da2- form
+	key := 'da2-' || left(encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex'), 32);
+	INSERT INTO rtsync.api_key (key_id, key_hash, description, role, expires_at)
+	VALUES (left(key, 12), encode(sha256(convert_to(key, 'UTF8')), 'hex'),
+			create_api_key.description, create_api_key.role, now() + expires_in);
+	PERFORM rtsync._notify('api_keys');
+	RETURN key;
+END;
+$$;
+
+/* Revokes a key, given the key itself or its key_id; live connections close. */
+CREATE FUNCTION rtsync.revoke_api_key(key text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE rtsync.api_key k SET revoked_at = now()
+	WHERE (k.key_id = revoke_api_key.key
+		   OR k.key_hash = encode(sha256(convert_to(revoke_api_key.key, 'UTF8')), 'hex'))
+	  AND k.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no valid API key matches "%"', left(revoke_api_key.key, 12)
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'See rtsync.api_keys for the keys you may revoke.';
+	END IF;
+	PERFORM rtsync._notify('api_keys');
+END;
+$$;
+
+/* The worker reloads its schema and privileges after DDL that may change them. */
+CREATE FUNCTION rtsync._ddl_changed()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM rtsync._notify('ddl');
+END;
+$$;
+
+CREATE EVENT TRIGGER rtsync_ddl_changed ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'GRANT', 'REVOKE', 'CREATE POLICY', 'ALTER POLICY',
+				 'DROP POLICY', 'DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION rtsync._ddl_changed();
+
+/* A worker already running learns that the extension is here now. */
+SELECT rtsync._notify('installed');
+
+/*
+ * The published tables as the GraphQL schema needs them, for the worker
+ * (which has no catalog access of its own; see bgworker/schema.c):
+ * [{"relid", "table" ("schema.table", as records' tableName), "type",
+ *   "view_type", "columns": [{"name", "type_oid", "is_array", "not_null",
+ *   "is_key"}, ...]}, ...], columns in attnum order, live ones only; the key
+ * is the primary key (or the replica identity index's columns); type_oid is
+ * the base type of a domain and the element type of an array.
+ */
+CREATE FUNCTION rtsync._schema_description()
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off	-- its cost estimate invites JIT compilation, slower than the query
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object(
+			'relid', p.relid::oid::int8,
+			'table', n.nspname || '.' || c.relname,
+			'type', p.type_name,
+			'view_type', p.view_type,
+			'columns', cols.columns) ORDER BY p.type_name), '[]')
+	FROM rtsync.published_table p
+	JOIN pg_class c ON c.oid = p.relid
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	LEFT JOIN LATERAL (
+		SELECT i.indkey::int2[] AS attnums
+		FROM pg_index i
+		WHERE i.indrelid = p.relid AND (i.indisprimary OR i.indisreplident)
+		ORDER BY i.indisprimary DESC
+		LIMIT 1) k ON true
+	CROSS JOIN LATERAL (
+		SELECT coalesce(jsonb_agg(jsonb_build_object(
+				'name', a.attname,
+				'type_oid', t.typ::int8,
+				'is_array', t.is_array,
+				'not_null', a.attnotnull,
+				'is_key', coalesce(a.attnum = ANY (k.attnums), false)) ORDER BY a.attnum), '[]')
+			AS columns
+		FROM pg_attribute a
+		CROSS JOIN LATERAL (
+			-- through domains to their base type, and from an array to its element's
+			WITH RECURSIVE r(typ, is_array, depth) AS (
+				SELECT a.atttypid, false, 0
+				UNION ALL
+				SELECT CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.typelem END,
+					   r.is_array OR ty.typtype <> 'd', r.depth + 1
+				FROM r JOIN pg_type ty ON ty.oid = r.typ
+				WHERE ty.typtype = 'd'
+				   OR (NOT r.is_array AND ty.typelem <> 0
+					   AND ty.typsubscript = 'array_subscript_handler'::regproc))
+			SELECT typ, is_array FROM r ORDER BY depth DESC LIMIT 1) t
+		WHERE a.attrelid = p.relid AND a.attnum > 0 AND NOT a.attisdropped) cols
+$$;
+
+/*
+ * Test hooks over the subscription planner (bgworker/subscription_sql.c):
+ * plan a subscription document, deliver a stream record to it, and the
+ * index key of a record's column.
+ */
+CREATE FUNCTION rtsync._graphql_plan(document text, variables jsonb DEFAULT NULL,
+									 operation_name text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'rtsync_graphql_plan';
+
+CREATE FUNCTION rtsync._graphql_deliver(document text, variables jsonb, record jsonb)
+RETURNS json
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'rtsync_graphql_deliver';
+
+CREATE FUNCTION rtsync._graphql_index_key(record jsonb, column_name text)
+RETURNS text
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'rtsync_graphql_index_key';
+
+REVOKE EXECUTE ON FUNCTION rtsync._schema_description() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._graphql_plan(text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._graphql_deliver(text, jsonb, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._graphql_index_key(jsonb, text) FROM PUBLIC;

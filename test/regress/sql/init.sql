@@ -16,4 +16,10 @@ RETURNS SETOF text LANGUAGE sql AS $$
 $$;
 
 SELECT extname, extversion FROM pg_extension WHERE extname = 'rtsync';
-\dx+ rtsync
+-- the public API (internal helpers start with an underscore)
+SELECT p.oid::regprocedure AS function
+FROM pg_proc p WHERE p.pronamespace = 'rtsync'::regnamespace AND p.proname !~ '^_'
+ORDER BY p.proname;
+SELECT c.relname, c.relkind FROM pg_class c
+WHERE c.relnamespace = 'rtsync'::regnamespace AND c.relkind IN ('r', 'v')
+ORDER BY 1;

@@ -64,7 +64,7 @@ SELECT rtsync.publish('categories', type_name => '__Category');
 SELECT rtsync.publish('categories', type_name => 'Cate-gory');
 SELECT rtsync.publish('categories', type_name => 'DataItem');
 SELECT rtsync.unpublish('categories');
-SELECT table_name, view_type, type_name FROM rtsync.published_tables ORDER BY 1::text;
+SELECT table_name, view_type, type_name FROM rtsync.published_tables ORDER BY table_name::text;
 
 -- privileges: EXECUTE is not granted to PUBLIC, and only owners may publish
 CREATE ROLE regress_alice;

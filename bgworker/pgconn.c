@@ -1,0 +1,206 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgconn.c
+ *	  libpq connections of the worker, on its libuv loop.
+ *
+ * The connection's socket is watched with a uv_poll handle, so it is waited
+ * on in the same single wait as the latch and every client socket. Connect
+ * is PQconnectStart/PQconnectPoll driven by socket readiness: the worker
+ * never blocks on the database.
+ *
+ * Closing: the poll handle must be closed (asynchronously, by libuv) before
+ * libpq closes the socket, or libuv would watch a descriptor that may be
+ * reused. So rtsync_pgconn_close stops watching, and PQfinish and the
+ * owner's on_closed callback run from the handle's close callback.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/string.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqcomm.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "pgconn.h"
+#include "settings.h"
+
+static void pgconn_poll_cb(uv_poll_t *handle, int status, int events);
+
+/*
+ * A conninfo string for this server's own unix socket and rtsync.database,
+ * connecting as the OS user the server runs as (libpq's default).
+ */
+char *
+rtsync_pgconn_conninfo(bool replication)
+{
+	char	   *dirs = pstrdup(Unix_socket_directories ? Unix_socket_directories : "");
+	List	   *list = NIL;
+	const char *host = "localhost";
+	StringInfoData s;
+
+	if (SplitDirectoriesString(dirs, ',', &list) && list != NIL)
+		host = linitial(list);
+	initStringInfo(&s);
+	appendStringInfo(&s, "host='%s' port=%d dbname='%s' application_name='rtsync'",
+					 host, PostPortNumber, rtsync_database);
+	if (replication)
+		appendStringInfoString(&s, " replication=database");
+	return s.data;
+}
+
+/* Watch the socket for what libpq (and the owner) needs next. */
+static void
+pgconn_watch(RtsyncPgConn *pc, int events)
+{
+	int			fd = PQsocket(pc->conn);
+
+	/* one host in the conninfo: libpq keeps its first socket */
+	Assert(!pc->poll_open || pc->poll_fd == fd);
+	if (!pc->poll_open)
+	{
+		uv_poll_init(pc->loop, &pc->poll, fd);
+		pc->poll.data = pc;
+		pc->poll_open = true;
+		pc->poll_fd = fd;
+		pc->poll_events = 0;
+	}
+	if (events != pc->poll_events)
+	{
+		uv_poll_start(&pc->poll, events, pgconn_poll_cb);
+		pc->poll_events = events;
+	}
+}
+
+static void
+pgconn_connect_step(RtsyncPgConn *pc)
+{
+	switch (PQconnectPoll(pc->conn))
+	{
+		case PGRES_POLLING_READING:
+			pgconn_watch(pc, UV_READABLE);
+			break;
+		case PGRES_POLLING_WRITING:
+			pgconn_watch(pc, UV_WRITABLE);
+			break;
+		case PGRES_POLLING_OK:
+			PQsetnonblocking(pc->conn, 1);
+			pc->ready = true;
+			pgconn_watch(pc, UV_READABLE);
+			pc->on_ready(pc);
+			break;
+		default:
+			rtsync_pgconn_close(pc, PQerrorMessage(pc->conn));
+			break;
+	}
+}
+
+static void
+pgconn_poll_cb(uv_poll_t *handle, int status, int events)
+{
+	RtsyncPgConn *pc = handle->data;
+
+	if (pc->closing || pc->conn == NULL)
+		return;
+	if (!pc->ready)
+	{
+		pgconn_connect_step(pc);
+		return;
+	}
+	if (events & UV_WRITABLE)
+	{
+		int			r = PQflush(pc->conn);
+
+		if (r < 0)
+		{
+			rtsync_pgconn_close(pc, PQerrorMessage(pc->conn));
+			return;
+		}
+		if (r == 0)
+		{
+			pc->want_write = false;
+			rtsync_pgconn_want_write(pc, false);
+			if (pc->on_writable)
+				pc->on_writable(pc);
+		}
+	}
+	if ((events & UV_READABLE) && !pc->closing)
+		pc->on_readable(pc);
+}
+
+void
+rtsync_pgconn_connect(RtsyncPgConn *pc, const char *conninfo)
+{
+	pc->ready = false;
+	pc->closing = false;
+	pc->want_write = false;
+	pc->conn = PQconnectStart(conninfo);
+	if (pc->conn == NULL)
+		elog(ERROR, "out of memory starting a libpq connection");
+	if (PQstatus(pc->conn) == CONNECTION_BAD)
+	{
+		rtsync_pgconn_close(pc, PQerrorMessage(pc->conn));
+		return;
+	}
+	pgconn_connect_step(pc);
+}
+
+/* Ask to be told when libpq's output buffer has drained (PQflush == 1). */
+void
+rtsync_pgconn_want_write(RtsyncPgConn *pc, bool on)
+{
+	if (!pc->ready || pc->closing)
+		return;
+	pc->want_write = on;
+	pgconn_watch(pc, UV_READABLE | (on ? UV_WRITABLE : 0));
+}
+
+static void
+pgconn_finish(RtsyncPgConn *pc)
+{
+	if (pc->conn)
+		PQfinish(pc->conn);
+	pc->conn = NULL;
+	pc->closing = false;
+	pc->on_closed(pc);
+}
+
+static void
+pgconn_closed_cb(uv_handle_t *handle)
+{
+	pgconn_finish((RtsyncPgConn *) handle->data);
+}
+
+/*
+ * Close the connection (logging why, when there is a reason); the owner's
+ * on_closed runs once it is really gone and may reconnect from there.
+ */
+void
+rtsync_pgconn_close(RtsyncPgConn *pc, const char *why)
+{
+	if (pc->closing)
+		return;
+	pc->closing = true;
+	pc->ready = false;
+	if (why)
+	{
+		char	   *msg = pstrdup(why);
+
+		pg_strip_crlf(msg);
+		ereport(LOG,
+				(errmsg("rtsync %s connection closed: %s", pc->name, msg)));
+	}
+	if (pc->poll_open)
+	{
+		pc->poll_open = false;
+		pc->poll_events = 0;
+		uv_poll_stop(&pc->poll);
+		uv_close((uv_handle_t *) &pc->poll, pgconn_closed_cb);
+	}
+	else
+		pgconn_finish(pc);
+}

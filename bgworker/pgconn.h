@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgconn.h
+ *	  A libpq connection driven by the worker's libuv loop: non-blocking
+ *	  connect, socket readiness as callbacks, and an orderly close.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_PGCONN_H
+#define RTSYNC_PGCONN_H
+
+#include <uv.h>
+
+#include "libpq-fe.h"
+
+typedef struct RtsyncPgConn RtsyncPgConn;
+typedef void (*RtsyncPgConnCallback) (RtsyncPgConn *pc);
+
+struct RtsyncPgConn
+{
+	const char *name;			/* for log messages: "replication", ... */
+	uv_loop_t  *loop;
+	PGconn	   *conn;			/* NULL when not connected */
+	bool		ready;			/* connection established */
+	bool		closing;
+	bool		want_write;		/* wake on_writable when the socket drains */
+	uv_poll_t	poll;
+	bool		poll_open;
+	int			poll_fd;
+	int			poll_events;
+	void	   *owner;
+	RtsyncPgConnCallback on_ready;	/* connected */
+	RtsyncPgConnCallback on_readable;	/* data to read (after ready) */
+	RtsyncPgConnCallback on_writable;	/* socket drained (want_write) */
+	RtsyncPgConnCallback on_closed; /* closed after an error or request */
+};
+
+extern char *rtsync_pgconn_conninfo(bool replication);
+extern void rtsync_pgconn_connect(RtsyncPgConn *pc, const char *conninfo);
+extern void rtsync_pgconn_want_write(RtsyncPgConn *pc, bool on);
+extern void rtsync_pgconn_close(RtsyncPgConn *pc, const char *why);
+
+#endif							/* RTSYNC_PGCONN_H */

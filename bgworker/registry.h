@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.h
+ *	  Live subscriptions, and the dispatch of each stream record to the
+ *	  subscriptions it matches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_REGISTRY_H
+#define RTSYNC_REGISTRY_H
+
+#include "connection.h"
+#include "schema.h"
+#include "subscription_plan.h"
+
+typedef enum RtsyncRecordKind
+{
+	RTSYNC_RECORD_CHANGE,		/* a row change (or TRUNCATE) */
+	RTSYNC_RECORD_COMMIT,		/* end of a transaction */
+	RTSYNC_RECORD_OTHER
+} RtsyncRecordKind;
+
+typedef struct RtsyncRoute RtsyncRoute;
+typedef struct RtsyncDocGroup RtsyncDocGroup;
+
+typedef struct RtsyncSubscription
+{
+	RtsyncConn *conn;
+	char	   *id;				/* the client's operation id */
+	MemoryContext cxt;			/* owns this and its plan */
+	char	   *query;			/* the request, kept to re-plan on */
+	char	   *variables;		/* schema changes */
+	char	   *operation_name;
+	RtsyncSubscriptionPlan *plan;
+	RtsyncRoute *route;			/* NULL while not registered */
+	RtsyncDocGroup *group;
+	dlist_node	route_node;
+	dlist_node	all_node;		/* in the registry's list of all */
+	char	   *index_key;		/* bucket in route's index, or NULL */
+	int			index_column;
+} RtsyncSubscription;
+
+extern RtsyncSubscription *rtsync_registry_subscribe(RtsyncConn *conn, const char *id,
+													 const char *query, size_t query_len,
+													 const char *variables,
+													 const char *operation_name,
+													 List **errors);
+extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
+extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
+												 MemoryContext cxt);
+extern void rtsync_registry_set_schema(RtsyncSchema *schema);
+extern bool rtsync_registry_has_schema(void);
+extern uint64 rtsync_registry_delivered(void);
+
+#endif							/* RTSYNC_REGISTRY_H */

@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * replication.c
+ *	  Consumes the worker's logical replication slot.
+ *
+ * A libpq replication=database connection to our own server's unix socket:
+ * check the slot, create it (plugin rtsync) when missing, START_REPLICATION
+ * with include-commit, then read CopyData without blocking. Slot creation
+ * waits for every running transaction to finish; it runs like any other
+ * command here, answered whenever it is answered, while the loop serves
+ * clients. The worker holds no transaction of its own anywhere, so it can
+ * never wait on itself.
+ *
+ * Feedback invariant: the flush position we confirm is the end of the last
+ * transaction whose records have all been handed to the registry (the
+ * COMMIT marker's position), or a keepalive's position when we are between
+ * transactions and have processed everything before it. After a restart the
+ * walsender resends from there; the registry drops records it has already
+ * delivered (their SequenceNumber is not above the last one it saw).
+ *
+ * When the connection goes away it is reopened with exponential backoff.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/string.h"
+#include "port/pg_bswap.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pgconn.h"
+#include "registry.h"
+#include "replication.h"
+#include "settings.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define FEEDBACK_INTERVAL_MS 1000
+
+typedef enum ReplState
+{
+	REPL_CONNECTING,
+	REPL_CHECK_SLOT,
+	REPL_CREATE_SLOT,
+	REPL_START,
+	REPL_STREAMING,
+	REPL_STOPPED
+} ReplState;
+
+RtsyncReplicationStats rtsync_replication_stats;
+
+static RtsyncPgConn repl;
+static ReplState state = REPL_STOPPED;
+static bool stopping = false;
+static uv_timer_t retry_timer;
+static uv_timer_t feedback_timer;
+static int	backoff_ms = BACKOFF_MIN_MS;
+static XLogRecPtr processed_lsn = InvalidXLogRecPtr;
+static XLogRecPtr feedback_sent_lsn = InvalidXLogRecPtr;
+static TimestampTz feedback_sent_time = 0;
+static bool in_transaction = false;
+static MemoryContext record_cxt = NULL;
+
+static void repl_connect(void);
+
+static void
+repl_send_query(const char *sql, ReplState next)
+{
+	if (!PQsendQuery(repl.conn, sql))
+	{
+		rtsync_pgconn_close(&repl, PQerrorMessage(repl.conn));
+		return;
+	}
+	state = next;
+	if (PQflush(repl.conn) == 1)
+		rtsync_pgconn_want_write(&repl, true);
+}
+
+static void
+repl_start_streaming(void)
+{
+	char		sql[256];
+
+	snprintf(sql, sizeof(sql),
+			 "START_REPLICATION SLOT %s LOGICAL %X/%X"
+			 " (\"include-commit\" 'on', \"include-control\" 'on')",
+			 rtsync_slot_name, LSN_FORMAT_ARGS(processed_lsn));
+	repl_send_query(sql, REPL_START);
+}
+
+static void
+repl_on_ready(RtsyncPgConn *pc)
+{
+	char		sql[256];
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = '%s'",
+			 rtsync_slot_name);
+	repl_send_query(sql, REPL_CHECK_SLOT);
+}
+
+static void
+put_int64(char *buf, uint64 v)
+{
+	v = pg_hton64(v);
+	memcpy(buf, &v, sizeof(v));
+}
+
+/* Standby status update: written, flushed and applied positions. */
+static void
+repl_send_feedback(bool reply_requested)
+{
+	char		msg[1 + 4 * 8 + 1];
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (state != REPL_STREAMING)
+		return;
+	msg[0] = 'r';
+	put_int64(msg + 1, rtsync_replication_stats.received_lsn);
+	put_int64(msg + 9, processed_lsn);
+	put_int64(msg + 17, processed_lsn);
+	put_int64(msg + 25, now);
+	msg[33] = reply_requested ? 1 : 0;
+	if (PQputCopyData(repl.conn, msg, sizeof(msg)) <= 0)
+	{
+		rtsync_pgconn_close(&repl, PQerrorMessage(repl.conn));
+		return;
+	}
+	if (PQflush(repl.conn) == 1)
+		rtsync_pgconn_want_write(&repl, true);
+	feedback_sent_lsn = processed_lsn;
+	feedback_sent_time = now;
+	rtsync_replication_stats.confirmed_lsn = processed_lsn;
+}
+
+static void
+feedback_timer_cb(uv_timer_t *timer)
+{
+	if (processed_lsn > feedback_sent_lsn)
+		repl_send_feedback(false);
+}
+
+/* Confirm promptly but not for every message: at most once a second. */
+static void
+repl_maybe_feedback(void)
+{
+	if (processed_lsn <= feedback_sent_lsn)
+		return;
+	if (TimestampDifferenceExceeds(feedback_sent_time, GetCurrentTimestamp(),
+								   FEEDBACK_INTERVAL_MS))
+		repl_send_feedback(false);
+	else if (!uv_is_active((uv_handle_t *) &feedback_timer))
+		uv_timer_start(&feedback_timer, feedback_timer_cb, FEEDBACK_INTERVAL_MS, 0);
+}
+
+static void
+repl_handle_xlogdata(const char *buf, int len)
+{
+	XLogRecPtr	data_start;
+	XLogRecPtr	wal_end;
+	RtsyncRecordKind kind;
+
+	if (len < 25)
+	{
+		rtsync_pgconn_close(&repl, "streaming header too small");
+		return;
+	}
+	data_start = pg_ntoh64(*(uint64 *) (buf + 1));
+	wal_end = pg_ntoh64(*(uint64 *) (buf + 9));
+	rtsync_replication_stats.last_send_time = (TimestampTz) pg_ntoh64(*(uint64 *) (buf + 17));
+	rtsync_replication_stats.last_receive_time = GetCurrentTimestamp();
+	rtsync_replication_stats.received_lsn =
+		Max(rtsync_replication_stats.received_lsn, Max(data_start, wal_end));
+	rtsync_replication_stats.records++;
+
+	kind = rtsync_registry_dispatch(buf + 25, len - 25, record_cxt);
+	MemoryContextReset(record_cxt);
+	if (kind == RTSYNC_RECORD_COMMIT)
+	{
+		/* the COMMIT marker is written at the commit's end position */
+		in_transaction = false;
+		processed_lsn = Max(processed_lsn, data_start);
+	}
+	else if (kind == RTSYNC_RECORD_CHANGE)
+		in_transaction = true;
+}
+
+static void
+repl_handle_keepalive(const char *buf, int len)
+{
+	XLogRecPtr	wal_end;
+	bool		reply;
+
+	if (len < 18)
+	{
+		rtsync_pgconn_close(&repl, "keepalive message too small");
+		return;
+	}
+	wal_end = pg_ntoh64(*(uint64 *) (buf + 1));
+	reply = buf[17] != 0;
+	rtsync_replication_stats.received_lsn =
+		Max(rtsync_replication_stats.received_lsn, wal_end);
+	if (!in_transaction)
+		processed_lsn = Max(processed_lsn, wal_end);
+	if (reply)
+		repl_send_feedback(false);
+}
+
+static void
+repl_read_stream(void)
+{
+	for (;;)
+	{
+		char	   *buf = NULL;
+		int			len = PQgetCopyData(repl.conn, &buf, 1);
+
+		if (len == 0)
+			break;
+		if (len < 0)
+		{
+			PGresult   *res = PQgetResult(repl.conn);
+
+			rtsync_pgconn_close(&repl, res ? PQresultErrorMessage(res) :
+								PQerrorMessage(repl.conn));
+			if (res)
+				PQclear(res);
+			return;
+		}
+		if (buf[0] == 'w')
+			repl_handle_xlogdata(buf, len);
+		else if (buf[0] == 'k')
+			repl_handle_keepalive(buf, len);
+		PQfreemem(buf);
+		if (repl.closing)
+			return;
+	}
+	repl_maybe_feedback();
+}
+
+/*
+ * The result of the command in flight, once it is complete: returns false
+ * while libpq still waits for more input. *res gets the first result.
+ */
+static bool
+repl_command_result(PGresult **res)
+{
+	*res = NULL;
+	while (!PQisBusy(repl.conn))
+	{
+		PGresult   *r = PQgetResult(repl.conn);
+
+		if (r == NULL)
+			return true;
+		if (PQresultStatus(r) == PGRES_COPY_BOTH)
+		{
+			*res = r;
+			return true;
+		}
+		if (*res == NULL)
+			*res = r;
+		else
+			PQclear(r);
+	}
+	return false;
+}
+
+static void
+repl_on_readable(RtsyncPgConn *pc)
+{
+	PGresult   *res;
+
+	if (!PQconsumeInput(repl.conn))
+	{
+		rtsync_pgconn_close(&repl, PQerrorMessage(repl.conn));
+		return;
+	}
+	if (state == REPL_STREAMING)
+	{
+		PG_TRY();
+		{
+			repl_read_stream();
+		}
+		PG_CATCH();
+		{
+			/* never let an error escape into libuv: log, reconnect, resume */
+			EmitErrorReport();
+			FlushErrorState();
+			MemoryContextReset(record_cxt);
+			rtsync_pgconn_close(&repl, "error while processing the stream");
+		}
+		PG_END_TRY();
+		return;
+	}
+
+	if (!repl_command_result(&res))
+		return;
+	if (res == NULL ||
+		(PQresultStatus(res) != PGRES_TUPLES_OK &&
+		 PQresultStatus(res) != PGRES_COPY_BOTH))
+	{
+		rtsync_pgconn_close(&repl, res ? PQresultErrorMessage(res) : "no result");
+		if (res)
+			PQclear(res);
+		return;
+	}
+
+	switch (state)
+	{
+		case REPL_CHECK_SLOT:
+			if (PQntuples(res) > 0)
+				repl_start_streaming();
+			else
+			{
+				char		sql[256];
+
+				ereport(LOG,
+						(errmsg("rtsync creating replication slot \"%s\"",
+								rtsync_slot_name),
+						 errdetail("This waits until every transaction running now has finished.")));
+				snprintf(sql, sizeof(sql),
+						 "CREATE_REPLICATION_SLOT %s LOGICAL rtsync NOEXPORT_SNAPSHOT",
+						 rtsync_slot_name);
+				repl_send_query(sql, REPL_CREATE_SLOT);
+			}
+			break;
+		case REPL_CREATE_SLOT:
+			ereport(LOG,
+					(errmsg("rtsync created replication slot \"%s\"", rtsync_slot_name)));
+			repl_start_streaming();
+			break;
+		case REPL_START:
+			state = REPL_STREAMING;
+			rtsync_replication_stats.streaming = true;
+			backoff_ms = BACKOFF_MIN_MS;
+			in_transaction = false;
+			ereport(LOG,
+					(errmsg("rtsync streaming from slot \"%s\" at %X/%X",
+							rtsync_slot_name, LSN_FORMAT_ARGS(processed_lsn))));
+			PQclear(res);
+			repl_on_readable(pc);
+			return;
+		default:
+			break;
+	}
+	PQclear(res);
+}
+
+static void
+retry_timer_cb(uv_timer_t *timer)
+{
+	repl_connect();
+}
+
+static void
+repl_on_closed(RtsyncPgConn *pc)
+{
+	state = REPL_STOPPED;
+	rtsync_replication_stats.streaming = false;
+	uv_timer_stop(&feedback_timer);
+	if (stopping)
+		return;
+	uv_timer_start(&retry_timer, retry_timer_cb, backoff_ms, 0);
+	backoff_ms = Min(backoff_ms * 2, BACKOFF_MAX_MS);
+}
+
+static void
+repl_connect(void)
+{
+	state = REPL_CONNECTING;
+	rtsync_pgconn_connect(&repl, rtsync_pgconn_conninfo(true));
+}
+
+void
+rtsync_replication_start(uv_loop_t *loop)
+{
+	record_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync record",
+									   ALLOCSET_DEFAULT_SIZES);
+	memset(&repl, 0, sizeof(repl));
+	repl.name = "replication";
+	repl.loop = loop;
+	repl.on_ready = repl_on_ready;
+	repl.on_readable = repl_on_readable;
+	repl.on_closed = repl_on_closed;
+	uv_timer_init(loop, &retry_timer);
+	uv_timer_init(loop, &feedback_timer);
+	stopping = false;
+	repl_connect();
+}
+
+/* Confirm what was processed, then close; the loop finishes the close. */
+void
+rtsync_replication_stop(void)
+{
+	stopping = true;
+	if (state == REPL_STREAMING && processed_lsn > feedback_sent_lsn)
+		repl_send_feedback(false);
+	uv_timer_stop(&retry_timer);
+	uv_timer_stop(&feedback_timer);
+	uv_close((uv_handle_t *) &retry_timer, NULL);
+	uv_close((uv_handle_t *) &feedback_timer, NULL);
+	if (repl.conn)
+		rtsync_pgconn_close(&repl, NULL);
+}

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * replication.h
+ *	  The worker's replication stream: its own slot on its own server,
+ *	  consumed with START_REPLICATION over libpq, records handed to the
+ *	  subscription registry as they arrive.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_REPLICATION_H
+#define RTSYNC_REPLICATION_H
+
+#include <uv.h>
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+
+typedef struct RtsyncReplicationStats
+{
+	bool		streaming;
+	uint64		records;		/* stream records received */
+	XLogRecPtr	received_lsn;	/* highest WAL position seen */
+	XLogRecPtr	confirmed_lsn;	/* flush position last confirmed */
+	TimestampTz last_send_time; /* walsender's clock on its last message */
+	TimestampTz last_receive_time;	/* ours, when it arrived */
+} RtsyncReplicationStats;
+
+extern RtsyncReplicationStats rtsync_replication_stats;
+
+extern void rtsync_replication_start(uv_loop_t *loop);
+extern void rtsync_replication_stop(void);
+
+#endif							/* RTSYNC_REPLICATION_H */

@@ -1,0 +1,549 @@
+/*-------------------------------------------------------------------------
+ *
+ * server.c
+ *	  WebSocket and HTTP serving with libwebsockets.
+ *
+ * lws runs on the worker's own libuv loop (a foreign loop), so its sockets
+ * are waited on in the worker's single wait. Each client's state is an
+ * RtsyncConn (connection.h); the GraphQL protocols live in protocol.c.
+ *
+ * Subprotocols: graphql-transport-ws and graphql-ws are registered by name,
+ * so lws echoes exactly the one offered protocol it picked (an AppSync
+ * client's "header-..." token is never echoed). A client offering none is
+ * served graphql-transport-ws.
+ *
+ * Writes happen only in the writeable callback: rtsync_conn_send queues a
+ * frame and asks for a callback. A client whose queue passes
+ * rtsync.max_queue is closed (1013) rather than let it hold memory or delay
+ * others. Closing with a code is also done from the writeable callback,
+ * after what was queued before it.
+ *
+ * No ERROR may cross lws frames: every callback that runs our code catches
+ * errors, logs them and closes that one client.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/resource.h>
+
+#include "common/base64.h"
+#include "common/string.h"
+#include "utils/memutils.h"
+
+#include "connection.h"
+#include "listener.h"
+#include "protocol.h"
+#include "server.h"
+#include "settings.h"
+
+typedef struct RtsyncFrame
+{
+	dlist_node	node;
+	size_t		len;
+	char		buf[FLEXIBLE_ARRAY_MEMBER]; /* LWS_PRE headroom, then data */
+} RtsyncFrame;
+
+static struct lws_context *context = NULL;
+static dlist_head connections = DLIST_STATIC_INIT(connections);
+static int	nconnections = 0;
+static uv_timer_t keepalive_timer;
+static bool shutting_down = false;
+
+static int	server_callback(struct lws *wsi, enum lws_callback_reasons reason,
+							void *user, void *in, size_t len);
+
+/* WebSocket pings after 30 s of silence; a peer silent 60 s is dropped */
+static const lws_retry_bo_t idle_policy = {
+	.secs_since_valid_ping = 30,
+	.secs_since_valid_hangup = 60,
+};
+
+static const struct lws_protocols protocols[] = {
+	{"rtsync", server_callback, sizeof(RtsyncConn), 0, 0, NULL, 0},
+	{"graphql-transport-ws", server_callback, sizeof(RtsyncConn), 0, 1, NULL, 0},
+	{"graphql-ws", server_callback, sizeof(RtsyncConn), 0, 2, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+int
+rtsync_server_connection_count(void)
+{
+	return nconnections;
+}
+
+void
+rtsync_server_foreach_connection(void (*fn) (RtsyncConn *conn))
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &connections)
+		fn(dlist_container(RtsyncConn, node, iter.cur));
+}
+
+/* lws' own log lines, at LOG level, without its trailing newline. */
+static void
+lws_log_emit(int level, const char *line)
+{
+	char	   *copy = pstrdup(line);
+
+	pg_strip_crlf(copy);
+	ereport(LOG, (errmsg("rtsync libwebsockets: %s", copy)));
+	pfree(copy);
+}
+
+void
+rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len)
+{
+	RtsyncFrame *frame;
+
+	if (conn->cxt == NULL || conn->close_code != 0)
+		return;
+	if (conn->out_bytes + len > (size_t) rtsync_max_queue_kb * 1024)
+	{
+		rtsync_conn_close(conn, 1013, "client too slow: outbound queue limit exceeded");
+		return;
+	}
+	frame = MemoryContextAlloc(conn->cxt, offsetof(RtsyncFrame, buf) + LWS_PRE + len);
+	frame->len = len;
+	memcpy(frame->buf + LWS_PRE, data, len);
+	dlist_push_tail(&conn->outq, &frame->node);
+	conn->out_bytes += len;
+	lws_callback_on_writable(conn->wsi);
+}
+
+void
+rtsync_conn_send_str(RtsyncConn *conn, StringInfo msg)
+{
+	rtsync_conn_send(conn, msg->data, msg->len);
+}
+
+/*
+ * Close with a WebSocket close code and reason. Frames queued before are
+ * still sent, except when the client is closed for being too slow.
+ */
+void
+rtsync_conn_close(RtsyncConn *conn, int code, const char *reason)
+{
+	if (conn->cxt == NULL || conn->close_code != 0)
+		return;
+	conn->close_code = code;
+	strlcpy(conn->close_reason, reason, sizeof(conn->close_reason));
+	if (code == 1013)
+	{
+		while (!dlist_is_empty(&conn->outq))
+			pfree(dlist_container(RtsyncFrame, node, dlist_pop_head_node(&conn->outq)));
+		conn->out_bytes = 0;
+	}
+	/* a peer that takes not even the close frame is dropped */
+	lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
+	lws_callback_on_writable(conn->wsi);
+}
+
+static void
+init_string_in(StringInfo s, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	initStringInfo(s);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+init_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+	RtsyncConn *conn = lws_container_of(sul, RtsyncConn, init_timer);
+
+	if (!conn->acked)
+		rtsync_conn_close(conn, 4408, "Connection initialisation timeout");
+}
+
+static void
+keepalive_cb(uv_timer_t *timer)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &connections)
+		rtsync_protocol_keepalive(dlist_container(RtsyncConn, node, iter.cur));
+}
+
+/* Only the GraphQL paths upgrade: /graphql, /graphql/realtime, /realtime. */
+static bool
+websocket_path_ok(struct lws *wsi)
+{
+	char		uri[256];
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+		return false;
+	return strcmp(uri, "/graphql") == 0 || strcmp(uri, "/graphql/") == 0 ||
+		strcmp(uri, "/graphql/realtime") == 0 || strcmp(uri, "/realtime") == 0;
+}
+
+/*
+ * AppSync's authorization header: base64url JSON like
+ * {"host":"...","x-api-key":"da2-..."}. Copies the key into conn.
+ */
+static void
+take_appsync_header(RtsyncConn *conn, const char *b64, size_t b64len)
+{
+	char	   *std = palloc(b64len + 4);
+	char	   *json;
+	int			n = 0;
+	int			declen;
+	const char *key;
+
+	/* base64url to base64, with padding */
+	for (size_t i = 0; i < b64len; i++)
+		std[n++] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
+	while (n % 4 != 0)
+		std[n++] = '=';
+	json = palloc(pg_b64_dec_len(n) + 1);
+	declen = pg_b64_decode(std, n, json, pg_b64_dec_len(n));
+	if (declen < 0)
+		return;
+	json[declen] = '\0';
+	key = strstr(json, "\"x-api-key\"");
+	if (key && (key = strchr(key + 11, '"')) != NULL)
+	{
+		const char *end = strchr(key + 1, '"');
+
+		if (end && end - key - 1 < RTSYNC_MAX_KEY_LEN)
+			strlcpy(conn->handshake_key, key + 1, end - key);
+	}
+}
+
+/* Read what the upgrade request says about the dialect and the API key. */
+static void
+inspect_handshake(struct lws *wsi, RtsyncConn *conn)
+{
+	char		buf[16384];
+	int			n;
+
+	/* the listener moved AppSync's header- token here (listener.c) */
+	n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), RTSYNC_APPSYNC_HEADER,
+							strlen(RTSYNC_APPSYNC_HEADER));
+	if (n <= 0)
+		n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_PROTOCOL);
+	if (n > 0)
+	{
+		char	   *tok = strstr(buf, "header-");
+
+		if (tok)
+		{
+			size_t		toklen = strcspn(tok + 7, ", ");
+
+			conn->appsync_handshake = true;
+			take_appsync_header(conn, tok + 7, toklen);
+		}
+	}
+	{
+		/* a pointer just past "header=" inside buf */
+		const char *val = lws_get_urlarg_by_name(wsi, "header=", buf, sizeof(buf));
+
+		if (val != NULL)
+		{
+			conn->appsync_handshake = true;
+			take_appsync_header(conn, val, strlen(val));
+		}
+	}
+	n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), "x-api-key:", 10);
+	if (n <= 0)
+		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), "X-Api-Key:", 10);
+	if (n > 0 && n < RTSYNC_MAX_KEY_LEN)
+		strlcpy(conn->handshake_key, buf, RTSYNC_MAX_KEY_LEN);
+}
+
+static void
+conn_established(struct lws *wsi, RtsyncConn *conn)
+{
+	const struct lws_protocols *proto = lws_get_protocol(wsi);
+
+	conn->wsi = wsi;
+	conn->cxt = AllocSetContextCreate(TopMemoryContext, "rtsync connection",
+									  ALLOCSET_SMALL_SIZES);
+	init_string_in(&conn->rx, conn->cxt);
+	dlist_init(&conn->outq);
+	conn->out_bytes = 0;
+	conn->subscriptions = NIL;
+	if (proto->id == 2)
+		conn->dialect = conn->appsync_handshake ?
+			RTSYNC_DIALECT_APPSYNC : RTSYNC_DIALECT_GRAPHQL_WS;
+	else
+		conn->dialect = RTSYNC_DIALECT_TRANSPORT_WS;
+	dlist_push_tail(&connections, &conn->node);
+	nconnections++;
+	lws_sul_schedule(lws_get_context(wsi), 0, &conn->init_timer, init_timeout_cb,
+					 (lws_usec_t) rtsync_connection_init_timeout_ms * 1000);
+}
+
+static void
+conn_closed(RtsyncConn *conn)
+{
+	if (conn->cxt == NULL)
+		return;
+	lws_sul_cancel(&conn->init_timer);
+	rtsync_protocol_closed(conn);
+	dlist_delete(&conn->node);
+	nconnections--;
+	MemoryContextDelete(conn->cxt);
+	conn->cxt = NULL;
+}
+
+/* One frame per writeable callback; then the close, once all is out. */
+static int
+conn_writeable(RtsyncConn *conn)
+{
+	if (!dlist_is_empty(&conn->outq))
+	{
+		RtsyncFrame *frame = dlist_container(RtsyncFrame, node,
+											 dlist_pop_head_node(&conn->outq));
+		int			n = lws_write(conn->wsi, (unsigned char *) frame->buf + LWS_PRE,
+								  frame->len, LWS_WRITE_TEXT);
+
+		conn->out_bytes -= frame->len;
+		pfree(frame);
+		if (n < 0)
+			return -1;
+		if (!dlist_is_empty(&conn->outq) || conn->close_code)
+			lws_callback_on_writable(conn->wsi);
+		return 0;
+	}
+	if (conn->close_code)
+	{
+		/*
+		 * The close frame, written whole (RFC 6455: FIN + opcode 8, an
+		 * unmasked length under 126, the code, then the reason): with lws
+		 * 4.1 on a libuv loop, lws_close_reason() and returning -1 drops
+		 * the connection without sending it.
+		 */
+		unsigned char frame[LWS_PRE + 4 + sizeof(conn->close_reason)];
+		size_t		reason_len = strlen(conn->close_reason);
+		unsigned char *p = frame + LWS_PRE;
+
+		p[0] = 0x88;
+		p[1] = (unsigned char) (2 + reason_len);
+		p[2] = (unsigned char) (conn->close_code >> 8);
+		p[3] = (unsigned char) (conn->close_code & 0xff);
+		memcpy(p + 4, conn->close_reason, reason_len);
+		lws_write(conn->wsi, p, 4 + reason_len, LWS_WRITE_RAW);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+conn_receive(RtsyncConn *conn, const char *in, size_t len)
+{
+	if (lws_frame_is_binary(conn->wsi))
+	{
+		rtsync_conn_close(conn, 1003, "binary messages are not supported");
+		return 0;
+	}
+	if (!conn->rx_too_big && conn->rx.len + len > (size_t) rtsync_max_message_bytes)
+		conn->rx_too_big = true;
+	if (!conn->rx_too_big)
+		appendBinaryStringInfo(&conn->rx, in, len);
+	if (!lws_is_final_fragment(conn->wsi) || lws_remaining_packet_payload(conn->wsi) > 0)
+		return 0;
+	if (conn->rx_too_big)
+		rtsync_conn_close(conn, 1009, "message too big");
+	else
+		rtsync_protocol_receive(conn, conn->rx.data, conn->rx.len);
+	/* a large message's buffer is not kept for the life of the connection */
+	if (conn->rx.maxlen > 64 * 1024)
+	{
+		pfree(conn->rx.data);
+		init_string_in(&conn->rx, conn->cxt);
+	}
+	else
+		resetStringInfo(&conn->rx);
+	conn->rx_too_big = false;
+	return 0;
+}
+
+static int
+http_respond(struct lws *wsi, unsigned int status, const char *type, const char *body)
+{
+	unsigned char buf[LWS_PRE + 2048];
+	unsigned char *start = buf + LWS_PRE;
+	unsigned char *p = start;
+	unsigned char *end = buf + sizeof(buf) - 1;
+	size_t		len = strlen(body);
+
+	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
+		lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (lws_write(wsi, (unsigned char *) body, len, LWS_WRITE_HTTP_FINAL) != (int) len)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+http_request(struct lws *wsi, const char *uri)
+{
+	if (strcmp(uri, "/healthz") == 0)
+		return http_respond(wsi, HTTP_STATUS_OK, "text/plain", "ok\n");
+	return http_respond(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
+						"{\"errors\":[{\"message\":\"Not found. GraphQL subscriptions are served over WebSocket at /graphql.\"}]}");
+}
+
+static int
+server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
+						RtsyncConn *conn, void *in, size_t len)
+{
+	switch (reason)
+	{
+		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+			if (shutting_down || !websocket_path_ok(wsi) ||
+				nconnections >= rtsync_max_connections)
+				return -1;
+			inspect_handshake(wsi, conn);
+			return 0;
+		case LWS_CALLBACK_ESTABLISHED:
+			conn_established(wsi, conn);
+			return 0;
+		case LWS_CALLBACK_RECEIVE:
+			return conn->cxt ? conn_receive(conn, in, len) : -1;
+		case LWS_CALLBACK_SERVER_WRITEABLE:
+			return conn->cxt ? conn_writeable(conn) : -1;
+		case LWS_CALLBACK_CLOSED:
+			conn_closed(conn);
+			return 0;
+		case LWS_CALLBACK_HTTP:
+			return http_request(wsi, (const char *) in);
+		default:
+			return lws_callback_http_dummy(wsi, reason, conn, in, len);
+	}
+}
+
+/*
+ * The lws callback: everything runs inside a catch, so an error in our
+ * code closes one client and never unwinds through libwebsockets.
+ */
+static int
+server_callback(struct lws *wsi, enum lws_callback_reasons reason,
+				void *user, void *in, size_t len)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile int result = 0;
+
+	PG_TRY();
+	{
+		result = server_callback_guarded(wsi, reason, (RtsyncConn *) user, in, len);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		if (user && ((RtsyncConn *) user)->cxt)
+			rtsync_conn_close((RtsyncConn *) user, 1011, "internal server error");
+		result = (reason == LWS_CALLBACK_CLOSED) ? 0 : -1;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	return result;
+}
+
+/* 10,000 sockets must fit: take the hard limit on open files. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			ereport(LOG, (errmsg("rtsync could not raise the open files limit: %m")));
+	}
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ereport(LOG, (errmsg("rtsync open files limit is %lu", (unsigned long) rl.rlim_cur)));
+}
+
+bool
+rtsync_server_start(uv_loop_t *loop)
+{
+	static void *foreign_loops[1];
+	struct lws_context_creation_info info;
+	const char *iface = rtsync_listen_addresses;
+
+	raise_fd_limit();
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+	if (strcmp(iface, "localhost") == 0)
+		iface = "127.0.0.1";
+	else if (strcmp(iface, "*") == 0 || iface[0] == '\0')
+		iface = NULL;
+
+	foreign_loops[0] = loop;
+	memset(&info, 0, sizeof(info));
+	/* without TLS we accept connections ourselves: see listener.c */
+	info.port = rtsync_tls_cert_file[0] ? rtsync_port : CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.iface = iface;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.foreign_loops = foreign_loops;
+	info.max_http_header_data = 16384;
+	info.pt_serv_buf_size = 64 * 1024;
+	info.timeout_secs = 20;
+	info.retry_and_idle_policy = &idle_policy;
+	if (rtsync_tls_cert_file[0] != '\0')
+	{
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = rtsync_tls_cert_file;
+		info.ssl_private_key_filepath = rtsync_tls_key_file;
+	}
+
+	context = lws_create_context(&info);
+	if (context == NULL)
+	{
+		ereport(LOG,
+				(errmsg("rtsync could not listen on %s:%d",
+						rtsync_listen_addresses, rtsync_port)));
+		return false;
+	}
+	if (rtsync_tls_cert_file[0] == '\0' &&
+		!rtsync_listener_start(loop, lws_get_vhost_by_name(context, "default"),
+							   iface ? iface : "0.0.0.0", rtsync_port))
+	{
+		lws_context_destroy(context);
+		context = NULL;
+		return false;
+	}
+	uv_timer_init(loop, &keepalive_timer);
+	uv_timer_start(&keepalive_timer, keepalive_cb, rtsync_keepalive_interval_ms,
+				   rtsync_keepalive_interval_ms);
+	ereport(LOG,
+			(errmsg("rtsync serving GraphQL on %s://%s:%d/graphql",
+					rtsync_tls_cert_file[0] ? "wss" : "ws",
+					rtsync_listen_addresses, rtsync_port)));
+	return true;
+}
+
+/* Close every client with 1001 (going away); the loop sends the frames. */
+void
+rtsync_server_shutdown(void)
+{
+	dlist_iter	iter;
+
+	shutting_down = true;
+	rtsync_listener_stop();
+	uv_timer_stop(&keepalive_timer);
+	dlist_foreach(iter, &connections)
+		rtsync_conn_close(dlist_container(RtsyncConn, node, iter.cur), 1001,
+						  "server shutting down");
+}
+
+void
+rtsync_server_destroy(void)
+{
+	if (context)
+	{
+		uv_close((uv_handle_t *) &keepalive_timer, NULL);
+		lws_context_destroy(context);
+		context = NULL;
+	}
+}

@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *	  Defines the worker's GUCs. Those that shape the listening socket and
+ *	  the replication slot need a restart; the limits apply on reload
+ *	  (SIGHUP) to what happens next.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "settings.h"
+
+char	   *rtsync_database = NULL;
+char	   *rtsync_listen_addresses = NULL;
+int			rtsync_port = 8080;
+char	   *rtsync_slot_name = NULL;
+int			rtsync_max_connections = 10000;
+int			rtsync_max_subscriptions_per_connection = 100;
+int			rtsync_max_message_bytes = 240 * 1024;
+int			rtsync_keepalive_interval_ms = 10000;
+int			rtsync_connection_init_timeout_ms = 10000;
+int			rtsync_max_queue_kb = 4096;
+char	   *rtsync_tls_cert_file = NULL;
+char	   *rtsync_tls_key_file = NULL;
+
+/* A slot name must be usable in START_REPLICATION without quoting. */
+static bool
+check_slot_name(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+
+	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A slot name needs 1 to %d characters.", NAMEDATALEN - 1);
+		return false;
+	}
+	for (; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+		{
+			GUC_check_errdetail("Slot names contain only lower case letters, digits and underscores.");
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+rtsync_settings_define(void)
+{
+	DefineCustomStringVariable("rtsync.database",
+							   "Database whose published tables the rtsync server serves.",
+							   NULL, &rtsync_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.listen_addresses",
+							   "Address the rtsync server listens on (one host name or IP address; * for all).",
+							   NULL, &rtsync_listen_addresses, "localhost",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.port",
+							"TCP port of the rtsync GraphQL server; 0 runs no server.",
+							NULL, &rtsync_port, 8080, 0, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.slot_name",
+							   "Logical replication slot the rtsync server consumes.",
+							   NULL, &rtsync_slot_name, "rtsync",
+							   PGC_POSTMASTER, 0, check_slot_name, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_connections",
+							"Most WebSocket and HTTP clients served at once.",
+							NULL, &rtsync_max_connections, 10000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_subscriptions_per_connection",
+							"Most subscriptions one connection may hold (AppSync: 100).",
+							NULL, &rtsync_max_subscriptions_per_connection, 100, 1, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_message_bytes",
+							"Largest message accepted from or sent to a client (AppSync: 240 kB).",
+							NULL, &rtsync_max_message_bytes, 240 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.keepalive_interval",
+							"Time between keep-alive messages to each WebSocket client.",
+							NULL, &rtsync_keepalive_interval_ms, 10000, 1000, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.connection_init_timeout",
+							"Time a WebSocket client has to send connection_init.",
+							NULL, &rtsync_connection_init_timeout_ms, 10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_queue",
+							"Outbound bytes queued for one client before it is closed as too slow.",
+							NULL, &rtsync_max_queue_kb, 4096, 64, 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.tls_cert_file",
+							   "Certificate file for TLS (wss://, https://); empty: no TLS.",
+							   NULL, &rtsync_tls_cert_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.tls_key_file",
+							   "Private key file for TLS.",
+							   NULL, &rtsync_tls_key_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("rtsync");
+}

@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *	  The worker's GUCs (rtsync.*), defined in one place.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_SETTINGS_H
+#define RTSYNC_SETTINGS_H
+
+extern char *rtsync_database;
+extern char *rtsync_listen_addresses;
+extern int	rtsync_port;
+extern char *rtsync_slot_name;
+extern int	rtsync_max_connections;
+extern int	rtsync_max_subscriptions_per_connection;
+extern int	rtsync_max_message_bytes;
+extern int	rtsync_keepalive_interval_ms;
+extern int	rtsync_connection_init_timeout_ms;
+extern int	rtsync_max_queue_kb;
+extern char *rtsync_tls_cert_file;
+extern char *rtsync_tls_key_file;
+
+extern void rtsync_settings_define(void);
+
+#endif							/* RTSYNC_SETTINGS_H */

@@ -1,0 +1,639 @@
+/*-------------------------------------------------------------------------
+ *
+ * subscription_plan.c
+ *	  Plans a GraphQL subscription: parse, validate, pick the operation,
+ *	  coerce its variables, then work out what it subscribes to (table,
+ *	  event, filter) and the shape of its payload; and projects records
+ *	  into payloads.
+ *
+ * Planning runs in a scratch memory context that is deleted at the end; the
+ * plan gets its own context (a child of the caller's), so that a failed
+ * plan leaves nothing behind and a plan can be freed on its own. Bad input
+ * never raises an error: it becomes RtsyncGqlErrors. As a last line of
+ * defence, an unexpected ereport inside is caught and turned into one too
+ * (planning holds no resources but memory, so that is safe).
+ *
+ * The document key: a canonical rendering of everything the payload depends
+ * on, the root field's response key and name, then each selected field's
+ * response key and name in order, e.g. "onCreateDataItem{id t:title
+ * __typename}". Filters and variables are not part of it: subscriptions
+ * that differ only there share one serialised payload per record.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "graphql_parser.h"
+#include "subscription_plan.h"
+#include "subscription_validate.h"
+
+/* The fields of one response key, as graphql-js's collectFields gathers. */
+typedef struct Collected
+{
+	const char *key;
+	List	   *fields;			/* RtsyncGqlSelection * */
+} Collected;
+
+static const RtsyncGqlLocation noloc = {0, 0};
+
+const char *
+rtsync_event_name(RtsyncEvent event)
+{
+	switch (event)
+	{
+		case RTSYNC_EVENT_CREATE:
+			return "create";
+		case RTSYNC_EVENT_UPDATE:
+			return "update";
+		case RTSYNC_EVENT_DELETE:
+			return "delete";
+	}
+	return "unknown";
+}
+
+void
+rtsync_plan_free(RtsyncSubscriptionPlan *plan)
+{
+	if (plan)
+		MemoryContextDelete(plan->cxt);
+}
+
+/* graphql-js's getOperation */
+static RtsyncGqlOperation *
+select_operation(RtsyncPlanState *ps, const char *name)
+{
+	RtsyncGqlOperation *found = NULL;
+	ListCell   *lc;
+
+	if (name == NULL)
+	{
+		if (list_length(ps->doc->operations) == 1)
+			return linitial(ps->doc->operations);
+		rtsync_gql_error(&ps->sink, noloc, ps->doc->operations == NIL ?
+						 "Must provide an operation." :
+						 "Must provide operation name if query contains multiple operations.");
+		return NULL;
+	}
+	foreach(lc, ps->doc->operations)
+	{
+		RtsyncGqlOperation *op = lfirst(lc);
+
+		if (op->name != NULL && strcmp(op->name, name) == 0 && found == NULL)
+			found = op;
+	}
+	if (found == NULL)
+		rtsync_gql_error(&ps->sink, noloc, "Unknown operation named \"%s\".", name);
+	return found;
+}
+
+/* Does a type condition apply to this parent type (NULL: Subscription)? */
+static bool
+condition_applies(RtsyncPlanState *ps, const char *condition, RtsyncSchemaTable *parent)
+{
+	RtsyncSchemaTable *table;
+	RtsyncTypeKind kind;
+
+	if (condition == NULL)
+		return true;
+	kind = rtsync_lookup_type(ps->schema, condition, &table);
+	return (kind == RTSYNC_TYPE_SUBSCRIPTION && parent == NULL) ||
+		(kind == RTSYNC_TYPE_OBJECT && table == parent);
+}
+
+/*
+ * graphql-js's collectFields: the fields of a selection set by response
+ * key, in order, through fragments, honouring @skip and @include.
+ */
+static void
+collect_fields(RtsyncPlanState *ps, List *selections, RtsyncSchemaTable *parent,
+			   List **collected, List **visited)
+{
+	ListCell   *lc;
+
+	foreach(lc, selections)
+	{
+		RtsyncGqlSelection *sel = lfirst(lc);
+		RtsyncGqlFragment *fragment;
+		const char *key;
+		Collected  *entry = NULL;
+		ListCell   *le;
+
+		if (!rtsync_directives_include(ps, sel->directives))
+			continue;
+		switch (sel->kind)
+		{
+			case RTSYNC_GQL_FIELD:
+				key = sel->alias ? sel->alias : sel->name;
+				foreach(le, *collected)
+					if (strcmp(((Collected *) lfirst(le))->key, key) == 0)
+						entry = lfirst(le);
+				if (entry == NULL)
+				{
+					entry = palloc0(sizeof(Collected));
+					entry->key = key;
+					*collected = lappend(*collected, entry);
+				}
+				entry->fields = lappend(entry->fields, sel);
+				break;
+			case RTSYNC_GQL_FRAGMENT_SPREAD:
+				fragment = rtsync_find_fragment(ps->doc, sel->name);
+				if (fragment == NULL || list_member_ptr(*visited, fragment))
+					break;
+				*visited = lappend(*visited, fragment);
+				if (condition_applies(ps, fragment->type_condition, parent))
+					collect_fields(ps, fragment->selections, parent, collected, visited);
+				break;
+			case RTSYNC_GQL_INLINE_FRAGMENT:
+				if (condition_applies(ps, sel->type_condition, parent))
+					collect_fields(ps, sel->selections, parent, collected, visited);
+				break;
+		}
+	}
+}
+
+/* Are two literals the same, as graphql-js compares arguments (printed)? */
+static bool
+values_equal(const RtsyncGqlValue *a, const RtsyncGqlValue *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind)
+	{
+		case RTSYNC_GQL_BOOLEAN:
+			return a->boolean == b->boolean;
+		case RTSYNC_GQL_NULL:
+			return true;
+		case RTSYNC_GQL_LIST:
+			if (list_length(a->items) != list_length(b->items))
+				return false;
+			forboth(la, a->items, lb, b->items)
+				if (!values_equal(lfirst(la), lfirst(lb)))
+				return false;
+			return true;
+		case RTSYNC_GQL_OBJECT:
+			if (list_length(a->fields) != list_length(b->fields))
+				return false;
+			forboth(la, a->fields, lb, b->fields)
+			{
+				RtsyncGqlObjectField *fa = lfirst(la);
+				RtsyncGqlObjectField *fb = lfirst(lb);
+
+				if (strcmp(fa->name, fb->name) != 0 || !values_equal(fa->value, fb->value))
+					return false;
+			}
+			return true;
+		default:
+			return strcmp(a->str, b->str) == 0;
+	}
+}
+
+/* The same arguments with the same values, in any order? */
+static bool
+arguments_equal(List *a, List *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	foreach(la, a)
+	{
+		RtsyncGqlArgument *arg = lfirst(la);
+		bool		found = false;
+
+		foreach(lb, b)
+		{
+			RtsyncGqlArgument *other = lfirst(lb);
+
+			if (strcmp(arg->name, other->name) == 0)
+				found = values_equal(arg->value, other->value);
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * OverlappingFieldsCanBeMerged, for our flat types: the fields of one
+ * response key must be the same field with the same arguments.
+ */
+static bool
+check_mergeable(RtsyncPlanState *ps, Collected *entry)
+{
+	RtsyncGqlSelection *first = linitial(entry->fields);
+	ListCell   *lc;
+
+	for_each_from(lc, entry->fields, 1)
+	{
+		RtsyncGqlSelection *other = lfirst(lc);
+
+		if (strcmp(first->name, other->name) != 0)
+			rtsync_gql_error(&ps->sink, other->loc,
+							 "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
+							 entry->key, first->name, other->name);
+		else if (!arguments_equal(first->arguments, other->arguments))
+			rtsync_gql_error(&ps->sink, other->loc,
+							 "Fields \"%s\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.",
+							 entry->key);
+		else
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* The single root field of the subscription (graphql-js's rule). */
+static Collected *
+root_field(RtsyncPlanState *ps)
+{
+	List	   *roots = NIL;
+	List	   *visited = NIL;
+	Collected  *root;
+	const char *name = ps->op->name;
+	RtsyncGqlLocation loc = ps->op->loc;
+
+	collect_fields(ps, ps->op->selections, NULL, &roots, &visited);
+	if (ps->sink.count > 0)
+		return NULL;
+	if (list_length(roots) != 1)
+	{
+		if (list_length(roots) > 1)
+			loc = ((RtsyncGqlSelection *) linitial(((Collected *) lsecond(roots))->fields))->loc;
+		if (name)
+			rtsync_gql_error(&ps->sink, loc,
+							 "Subscription \"%s\" must select only one top level field.", name);
+		else
+			rtsync_gql_error(&ps->sink, loc,
+							 "Anonymous Subscription must select only one top level field.");
+		return NULL;
+	}
+	root = linitial(roots);
+	loc = ((RtsyncGqlSelection *) linitial(root->fields))->loc;
+	if (strncmp(((RtsyncGqlSelection *) linitial(root->fields))->name, "__", 2) == 0)
+	{
+		if (name)
+			rtsync_gql_error(&ps->sink, loc,
+							 "Subscription \"%s\" must not select an introspection top level field.",
+							 name);
+		else
+			rtsync_gql_error(&ps->sink, loc,
+							 "Anonymous Subscription must not select an introspection top level field.");
+		return NULL;
+	}
+	return check_mergeable(ps, root) ? root : NULL;
+}
+
+/* The filter of the root field's arguments, compiled into plan->cxt. */
+static bool
+plan_filter(RtsyncPlanState *ps, RtsyncGqlSelection *field, RtsyncSubscriptionPlan *plan)
+{
+	RtsyncInputValue *filter = NULL;
+	List	   *equalities = NIL;
+	ListCell   *lc;
+
+	foreach(lc, field->arguments)
+	{
+		RtsyncGqlArgument *arg = lfirst(lc);
+		int			column;
+		RtsyncInputType *type = rtsync_root_argument(plan->table, arg->name, &column);
+		RtsyncInputValue *value;
+
+		if (!rtsync_input_coerce_literal(&ps->input, arg->value, type, &value))
+			return false;
+		if (value == NULL)
+			continue;			/* a variable without a value */
+		if (column < 0)
+			filter = value;
+		else
+		{
+			RtsyncInputField *eq = palloc(sizeof(RtsyncInputField));
+
+			eq->name = arg->name;
+			eq->index = column;
+			eq->value = value;
+			eq->loc = arg->loc;
+			equalities = lappend(equalities, eq);
+		}
+	}
+	plan->filter = rtsync_filter_compile(plan->table, filter, equalities, &ps->sink, plan->cxt);
+	return ps->sink.count == 0;
+}
+
+static char *
+json_key(const char *key, int *len)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	rtsync_json_append_string(&buf, key, strlen(key));
+	appendStringInfoChar(&buf, ':');
+	*len = buf.len;
+	return buf.data;
+}
+
+/* The payload's fields, and the document key, into plan->cxt. */
+static bool
+plan_projection(RtsyncPlanState *ps, Collected *root, RtsyncSubscriptionPlan *plan)
+{
+	List	   *fields = NIL;
+	List	   *visited = NIL;
+	StringInfoData key;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, root->fields)
+		collect_fields(ps, ((RtsyncGqlSelection *) lfirst(lc))->selections, plan->table,
+					   &fields, &visited);
+	foreach(lc, fields)
+		if (!check_mergeable(ps, lfirst(lc)))
+			return false;
+	if (ps->sink.count > 0)
+		return false;
+
+	MemoryContextSwitchTo(plan->cxt);
+	initStringInfo(&key);
+	appendStringInfoString(&key, plan->response_key);
+	if (strcmp(plan->response_key, plan->field_name) != 0)
+		appendStringInfo(&key, ":%s", plan->field_name);
+	appendStringInfoChar(&key, '{');
+	plan->nfields = list_length(fields);
+	plan->fields = palloc0(Max(plan->nfields, 1) * sizeof(RtsyncPlanField));
+	foreach(lc, fields)
+	{
+		Collected  *entry = lfirst(lc);
+		RtsyncGqlSelection *sel = linitial(entry->fields);
+		RtsyncPlanField *f = &plan->fields[i++];
+
+		f->prefix = json_key(entry->key, &f->prefix_len);
+		for (int c = 0; c < plan->table->ncolumns; c++)
+			if (strcmp(plan->table->columns[c].name, sel->name) == 0)
+				f->column = &plan->table->columns[c];
+		f->namelen = f->column ? strlen(f->column->name) : 0;
+		appendStringInfo(&key, "%s%s", i > 1 ? " " : "", entry->key);
+		if (strcmp(entry->key, sel->name) != 0)
+			appendStringInfo(&key, ":%s", sel->name);
+	}
+	appendStringInfoChar(&key, '}');
+	plan->document_key = key.data;
+	plan->prefix = psprintf("{%s{", json_key(plan->response_key, &plan->prefix_len));
+	plan->prefix_len = strlen(plan->prefix);
+	initStringInfo(&key);
+	rtsync_json_append_string(&key, plan->table->type_name, strlen(plan->table->type_name));
+	plan->typename_json = key.data;
+	return true;
+}
+
+/* After validation and variable coercion: the plan itself. */
+static RtsyncSubscriptionPlan *
+build_plan(RtsyncPlanState *ps, MemoryContext plan_cxt)
+{
+	MemoryContext scratch = CurrentMemoryContext;
+	Collected  *root = root_field(ps);
+	RtsyncGqlSelection *field;
+	RtsyncSubscriptionPlan *plan;
+	bool		ok;
+
+	if (root == NULL)
+		return NULL;
+	field = linitial(root->fields);
+	plan = MemoryContextAllocZero(plan_cxt, sizeof(RtsyncSubscriptionPlan));
+	plan->cxt = plan_cxt;
+	if (!rtsync_root_field(ps->schema, field->name, &plan->table, &plan->event))
+		return NULL;			/* validated already */
+	plan->operation_name = ps->op->name ? MemoryContextStrdup(plan_cxt, ps->op->name) : NULL;
+	plan->field_name = MemoryContextStrdup(plan_cxt, field->name);
+	plan->response_key = MemoryContextStrdup(plan_cxt, root->key);
+	ok = plan_filter(ps, field, plan) && plan_projection(ps, root, plan);
+	MemoryContextSwitchTo(scratch);
+	return ok ? plan : NULL;
+}
+
+/*
+ * Parse, validate, pick the operation and coerce its variables, then plan:
+ * NULL at the first phase that reports errors (as graphql-js, which does
+ * not execute an invalid document).
+ */
+static RtsyncSubscriptionPlan *
+plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
+			  const char *operation_name, const char *variables_json,
+			  MemoryContext plan_cxt)
+{
+	RtsyncGqlError error;
+
+	memset(&error, 0, sizeof(error));
+	ps->doc = rtsync_gql_parse(query, query_len, &error);
+	if (ps->doc == NULL)
+	{
+		rtsync_gql_error(&ps->sink, error.loc, "%s", error.message);
+		return NULL;
+	}
+	rtsync_validate_document(ps);
+	ps->op = select_operation(ps, operation_name);
+	if (ps->op == NULL)
+		return NULL;
+	if (ps->op->type != RTSYNC_GQL_SUBSCRIPTION)
+	{
+		rtsync_gql_error(&ps->sink, ps->op->loc,
+						 "This endpoint does not support %s yet; only subscriptions are supported.",
+						 ps->op->type == RTSYNC_GQL_QUERY ? "queries" : "mutations");
+		return NULL;
+	}
+	ps->input.operation_name = ps->op->name;
+	rtsync_validate_subscription(ps);
+	if (ps->sink.count > 0)
+		return NULL;
+	if (!rtsync_input_coerce_variables(&ps->input, variables_json))
+		return NULL;
+	ps->input.substitute = true;
+	return build_plan(ps, plan_cxt);
+}
+
+RtsyncSubscriptionPlan *
+rtsync_plan_subscription(RtsyncSchema *schema, const char *query, size_t query_len,
+						 const char *operation_name, const char *variables_json,
+						 List **errors)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext scratch = AllocSetContextCreate(caller, "rtsync plan scratch",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext plan_cxt = AllocSetContextCreate(caller, "rtsync subscription plan",
+												   ALLOCSET_SMALL_SIZES);
+	RtsyncPlanState ps;
+	RtsyncSubscriptionPlan *volatile plan = NULL;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.schema = schema;
+	ps.sink.errors = errors;
+	ps.sink.cxt = caller;
+	ps.input.schema = schema;
+	ps.input.sink = &ps.sink;
+
+	MemoryContextSwitchTo(scratch);
+	PG_TRY();
+	{
+		plan = plan_document(&ps, query, query_len, operation_name, variables_json,
+							 plan_cxt);
+		if (ps.sink.count > 0)
+			plan = NULL;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		rtsync_gql_error(&ps.sink, noloc,
+						 "Internal error while planning the subscription: %s",
+						 edata->message);
+		FreeErrorData(edata);
+		plan = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(scratch);
+	if (plan == NULL)
+		MemoryContextDelete(plan_cxt);
+	return plan;
+}
+
+/* ------------------------------------------------------------------------
+ * Projection
+ * ------------------------------------------------------------------------
+ */
+
+static void
+append_numeric(StringInfo out, Numeric num, bool quoted)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+
+	if (quoted)
+		appendStringInfoChar(out, '"');
+	appendStringInfoString(out, s);
+	if (quoted)
+		appendStringInfoChar(out, '"');
+	pfree(s);
+}
+
+/*
+ * A scalar image value as its GraphQL type: Int and Float as numbers (NaN
+ * and infinities, strings in images, become null: GraphQL's Float is
+ * finite), BigInt and BigFloat as strings, AWSJSON as a string holding the
+ * JSON text, the rest as strings.
+ */
+static void
+project_scalar(StringInfo out, RtsyncGqlScalar scalar, const JsonbValue *v)
+{
+	StringInfoData buf;
+
+	switch (scalar)
+	{
+		case RTSYNC_SCALAR_INT:
+		case RTSYNC_SCALAR_FLOAT:
+			if (v->type == jbvNumeric)
+				append_numeric(out, v->val.numeric, false);
+			else
+				appendStringInfoString(out, "null");
+			return;
+		case RTSYNC_SCALAR_BOOLEAN:
+			if (v->type == jbvBool)
+				appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			else
+				appendStringInfoString(out, "null");
+			return;
+		case RTSYNC_SCALAR_AWSJSON:
+			initStringInfo(&buf);
+			rtsync_json_append_value(&buf, v);
+			rtsync_json_append_string(out, buf.data, buf.len);
+			pfree(buf.data);
+			return;
+		default:
+			break;
+	}
+	switch (v->type)
+	{
+		case jbvString:
+			rtsync_json_append_string(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			append_numeric(out, v->val.numeric, true);
+			break;
+		case jbvBool:
+			appendStringInfoString(out, v->val.boolean ? "\"true\"" : "\"false\"");
+			break;
+		default:
+			initStringInfo(&buf);
+			rtsync_json_append_value(&buf, v);
+			rtsync_json_append_string(out, buf.data, buf.len);
+			pfree(buf.data);
+			break;
+	}
+}
+
+/* A list column; a multi-dimensional array comes out as nested lists. */
+static void
+project_list(StringInfo out, RtsyncGqlScalar scalar, const JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	elem;
+	bool		first = true;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+	{
+		appendStringInfoString(out, "null");
+		return;
+	}
+	appendStringInfoChar(out, '[');
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (!first)
+			appendStringInfoChar(out, ',');
+		first = false;
+		if (elem.type == jbvNull)
+			appendStringInfoString(out, "null");
+		else if (elem.type == jbvBinary && scalar != RTSYNC_SCALAR_AWSJSON &&
+				 JsonContainerIsArray(elem.val.binary.data))
+			project_list(out, scalar, &elem);
+		else
+			project_scalar(out, scalar, &elem);
+	}
+	appendStringInfoChar(out, ']');
+}
+
+void
+rtsync_plan_project(const RtsyncSubscriptionPlan *plan, JsonbContainer *image,
+					StringInfo out)
+{
+	appendBinaryStringInfo(out, plan->prefix, plan->prefix_len);
+	for (int i = 0; i < plan->nfields; i++)
+	{
+		const RtsyncPlanField *f = &plan->fields[i];
+		JsonbValue	v;
+
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		appendBinaryStringInfo(out, f->prefix, f->prefix_len);
+		if (f->column == NULL)
+			appendStringInfoString(out, plan->typename_json);
+		else if (image == NULL ||
+				 getKeyJsonValueFromContainer(image, f->column->name, f->namelen, &v) == NULL ||
+				 v.type == jbvNull)
+			appendStringInfoString(out, "null");
+		else if (f->column->is_list)
+			project_list(out, f->column->scalar, &v);
+		else
+			project_scalar(out, f->column->scalar, &v);
+	}
+	appendStringInfoString(out, "}}");
+}

@@ -1,0 +1,145 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The rtsync background worker: one process, one event loop, serving
+ *	  GraphQL to clients and consuming its replication slot.
+ *
+ * The loop: everything (the WebSocket server's sockets, the libpq
+ * connections, timers) is a libuv handle on one loop. The loop's own epoll
+ * descriptor goes into a WaitEventSet with the latch and postmaster death,
+ * so a single WaitEventSetWait sleeps until anything at all happens, with
+ * libuv's next timer as the timeout: no polling interval, idle CPU near
+ * zero. Each pass runs the loop without blocking (UV_RUN_NOWAIT).
+ *
+ * Signals only set flags and the latch. SIGHUP reloads the configuration;
+ * SIGTERM closes every client with 1001 and exits with status 1, so that
+ * the postmaster starts the worker again unless it is itself shutting down
+ * (status 0 would unregister the worker for good: pg_terminate_backend on
+ * it must not switch real-time sync off until the next restart).
+ *
+ * The worker connects to no database itself and so holds no transaction;
+ * it talks to PostgreSQL only through libpq.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <uv.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "connection.h"
+#include "control.h"
+#include "replication.h"
+#include "server.h"
+#include "settings.h"
+#include "worker.h"
+
+#define SHUTDOWN_GRACE_MS 2000
+
+static volatile sig_atomic_t terminate_requested = false;
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	terminate_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+void
+rtsync_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	rtsync_settings_define();
+	if (rtsync_port == 0)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "rtsync");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rtsync_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "rtsync server");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "rtsync server");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Run the loop once without blocking, then wait for anything to happen. */
+static void
+loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
+{
+	WaitEvent	event;
+	long		timeout;
+
+	uv_run(loop, UV_RUN_NOWAIT);
+	timeout = uv_backend_timeout(loop);
+	if (max_timeout_ms >= 0 && (timeout < 0 || timeout > max_timeout_ms))
+		timeout = max_timeout_ms;
+	if (WaitEventSetWait(wes, timeout, &event, 1, PG_WAIT_EXTENSION) > 0 &&
+		(event.events & WL_LATCH_SET))
+		ResetLatch(MyLatch);
+}
+
+void
+rtsync_worker_main(Datum arg)
+{
+	uv_loop_t	loop;
+	WaitEventSet *wes;
+	TimestampTz deadline;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, handle_sigterm);
+	BackgroundWorkerUnblockSignals();
+	/* backend facilities we use (sha256 for API keys) track resources */
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "rtsync server");
+
+	if (uv_loop_init(&loop) != 0)
+		ereport(ERROR, (errmsg("rtsync could not create its event loop")));
+	if (!rtsync_server_start(&loop))
+		proc_exit(1);
+	rtsync_control_start(&loop);
+	rtsync_replication_start(&loop);
+
+	wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wes, WL_SOCKET_READABLE, uv_backend_fd(&loop), NULL, NULL);
+
+	while (!terminate_requested)
+	{
+		loop_pass(&loop, wes, -1);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+
+	/* close every client properly, give the frames a moment to go out */
+	ereport(LOG, (errmsg("rtsync server shutting down")));
+	rtsync_server_shutdown();
+	rtsync_replication_stop();
+	rtsync_control_stop();
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHUTDOWN_GRACE_MS);
+	while (rtsync_server_connection_count() > 0 &&
+		   GetCurrentTimestamp() < deadline)
+		loop_pass(&loop, wes, 50);
+	rtsync_server_destroy();
+	uv_run(&loop, UV_RUN_NOWAIT);
+	proc_exit(1);
+}

@@ -1,0 +1,108 @@
+// Shared helpers for the end-to-end tests: the server's address and key
+// (set up by scripts/test.sh), SQL through psql, and graphql-ws clients
+// that can tell when the server has processed what they sent.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import { createClient } from 'graphql-ws';
+
+export const port = process.env.RTSYNC_PORT;
+export const wsUrl = `ws://127.0.0.1:${port}/graphql`;
+export const httpUrl = `http://127.0.0.1:${port}/graphql`;
+export const apiKey = process.env.RTSYNC_API_KEY;
+
+if (!port || !apiKey) throw new Error('RTSYNC_PORT and RTSYNC_API_KEY must be set (run through scripts/test.sh)');
+
+// Runs SQL with psql (any SQL client will do: this is one) and returns its
+// unaligned output.
+export function sql(query) {
+  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query],
+    { encoding: 'utf8' }).trim();
+}
+
+// A queue of values that tests await one at a time.
+export class Inbox {
+  constructor() { this.items = []; this.waiters = []; }
+  push(item) {
+    const w = this.waiters.shift();
+    if (w) w(item); else this.items.push(item);
+  }
+  next(timeoutMs = 5000, what = 'a message') {
+    if (this.items.length) return Promise.resolve(this.items.shift());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const waiter = (item) => { clearTimeout(timer); resolve(item); };
+      this.waiters.push(waiter);
+    });
+  }
+  get size() { return this.items.length; }
+}
+
+// A graphql-ws client plus a barrier: sync() sends a protocol ping on the
+// client's socket and resolves on the pong. The server handles a
+// connection's messages in order, so after sync() every subscribe sent
+// before it is registered.
+export function transportClient(options = {}) {
+  let socket = null;
+  let pongs = 0;
+  const pongWaiters = new Map();
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: options.retryAttempts ?? 0,
+    connectionParams: options.connectionParams ?? { 'x-api-key': apiKey },
+    on: {
+      connected: (s) => { socket = s; },
+      pong: (received, payload) => {
+        const w = payload && pongWaiters.get(payload.probe);
+        if (w) { pongWaiters.delete(payload.probe); w(); }
+      },
+      ...(options.on ?? {}),
+    },
+    ...(options.client ?? {}),
+  });
+  const ping = async () => {
+    const probe = ++pongs;
+    const done = new Promise((resolve) => pongWaiters.set(probe, resolve));
+    socket.send(JSON.stringify({ type: 'ping', payload: { probe } }));
+    await done;
+  };
+  // Two rounds: right after the ack the client may not have sent the
+  // subscribe messages it queued yet; after the first pong it has.
+  client.sync = async () => {
+    if (!socket) await new Promise((resolve) => { const off = client.on('connected', (s) => { socket = s; off(); resolve(); }); });
+    await ping();
+    await ping();
+  };
+  return client;
+}
+
+// Subscribes and collects every result (and the error or completion) in an Inbox.
+export function collect(client, request) {
+  const inbox = new Inbox();
+  const unsubscribe = client.subscribe(request, {
+    next: (value) => inbox.push({ next: value }),
+    error: (error) => inbox.push({ error }),
+    complete: () => inbox.push({ complete: true }),
+  });
+  inbox.unsubscribe = unsubscribe;
+  return inbox;
+}
+
+// A raw WebSocket speaking JSON messages, for protocol-level tests.
+export async function rawSocket(protocols, url = wsUrl, headers = {}) {
+  const ws = new WebSocket(url, protocols, { headers });
+  const inbox = new Inbox();
+  ws.on('message', (data) => inbox.push(JSON.parse(data.toString())));
+  ws.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.inbox = inbox;
+  ws.sendJson = (obj) => ws.send(JSON.stringify(obj));
+  await once(ws, 'open');
+  return ws;
+}
+
+export { once };
