@@ -9,6 +9,9 @@
 #   BENCH_SCALE     multiplies the row counts (default 1; e.g. 0.01 for a smoke run)
 #   BENCH_DECODERS  space-separated subset of: rtsync-json rtsync-dynamodb
 #                   wal2json-v1 wal2json-v2 test_decoding (default: all)
+#   BENCH_WORKLOADS space-separated subset of: a b c (default: all)
+#   BENCH_B_TXS     transactions in (b) (default 100): BENCH_B_TXS=1 BENCH_SCALE=100
+#                   BENCH_WORKLOADS=b decodes one 1,000,000-row transaction
 #   BENCH_REPEAT    decode each workload this many times per decoder, each time
 #                   through its own slot, and keep the fastest (default 1)
 #   BENCH_PORT      port of the throwaway cluster (default 55433)
@@ -110,13 +113,16 @@ if [ -n "$output_dir" ]; then
 fi
 
 a_txs=$(scaled 200000)   # (a) transactions of one INSERT each
-b_txs=100                # (b) transactions ...
+b_txs=${BENCH_B_TXS:-100} # (b) transactions ...
 b_rows=$(scaled 10000)   #     ... of this many inserted rows
 c_txs=100                # (c) transactions ...
 c_rows=$(scaled 1000)    #     ... of this many UPDATEd rows
 c_total=$((c_txs * c_rows))
 
-workloads=(a b c)
+read -r -a workloads <<<"${BENCH_WORKLOADS:-a b c}"
+for w in "${workloads[@]}"; do
+	case "$w" in a | b | c) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (known: a b c)" ;; esac
+done
 declare -A wl_title=(
 	[a]="(a) $a_txs × 1-row INSERT tx"
 	[b]="(b) $b_txs × $b_rows-row INSERT tx"
