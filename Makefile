@@ -38,6 +38,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes, so no object is ever built against a stale struct layout.
+$(OBJS): $(wildcard extension/*.h bgworker/*.h)
+
 .PHONY: test
 test:
 	bash scripts/test.sh

@@ -43,6 +43,7 @@ typedef struct RtsyncConn
 	char	   *role;			/* the API key's role, once authorised */
 	char		key_hash[65];	/* ... and the key's hash, to recheck it */
 	char	   *pending_key;	/* a key waiting for the keys to reload */
+	List	   *parked;			/* messages waiting for a reload to finish */
 	bool		init_received;
 	bool		acked;
 	StringInfoData rx;			/* a message being reassembled */

@@ -191,7 +191,7 @@ control_on_readable(RtsyncPgConn *pc)
 			if (reload_pending)
 				control_load();
 			else
-				rtsync_protocol_keys_reloaded();
+				rtsync_protocol_control_loaded();
 			return;
 		}
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -278,6 +278,16 @@ void
 rtsync_control_message(JsonbContainer *record)
 {
 	control_load();
+}
+
+/*
+ * Is a load running or queued? Client messages wait meanwhile, so that
+ * whatever the stream announced before them is in effect when they run.
+ */
+bool
+rtsync_control_busy(void)
+{
+	return control.ready && (loading || reload_pending);
 }
 
 /* Load again now (e.g. a client presented a key we do not know yet). */

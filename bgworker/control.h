@@ -18,6 +18,7 @@ extern void rtsync_control_start(uv_loop_t *loop);
 extern void rtsync_control_stop(void);
 extern void rtsync_control_message(JsonbContainer *record);
 extern void rtsync_control_reload(void);
+extern bool rtsync_control_busy(void);
 extern bool rtsync_control_may_select(const char *role, Oid relid, char **why);
 
 #endif							/* RTSYNC_CONTROL_H */

@@ -262,6 +262,11 @@ init_payload_key(ClientMessage *m)
 /* Connections whose key was unknown, waiting for the keys to be reloaded. */
 static List *parked = NIL;
 
+/* Connections with messages waiting for a reload (conn->parked). */
+static List *parked_messages = NIL;
+
+static void process_message(RtsyncConn *conn, const char *msg, size_t len);
+
 static void
 send_ack(RtsyncConn *conn)
 {
@@ -322,9 +327,12 @@ authorize(RtsyncConn *conn, const char *key, bool may_wait)
 	send_ack(conn);
 }
 
-/* The keys were reloaded: decide every connection that waited for it. */
+/*
+ * A reload finished: decide every connection that waited for its key, then
+ * run the messages that waited, in the order they came.
+ */
 void
-rtsync_protocol_keys_reloaded(void)
+rtsync_protocol_control_loaded(void)
 {
 	List	   *waiting = parked;
 	ListCell   *lc;
@@ -336,6 +344,26 @@ rtsync_protocol_keys_reloaded(void)
 
 		if (conn->cxt && conn->close_code == 0)
 			authorize(conn, conn->pending_key, false);
+	}
+	list_free(waiting);
+
+	waiting = parked_messages;
+	parked_messages = NIL;
+	foreach(lc, waiting)
+	{
+		RtsyncConn *conn = lfirst(lc);
+		List	   *msgs = conn->parked;
+		ListCell   *mc;
+
+		conn->parked = NIL;
+		foreach(mc, msgs)
+		{
+			StringInfo	m = lfirst(mc);
+
+			if (conn->cxt == NULL || conn->close_code != 0)
+				break;
+			rtsync_protocol_receive(conn, m->data, m->len);
+		}
 	}
 	list_free(waiting);
 }
@@ -620,8 +648,34 @@ receive_invalid(RtsyncConn *conn)
 	}
 }
 
+/*
+ * A message from a client. While a reload of the schema, keys or grants is
+ * running, it waits (in order) and runs once the reload is done.
+ */
 void
 rtsync_protocol_receive(RtsyncConn *conn, const char *msg, size_t len)
+{
+	if (rtsync_control_busy() || conn->parked != NIL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(conn->cxt);
+		StringInfo	copy = makeStringInfo();
+
+		appendBinaryStringInfo(copy, msg, len);
+		if (conn->parked == NIL)
+		{
+			MemoryContextSwitchTo(TopMemoryContext);
+			parked_messages = lappend(parked_messages, conn);
+			MemoryContextSwitchTo(conn->cxt);
+		}
+		conn->parked = lappend(conn->parked, copy);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	process_message(conn, msg, len);
+}
+
+static void
+process_message(RtsyncConn *conn, const char *msg, size_t len)
 {
 	ClientMessage m;
 	MemoryContext old;
@@ -665,6 +719,7 @@ rtsync_protocol_closed(RtsyncConn *conn)
 	ListCell   *lc;
 
 	parked = list_delete_ptr(parked, conn);
+	parked_messages = list_delete_ptr(parked_messages, conn);
 	foreach(lc, conn->subscriptions)
 		rtsync_registry_unsubscribe(lfirst(lc));
 	conn->subscriptions = NIL;

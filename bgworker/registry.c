@@ -337,8 +337,11 @@ rtsync_registry_set_schema(RtsyncSchema *new_schema)
 	{
 		RtsyncSubscription *sub = dlist_container(RtsyncSubscription, all_node, iter.cur);
 		List	   *errors = NIL;
-		MemoryContext old = MemoryContextSwitchTo(sub->cxt);
+		MemoryContext old;
 
+		if (sub->plan)
+			rtsync_plan_free(sub->plan);
+		old = MemoryContextSwitchTo(sub->cxt);
 		sub->plan = rtsync_plan_subscription(schema, sub->query, strlen(sub->query),
 											 sub->operation_name, sub->variables, &errors);
 		MemoryContextSwitchTo(old);

@@ -471,7 +471,7 @@ rtsync_server_start(uv_loop_t *loop)
 	const char *iface = rtsync_listen_addresses;
 
 	raise_fd_limit();
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	lws_set_log_level(LLL_ERR, lws_log_emit);
 
 	if (strcmp(iface, "localhost") == 0)
 		iface = "127.0.0.1";

@@ -76,9 +76,12 @@ run_e2e() {
 		sleep 0.1
 	done
 	log="$dir/e2e.log"
-	(cd test/e2e && node --test --test-concurrency=1 --test-reporter=spec tests/) 2>&1 | tee "$log" || rc=$?
+	(cd test/e2e && timeout 900 node --test --test-concurrency=1 --test-timeout=120000 \
+		--test-reporter=spec tests/) 2>&1 | tee "$log" || rc=$?
 	passed=$((passed + $(awk '/^ℹ pass /{print $3}' "$log" | tail -1 | grep . || echo 0)))
 	failed=$((failed + $(awk '/^ℹ fail /{print $3}' "$log" | tail -1 | grep . || echo 1)))
+	# a test file that failed as a whole (e.g. timed out) counts once
+	if [ $rc -ne 0 ] && ! grep -qE '^ℹ fail [1-9]' "$log"; then failed=$((failed + 1)); fi
 	if [ $rc -ne 0 ]; then
 		echo "--- server log ---"
 		tail -n 60 "$dir/server.log"

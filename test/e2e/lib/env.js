@@ -56,12 +56,12 @@ export function transportClient(options = {}) {
     retryAttempts: options.retryAttempts ?? 0,
     connectionParams: options.connectionParams ?? { 'x-api-key': apiKey },
     on: {
-      connected: (s) => { socket = s; },
+      ...(options.on ?? {}),
+      connected: (s, ...rest) => { socket = s; options.on?.connected?.(s, ...rest); },
       pong: (received, payload) => {
         const w = payload && pongWaiters.get(payload.probe);
         if (w) { pongWaiters.delete(payload.probe); w(); }
       },
-      ...(options.on ?? {}),
     },
     ...(options.client ?? {}),
   });
@@ -106,3 +106,29 @@ export async function rawSocket(protocols, url = wsUrl, headers = {}) {
 }
 
 export { once };
+
+// A stream barrier: inserts a row and waits until a subscriber gets it. The
+// worker handles the stream in order, so everything committed before (a
+// GRANT, a publication, a revoked key) has reached it by then; and client
+// messages sent afterwards wait for any reload that caused.
+let barrierClient = null;
+let barrierInbox = null;
+let barriers = 0;
+export async function streamBarrier() {
+  if (!barrierClient) {
+    barrierClient = transportClient();
+    barrierInbox = collect(barrierClient, { query: 'subscription { onCreateDataItem(title: "rtsync-barrier") { id } }' });
+    await barrierClient.sync();
+  }
+  const id = `barrier-${process.pid}-${++barriers}`;
+  sql(`INSERT INTO data_items (id, title) VALUES ('${id}', 'rtsync-barrier')`);
+  for (;;) {
+    const { next } = await barrierInbox.next(5000, 'the barrier row');
+    if (next?.data?.onCreateDataItem?.id === id) break;
+  }
+  sql(`DELETE FROM data_items WHERE id = '${id}'`);
+}
+export async function closeBarrier() {
+  if (barrierClient) await barrierClient.dispose();
+  barrierClient = null;
+}
