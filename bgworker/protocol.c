@@ -83,17 +83,20 @@ get_json_text(JsonbContainer *c, const char *key)
 	return JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
 }
 
-/* Parses a client message; false when it is not a JSON object. */
-static bool
-parse_message(const char *msg, size_t len, ClientMessage *m)
+/*
+ * JSON text as a jsonb object, or NULL when it is not valid JSON or not an
+ * object. jsonb_in reports bad input with ERROR: caught here, so that it
+ * never unwinds through libwebsockets.
+ */
+static JsonbContainer *
+parse_json_object(const char *text, size_t len)
 {
 	Jsonb	   *jb = NULL;
-	JsonbValue	v;
 
 	PG_TRY();
 	{
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												CStringGetDatum(pnstrdup(msg, len))));
+												CStringGetDatum(pnstrdup(text, len))));
 	}
 	PG_CATCH();
 	{
@@ -103,9 +106,19 @@ parse_message(const char *msg, size_t len, ClientMessage *m)
 	}
 	PG_END_TRY();
 	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return false;
+		return NULL;
+	return &jb->root;
+}
 
-	m->root = &jb->root;
+/* Parses a client message; false when it is not a JSON object. */
+static bool
+parse_message(const char *msg, size_t len, ClientMessage *m)
+{
+	JsonbValue	v;
+
+	m->root = parse_json_object(msg, len);
+	if (m->root == NULL)
+		return false;
 	m->type = get_string(m->root, "type");
 	m->has_id = get_field(m->root, "id", &v);
 	m->id = get_string(m->root, "id");
@@ -207,6 +220,8 @@ static void
 refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
 {
 	StringInfoData s;
+
+	ereport(DEBUG1, (errmsg("rtsync refused a client: %s", message)));
 
 	switch (conn->dialect)
 	{
@@ -553,8 +568,7 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 		{
 			JsonbContainer *auth = get_object(get_object(payload, "extensions"), "authorization");
 			char	   *key = get_string(auth, "x-api-key");
-			JsonbContainer *request;
-			Jsonb	   *jb = NULL;
+			JsonbContainer *request = NULL;
 
 			/* per-start authorization: a key given here must be valid too */
 			if (key)
@@ -577,26 +591,13 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 				return;
 			}
 			if (data)
-			{
-				PG_TRY();
-				{
-					jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(data)));
-				}
-				PG_CATCH();
-				{
-					MemoryContextSwitchTo(message_cxt);
-					FlushErrorState();
-					jb = NULL;
-				}
-				PG_END_TRY();
-			}
-			if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+				request = parse_json_object(data, strlen(data));
+			if (request == NULL)
 			{
 				send_operation_errors(conn, m->id, one_error("payload.data must be a JSON string holding the query and variables."),
 									  "BadRequestException");
 				return;
 			}
-			request = &jb->root;
 			if (start_subscription(conn, m->id, get_string(request, "query"),
 								   get_json_text(request, "variables"),
 								   get_string(request, "operationName")))

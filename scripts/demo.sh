@@ -34,18 +34,7 @@ trap 'exit 130' INT TERM
 
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port"
 cluster_start "$dir"
-psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
-CREATE EXTENSION rtsync;
-CREATE TABLE data_items (
-	id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
-	title text NOT NULL,
-	content text,
-	"timestamp" timestamptz NOT NULL DEFAULT now(),
-	version int NOT NULL DEFAULT 1
-);
-SET client_min_messages = warning;
-SELECT rtsync.publish('data_items', type_name => 'DataItem');
-SQL
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -f scripts/data_items.sql
 key=$(psql -X -At -c "SELECT rtsync.create_api_key('demo')")
 endpoint="ws://127.0.0.1:$http_port/graphql"
 

@@ -56,18 +56,7 @@ run_e2e() {
 	RTSYNC_PORT=$E2E_HTTP_PORT cluster_create "$dir" "$E2E_PORT" \
 		"rtsync.connection_init_timeout = '1s'" "log_min_messages = log"
 	cluster_start "$dir"
-	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<-'SQL'
-		CREATE EXTENSION rtsync;
-		CREATE TABLE data_items (
-			id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
-			title text NOT NULL,
-			content text,
-			"timestamp" timestamptz NOT NULL DEFAULT now(),
-			version int NOT NULL DEFAULT 1
-		);
-		SET client_min_messages = warning;
-		SELECT rtsync.publish('data_items');
-	SQL
+	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -f scripts/data_items.sql
 	RTSYNC_API_KEY=$(psql -X -At -c "SELECT rtsync.create_api_key('e2e')")
 	export RTSYNC_API_KEY RTSYNC_PORT=$E2E_HTTP_PORT
 	# the worker is up once it answers; bounded wait

@@ -5,6 +5,11 @@ import assert from 'node:assert/strict';
 import { sql, rawSocket, transportClient, collect, streamBarrier, closeBarrier } from '../lib/env.js';
 
 before(() => {
+  // leftovers of an interrupted run
+  sql(`SELECT rtsync.unpublish(relid) FROM rtsync.published_table WHERE relid = to_regclass('secret_items')`);
+  sql(`DROP TABLE IF EXISTS secret_items`);
+  sql(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rtsync_e2e_reader') THEN
+         REVOKE ALL ON data_items FROM rtsync_e2e_reader; END IF; END $$`);
   sql(`DROP ROLE IF EXISTS rtsync_e2e_reader`);
   sql(`CREATE ROLE rtsync_e2e_reader`);
   sql(`CREATE TABLE secret_items (id int PRIMARY KEY, note text)`);
