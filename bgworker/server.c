@@ -41,7 +41,7 @@ typedef struct RtsyncFrame
 {
 	dlist_node	node;
 	size_t		len;
-	char		buf[FLEXIBLE_ARRAY_MEMBER]; /* LWS_PRE headroom, then data */
+	char		buf[FLEXIBLE_ARRAY_MEMBER]; /* the message */
 } RtsyncFrame;
 
 static struct lws_context *context = NULL;
@@ -59,10 +59,13 @@ static const lws_retry_bo_t idle_policy = {
 	.secs_since_valid_hangup = 60,
 };
 
+/* lws' per-connection receive buffer: larger messages arrive in pieces */
+#define RX_BUFFER_BYTES 4096
+
 static const struct lws_protocols protocols[] = {
-	{"rtsync", server_callback, sizeof(RtsyncConn), 0, 0, NULL, 0},
-	{"graphql-transport-ws", server_callback, sizeof(RtsyncConn), 0, 1, NULL, 0},
-	{"graphql-ws", server_callback, sizeof(RtsyncConn), 0, 2, NULL, 0},
+	{"rtsync", server_callback, sizeof(RtsyncConn), RX_BUFFER_BYTES, 0, NULL, 0},
+	{"graphql-transport-ws", server_callback, sizeof(RtsyncConn), RX_BUFFER_BYTES, 1, NULL, 0},
+	{"graphql-ws", server_callback, sizeof(RtsyncConn), RX_BUFFER_BYTES, 2, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -108,9 +111,9 @@ rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len)
 		rtsync_conn_close(conn, 1013, "client too slow: outbound queue limit exceeded");
 		return;
 	}
-	frame = MemoryContextAlloc(conn->cxt, offsetof(RtsyncFrame, buf) + LWS_PRE + len);
+	frame = MemoryContextAlloc(conn->cxt, offsetof(RtsyncFrame, buf) + len);
 	frame->len = len;
-	memcpy(frame->buf + LWS_PRE, data, len);
+	memcpy(frame->buf, data, len);
 	dlist_push_tail(&conn->outq, &frame->node);
 	conn->out_bytes += len;
 	lws_callback_on_writable(conn->wsi);
@@ -293,19 +296,76 @@ conn_closed(RtsyncConn *conn)
 	conn->cxt = NULL;
 }
 
-/* One frame per writeable callback; then the close, once all is out. */
+/* Largest batch of frames put into one write. */
+#define WRITE_BATCH_BYTES (256 * 1024)
+
+/* The WebSocket header of an unmasked, final text frame of len bytes. */
+static size_t
+put_frame_header(unsigned char *p, size_t len)
+{
+	p[0] = 0x81;
+	if (len < 126)
+	{
+		p[1] = (unsigned char) len;
+		return 2;
+	}
+	if (len < 65536)
+	{
+		p[1] = 126;
+		p[2] = (unsigned char) (len >> 8);
+		p[3] = (unsigned char) len;
+		return 4;
+	}
+	p[1] = 127;
+	for (int i = 0; i < 8; i++)
+		p[2 + i] = (unsigned char) ((uint64) len >> (56 - 8 * i));
+	return 10;
+}
+
+/*
+ * Everything queued goes out in one write (up to WRITE_BATCH_BYTES), framed
+ * here: server frames are unmasked, so frames simply concatenate, and one
+ * write per batch instead of per message is most of the cost of fan-out
+ * (see ../shared/reference/platform-notes.md). No extension (compression)
+ * is negotiated, so the frames need no transformation. Then the close, once
+ * all is out.
+ */
 static int
 conn_writeable(RtsyncConn *conn)
 {
 	if (!dlist_is_empty(&conn->outq))
 	{
-		RtsyncFrame *frame = dlist_container(RtsyncFrame, node,
-											 dlist_pop_head_node(&conn->outq));
-		int			n = lws_write(conn->wsi, (unsigned char *) frame->buf + LWS_PRE,
-								  frame->len, LWS_WRITE_TEXT);
+		size_t		total = 0;
+		unsigned char *buf;
+		unsigned char *p;
+		dlist_iter	iter;
+		int			n;
 
-		conn->out_bytes -= frame->len;
-		pfree(frame);
+		dlist_foreach(iter, &conn->outq)
+		{
+			RtsyncFrame *frame = dlist_container(RtsyncFrame, node, iter.cur);
+
+			if (total > 0 && total + frame->len + 10 > WRITE_BATCH_BYTES)
+				break;
+			total += frame->len + 10;
+		}
+		buf = MemoryContextAlloc(conn->cxt, LWS_PRE + total);
+		p = buf + LWS_PRE;
+		while (!dlist_is_empty(&conn->outq))
+		{
+			RtsyncFrame *frame = dlist_head_element(RtsyncFrame, node, &conn->outq);
+
+			if (p + frame->len + 10 > buf + LWS_PRE + total)
+				break;
+			p += put_frame_header(p, frame->len);
+			memcpy(p, frame->buf, frame->len);
+			p += frame->len;
+			conn->out_bytes -= frame->len;
+			dlist_pop_head_node(&conn->outq);
+			pfree(frame);
+		}
+		n = lws_write(conn->wsi, buf + LWS_PRE, p - (buf + LWS_PRE), LWS_WRITE_RAW);
+		pfree(buf);
 		if (n < 0)
 			return -1;
 		if (!dlist_is_empty(&conn->outq) || conn->close_code)
