@@ -60,7 +60,7 @@ static const lws_retry_bo_t idle_policy = {
 };
 
 /* lws' per-connection receive buffer: larger messages arrive in pieces */
-#define RX_BUFFER_BYTES 4096
+#define RX_BUFFER_BYTES 1024
 
 static const struct lws_protocols protocols[] = {
 	{"rtsync", server_callback, sizeof(RtsyncConn), RX_BUFFER_BYTES, 0, NULL, 0},
@@ -268,7 +268,7 @@ conn_established(struct lws *wsi, RtsyncConn *conn)
 	conn->wsi = wsi;
 	conn->cxt = AllocSetContextCreate(TopMemoryContext, "rtsync connection",
 									  ALLOCSET_SMALL_SIZES);
-	init_string_in(&conn->rx, conn->cxt);
+	/* conn->rx is made on the first message: idle clients cost less */
 	dlist_init(&conn->outq);
 	conn->out_bytes = 0;
 	conn->subscriptions = NIL;
@@ -403,6 +403,8 @@ conn_receive(RtsyncConn *conn, const char *in, size_t len)
 		rtsync_conn_close(conn, 1003, "binary messages are not supported");
 		return 0;
 	}
+	if (conn->rx.data == NULL)
+		init_string_in(&conn->rx, conn->cxt);
 	if (!conn->rx_too_big && conn->rx.len + len > (size_t) rtsync_max_message_bytes)
 		conn->rx_too_big = true;
 	if (!conn->rx_too_big)
@@ -413,14 +415,10 @@ conn_receive(RtsyncConn *conn, const char *in, size_t len)
 		rtsync_conn_close(conn, 1009, "message too big");
 	else
 		rtsync_protocol_receive(conn, conn->rx.data, conn->rx.len);
-	/* a large message's buffer is not kept for the life of the connection */
-	if (conn->rx.maxlen > 64 * 1024)
-	{
-		pfree(conn->rx.data);
-		init_string_in(&conn->rx, conn->cxt);
-	}
-	else
-		resetStringInfo(&conn->rx);
+	/* the buffer is not kept between messages: most clients send few */
+	pfree(conn->rx.data);
+	conn->rx.data = NULL;
+	conn->rx.len = 0;
 	conn->rx_too_big = false;
 	return 0;
 }

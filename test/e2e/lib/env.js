@@ -98,10 +98,16 @@ export async function rawSocket(protocols, url = wsUrl, headers = {}) {
   const ws = new WebSocket(url, protocols, { headers });
   const inbox = new Inbox();
   ws.on('message', (data) => inbox.push(JSON.parse(data.toString())));
-  ws.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  // bounded: a test waiting for a close that never comes fails, it does not hang
+  Object.defineProperty(ws, 'closed', {
+    get: () => Promise.race([closed, new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('timed out after 15000 ms waiting for the server to close')), 15000).unref())]),
+  });
   ws.inbox = inbox;
   ws.sendJson = (obj) => ws.send(JSON.stringify(obj));
-  await once(ws, 'open');
+  await Promise.race([once(ws, 'open'), new Promise((_, reject) =>
+    setTimeout(() => reject(new Error('timed out after 5000 ms opening a WebSocket')), 5000).unref())]);
   return ws;
 }
 
