@@ -18,7 +18,9 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -39,6 +41,25 @@
  * One round trip, three results: the schema, the keys, and for every
  * (key role, published table) pair whether the role may subscribe.
  */
+/*
+ * A transaction's commit reaches the stream a moment before the committing
+ * backend leaves the proc array: a snapshot taken right after its CONTROL
+ * record may not see it yet. So a load first waits, bounded (1 s), until
+ * the last CONTROL record's transaction is visible. Its 32-bit xid is
+ * widened with the epoch of the current snapshot's xmax.
+ */
+static const char *wait_sql_format =
+"DO $rtsync$ DECLARE x xid8; lo bigint; ep bigint; BEGIN"
+"  lo := pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric %% 4294967296;"
+"  ep := floor(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric / 4294967296);"
+"  IF %u > lo THEN ep := ep - 1; END IF;"
+"  x := (ep * 4294967296 + %u)::text::xid8;"
+"  FOR i IN 1..2000 LOOP"
+"    EXIT WHEN pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot());"
+"    PERFORM pg_catalog.pg_sleep(0.0005);"
+"  END LOOP;"
+"END $rtsync$;";
+
 static const char *load_sql =
 "SELECT rtsync._schema_description()::text;"
 "SELECT key_hash, role, coalesce(expires_at, 'infinity')::text"
@@ -63,6 +84,7 @@ static RtsyncPgConn control;
 static uv_timer_t retry_timer;
 static int	backoff_ms = BACKOFF_MIN_MS;
 static bool loading = false;
+static TransactionId wait_xid = InvalidTransactionId;	/* last CONTROL's */
 static bool reload_pending = false;
 static bool stopping = false;
 static int	result_index = 0;
@@ -77,17 +99,19 @@ static void control_connect(void);
 static void
 control_load(void)
 {
-	if (!control.ready)
+	const char *sql = "";
+
+	if (!control.ready || loading)
 	{
+		ereport(DEBUG1, (errmsg("rtsync queues a reload (connection %s)",
+								control.ready ? "busy" : "not ready")));
 		reload_pending = true;
 		return;
 	}
-	if (loading)
-	{
-		reload_pending = true;
-		return;
-	}
-	if (!PQsendQuery(control.conn, load_sql))
+	ereport(DEBUG1, (errmsg("rtsync reloads schema, keys and grants")));
+	if (TransactionIdIsValid(wait_xid))
+		sql = psprintf(wait_sql_format, wait_xid, wait_xid);
+	if (!PQsendQuery(control.conn, psprintf("%s%s", sql, load_sql)))
 	{
 		rtsync_pgconn_close(&control, PQerrorMessage(control.conn));
 		return;
@@ -184,6 +208,7 @@ control_on_readable(RtsyncPgConn *pc)
 
 		if (res == NULL)
 		{
+			ereport(DEBUG1, (errmsg("rtsync reload %s", load_failed ? "failed" : "done")));
 			loading = false;
 			if (!load_failed)
 				recheck_connections();
@@ -193,6 +218,12 @@ control_on_readable(RtsyncPgConn *pc)
 			else
 				rtsync_protocol_control_loaded();
 			return;
+		}
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		{
+			/* the wait for the last CONTROL's transaction: no result to count */
+			PQclear(res);
+			continue;
 		}
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
@@ -277,6 +308,11 @@ rtsync_control_stop(void)
 void
 rtsync_control_message(JsonbContainer *record)
 {
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(record, "xid", 3, &v) && v.type == jbvNumeric)
+		wait_xid = DatumGetUInt32(DirectFunctionCall1(numeric_int8,
+													   NumericGetDatum(v.val.numeric)));
 	control_load();
 }
 

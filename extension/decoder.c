@@ -346,7 +346,9 @@ rtsync_decoder_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 /*
  * With include-control, the SQL API's transactional messages (prefix
  * "rtsync": a publication or API key changed) become CONTROL records, in
- * stream order, for the worker to reload what it caches.
+ * stream order, for the worker to reload what it caches. The record names
+ * the transaction: a commit can reach the stream a moment before other
+ * sessions can see it, and the worker waits for that before reloading.
  */
 static void
 rtsync_decoder_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
@@ -364,8 +366,8 @@ rtsync_decoder_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 	old = MemoryContextSwitchTo(data->change_cxt);
 	OutputPluginPrepareWrite(ctx, true);
-	appendStringInfoString(ctx->out, "{\"eventName\":\"CONTROL\",\"eventVersion\":\"1.1\","
-						   "\"eventSource\":\"rtsync\",\"content\":");
+	appendStringInfo(ctx->out, "{\"eventName\":\"CONTROL\",\"eventVersion\":\"1.1\","
+					 "\"eventSource\":\"rtsync\",\"xid\":%u,\"content\":", txn->xid);
 	escape_json(ctx->out, pnstrdup(message, message_size));
 	appendStringInfoChar(ctx->out, '}');
 	OutputPluginWrite(ctx, true);

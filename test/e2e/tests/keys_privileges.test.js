@@ -35,9 +35,8 @@ test('a key just created is accepted at once, and revoking it closes its connect
   const ws = await initWith(key);
   assert.equal((await ws.inbox.next()).type, 'connection_ack');
   sql(`SELECT rtsync.revoke_api_key('${key}')`);
-  // Normally closed right after the revocation reaches the worker. Known
-  // issue: now and then (first run on a fresh cluster) only the keep-alive
-  // recheck closes it, one rtsync.keepalive_interval (10 s) later.
+  // closed once the revocation reaches the worker through the stream (which
+  // waits until the revoking transaction is visible before reloading keys)
   assert.deepEqual(await ws.closed, { code: 4403, reason: 'Forbidden' });
   const again = await initWith(key);
   assert.equal((await again.closed).code, 4403);
