@@ -58,6 +58,9 @@ typedef struct RtsyncConn
 
 extern void rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len);
 extern void rtsync_conn_send_str(RtsyncConn *conn, StringInfo msg);
+extern void rtsync_conn_send_parts(RtsyncConn *conn, const char *a, size_t alen,
+								   const char *b, size_t blen,
+								   const char *c, size_t clen);
 extern void rtsync_conn_close(RtsyncConn *conn, int code, const char *reason);
 extern int	rtsync_server_connection_count(void);
 extern void rtsync_server_foreach_connection(void (*fn) (RtsyncConn *conn));

@@ -731,17 +731,23 @@ void
 rtsync_protocol_deliver(RtsyncSubscription *sub, const char *payload, size_t len)
 {
 	RtsyncConn *conn = sub->conn;
-	StringInfoData s;
-	const char *type = conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data";
 
-	initStringInfo(&s);
-	appendStringInfo(&s, "{\"type\":\"%s\",\"id\":", type);
-	escape_json(&s, sub->id);
-	appendStringInfoString(&s, ",\"payload\":");
-	appendBinaryStringInfo(&s, payload, len);
-	appendStringInfoChar(&s, '}');
-	rtsync_conn_send_str(conn, &s);
-	pfree(s.data);
+	/* the envelope up to the payload is the same for every event: made once */
+	if (sub->envelope == NULL)
+	{
+		StringInfoData s;
+		MemoryContext old = MemoryContextSwitchTo(sub->cxt);
+
+		initStringInfo(&s);
+		appendStringInfo(&s, "{\"type\":\"%s\",\"id\":",
+						 conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data");
+		escape_json(&s, sub->id);
+		appendStringInfoString(&s, ",\"payload\":");
+		sub->envelope = s.data;
+		sub->envelope_len = s.len;
+		MemoryContextSwitchTo(old);
+	}
+	rtsync_conn_send_parts(conn, sub->envelope, sub->envelope_len, payload, len, "}", 1);
 }
 
 /* The server ends a subscription (e.g. its table was unpublished). */

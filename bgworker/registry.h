@@ -31,6 +31,8 @@ typedef struct RtsyncSubscription
 	char	   *query;			/* the request, kept to re-plan on */
 	char	   *variables;		/* schema changes */
 	char	   *operation_name;
+	char	   *envelope;		/* {"type":"next","id":"...","payload": */
+	int			envelope_len;
 	RtsyncSubscriptionPlan *plan;
 	RtsyncRoute *route;			/* NULL while not registered */
 	RtsyncDocGroup *group;

@@ -99,10 +99,17 @@ lws_log_emit(int level, const char *line)
 	pfree(copy);
 }
 
+/*
+ * Queues one message made of up to three pieces (an envelope around a shared
+ * payload), copied once into the frame. A client whose queue would pass
+ * rtsync.max_queue is closed instead.
+ */
 void
-rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len)
+rtsync_conn_send_parts(RtsyncConn *conn, const char *a, size_t alen,
+					   const char *b, size_t blen, const char *c, size_t clen)
 {
 	RtsyncFrame *frame;
+	size_t		len = alen + blen + clen;
 
 	if (conn->cxt == NULL || conn->close_code != 0)
 		return;
@@ -113,10 +120,20 @@ rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len)
 	}
 	frame = MemoryContextAlloc(conn->cxt, offsetof(RtsyncFrame, buf) + len);
 	frame->len = len;
-	memcpy(frame->buf, data, len);
+	memcpy(frame->buf, a, alen);
+	if (blen)
+		memcpy(frame->buf + alen, b, blen);
+	if (clen)
+		memcpy(frame->buf + alen + blen, c, clen);
 	dlist_push_tail(&conn->outq, &frame->node);
 	conn->out_bytes += len;
 	lws_callback_on_writable(conn->wsi);
+}
+
+void
+rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len)
+{
+	rtsync_conn_send_parts(conn, data, len, NULL, 0, NULL, 0);
 }
 
 void
