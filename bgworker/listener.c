@@ -50,7 +50,7 @@ pending_handle_closed(uv_handle_t *handle)
 	PendingConn *pc = handle->data;
 
 	if (--pc->open_handles == 0)
-		pfree(pc);
+		free(pc);
 }
 
 static void
@@ -197,7 +197,14 @@ connection_cb(uv_stream_t *server, int status)
 
 	if (status < 0)
 		return;
-	pc = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingConn));
+	/*
+	 * malloc, not palloc: a burst of thousands of connections would leave
+	 * these chunks in TopMemoryContext's free lists for good; freed to the C
+	 * library, the memory serves the connections' own allocations.
+	 */
+	pc = calloc(1, sizeof(PendingConn));
+	if (pc == NULL)
+		return;					/* the connection stays in the backlog */
 	uv_tcp_init(server->loop, &pc->tcp);
 	uv_timer_init(server->loop, &pc->timer);
 	pc->tcp.data = pc;
