@@ -129,9 +129,3 @@ rtsync_apikeys_end_load(void)
 	loading_cxt = NULL;
 	loading = NULL;
 }
-
-bool
-rtsync_apikeys_loaded(void)
-{
-	return keys != NULL;
-}

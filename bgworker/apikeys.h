@@ -27,6 +27,5 @@ extern RtsyncKeyStatus rtsync_apikey_recheck(const char *hash);
 extern void rtsync_apikeys_begin_load(void);
 extern void rtsync_apikeys_add(const char *hash, const char *role, TimestampTz expires_at);
 extern void rtsync_apikeys_end_load(void);
-extern bool rtsync_apikeys_loaded(void);
 
 #endif							/* RTSYNC_APIKEYS_H */

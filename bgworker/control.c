@@ -34,9 +34,6 @@
 #include "schema.h"
 #include "settings.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 10000
-
 /*
  * One round trip, three results: the schema, the keys, and for every
  * (key role, published table) pair whether the role may subscribe.
@@ -81,20 +78,15 @@ typedef struct Grant
 } Grant;
 
 static RtsyncPgConn control;
-static uv_timer_t retry_timer;
-static int	backoff_ms = BACKOFF_MIN_MS;
 static bool loading = false;
 static TransactionId wait_xid = InvalidTransactionId;	/* last CONTROL's */
 static bool reload_pending = false;
-static bool stopping = false;
 static int	result_index = 0;
 static bool load_failed = false;
 static MemoryContext grants_cxt = NULL;
 static HTAB *grants = NULL;
 static HTAB *new_grants = NULL;
 static MemoryContext new_grants_cxt = NULL;
-
-static void control_connect(void);
 
 static void
 control_load(void)
@@ -252,32 +244,17 @@ control_on_readable(RtsyncPgConn *pc)
 static void
 control_on_ready(RtsyncPgConn *pc)
 {
-	backoff_ms = BACKOFF_MIN_MS;
+	rtsync_pgconn_reset_backoff(pc);
 	loading = false;
 	control_load();
 }
 
-static void
-retry_timer_cb(uv_timer_t *timer)
-{
-	control_connect();
-}
-
+/* pgconn reconnects; the load runs again once it is back */
 static void
 control_on_closed(RtsyncPgConn *pc)
 {
 	loading = false;
-	if (stopping)
-		return;
 	reload_pending = true;
-	uv_timer_start(&retry_timer, retry_timer_cb, backoff_ms, 0);
-	backoff_ms = Min(backoff_ms * 2, BACKOFF_MAX_MS);
-}
-
-static void
-control_connect(void)
-{
-	rtsync_pgconn_connect(&control, rtsync_pgconn_conninfo(false));
 }
 
 void
@@ -289,19 +266,13 @@ rtsync_control_start(uv_loop_t *loop)
 	control.on_ready = control_on_ready;
 	control.on_readable = control_on_readable;
 	control.on_closed = control_on_closed;
-	uv_timer_init(loop, &retry_timer);
-	stopping = false;
-	control_connect();
+	rtsync_pgconn_start(&control, rtsync_pgconn_conninfo(false));
 }
 
 void
 rtsync_control_stop(void)
 {
-	stopping = true;
-	uv_timer_stop(&retry_timer);
-	uv_close((uv_handle_t *) &retry_timer, NULL);
-	if (control.conn)
-		rtsync_pgconn_close(&control, NULL);
+	rtsync_pgconn_stop(&control);
 }
 
 /* A CONTROL record from the stream: something we load has changed. */

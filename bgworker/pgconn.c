@@ -8,6 +8,10 @@
  * is PQconnectStart/PQconnectPoll driven by socket readiness: the worker
  * never blocks on the database.
  *
+ * Reconnecting: once closed (after an error, or the server went away) the
+ * connection is opened again after a delay that doubles from 100 ms to
+ * 10 s; the owner resets it once the connection proves healthy.
+ *
  * Closing: the poll handle must be closed (asynchronously, by libuv) before
  * libpq closes the socket, or libuv would watch a descriptor that may be
  * reused. So rtsync_pgconn_close stops watching, and PQfinish and the
@@ -24,12 +28,17 @@
 #include "postmaster/postmaster.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/varlena.h"
 
 #include "pgconn.h"
 #include "settings.h"
 
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+
 static void pgconn_poll_cb(uv_poll_t *handle, int status, int events);
+static void pgconn_connect(RtsyncPgConn *pc);
 
 /*
  * A conninfo string for this server's own unix socket and rtsync.database,
@@ -132,13 +141,13 @@ pgconn_poll_cb(uv_poll_t *handle, int status, int events)
 		pc->on_readable(pc);
 }
 
-void
-rtsync_pgconn_connect(RtsyncPgConn *pc, const char *conninfo)
+static void
+pgconn_connect(RtsyncPgConn *pc)
 {
 	pc->ready = false;
 	pc->closing = false;
 	pc->want_write = false;
-	pc->conn = PQconnectStart(conninfo);
+	pc->conn = PQconnectStart(pc->conninfo);
 	if (pc->conn == NULL)
 		elog(ERROR, "out of memory starting a libpq connection");
 	if (PQstatus(pc->conn) == CONNECTION_BAD)
@@ -160,6 +169,42 @@ rtsync_pgconn_want_write(RtsyncPgConn *pc, bool on)
 }
 
 static void
+pgconn_retry_cb(uv_timer_t *timer)
+{
+	pgconn_connect((RtsyncPgConn *) timer->data);
+}
+
+/* Opens the connection, and keeps opening it again until stopped. */
+void
+rtsync_pgconn_start(RtsyncPgConn *pc, const char *conninfo)
+{
+	pc->conninfo = MemoryContextStrdup(TopMemoryContext, conninfo);
+	pc->stopped = false;
+	pc->backoff_ms = BACKOFF_MIN_MS;
+	uv_timer_init(pc->loop, &pc->retry_timer);
+	pc->retry_timer.data = pc;
+	pgconn_connect(pc);
+}
+
+/* The connection works: the next reconnect, if any, starts fast again. */
+void
+rtsync_pgconn_reset_backoff(RtsyncPgConn *pc)
+{
+	pc->backoff_ms = BACKOFF_MIN_MS;
+}
+
+/* Closes for good; the loop finishes the close. */
+void
+rtsync_pgconn_stop(RtsyncPgConn *pc)
+{
+	pc->stopped = true;
+	uv_timer_stop(&pc->retry_timer);
+	uv_close((uv_handle_t *) &pc->retry_timer, NULL);
+	if (pc->conn)
+		rtsync_pgconn_close(pc, NULL);
+}
+
+static void
 pgconn_finish(RtsyncPgConn *pc)
 {
 	if (pc->conn)
@@ -167,6 +212,11 @@ pgconn_finish(RtsyncPgConn *pc)
 	pc->conn = NULL;
 	pc->closing = false;
 	pc->on_closed(pc);
+	if (!pc->stopped)
+	{
+		uv_timer_start(&pc->retry_timer, pgconn_retry_cb, pc->backoff_ms, 0);
+		pc->backoff_ms = Min(pc->backoff_ms * 2, BACKOFF_MAX_MS);
+	}
 }
 
 static void
@@ -177,7 +227,7 @@ pgconn_closed_cb(uv_handle_t *handle)
 
 /*
  * Close the connection (logging why, when there is a reason); the owner's
- * on_closed runs once it is really gone and may reconnect from there.
+ * on_closed runs once it is really gone, then a reconnect is scheduled.
  */
 void
 rtsync_pgconn_close(RtsyncPgConn *pc, const char *why)

@@ -72,7 +72,6 @@ static HTAB *routes = NULL;
 static HTAB *groups = NULL;
 static RtsyncSchema *schema = NULL;
 static uint64 record_serial = 0;
-static uint64 delivered = 0;
 static char last_sequence[SEQUENCE_LEN + 1] = "";
 static dlist_head all_subscriptions = DLIST_STATIC_INIT(all_subscriptions);
 
@@ -356,18 +355,6 @@ rtsync_registry_set_schema(RtsyncSchema *new_schema)
 	list_free(ended);
 }
 
-bool
-rtsync_registry_has_schema(void)
-{
-	return schema != NULL;
-}
-
-uint64
-rtsync_registry_delivered(void)
-{
-	return delivered;
-}
-
 static void
 deliver(RtsyncSubscription *sub, JsonbContainer *image)
 {
@@ -384,7 +371,6 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 		group->serial = record_serial;
 	}
 	rtsync_protocol_deliver(sub, group->payload.data, group->payload.len);
-	delivered++;
 }
 
 static bool

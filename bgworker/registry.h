@@ -51,7 +51,5 @@ extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
 extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
 												 MemoryContext cxt);
 extern void rtsync_registry_set_schema(RtsyncSchema *schema);
-extern bool rtsync_registry_has_schema(void);
-extern uint64 rtsync_registry_delivered(void);
 
 #endif							/* RTSYNC_REGISTRY_H */

@@ -18,7 +18,8 @@
  * walsender resends from there; the registry drops records it has already
  * delivered (their SequenceNumber is not above the last one it saw).
  *
- * When the connection goes away it is reopened with exponential backoff.
+ * When the connection goes away pgconn reopens it with exponential backoff;
+ * the backoff starts over once streaming has begun.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,8 +36,6 @@
 #include "replication.h"
 #include "settings.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 10000
 #define FEEDBACK_INTERVAL_MS 1000
 
 typedef enum ReplState
@@ -53,17 +52,12 @@ RtsyncReplicationStats rtsync_replication_stats;
 
 static RtsyncPgConn repl;
 static ReplState state = REPL_STOPPED;
-static bool stopping = false;
-static uv_timer_t retry_timer;
 static uv_timer_t feedback_timer;
-static int	backoff_ms = BACKOFF_MIN_MS;
 static XLogRecPtr processed_lsn = InvalidXLogRecPtr;
 static XLogRecPtr feedback_sent_lsn = InvalidXLogRecPtr;
 static TimestampTz feedback_sent_time = 0;
 static bool in_transaction = false;
 static MemoryContext record_cxt = NULL;
-
-static void repl_connect(void);
 
 static void
 repl_send_query(const char *sql, ReplState next)
@@ -333,7 +327,7 @@ repl_on_readable(RtsyncPgConn *pc)
 		case REPL_START:
 			state = REPL_STREAMING;
 			rtsync_replication_stats.streaming = true;
-			backoff_ms = BACKOFF_MIN_MS;
+			rtsync_pgconn_reset_backoff(&repl);
 			in_transaction = false;
 			ereport(LOG,
 					(errmsg("rtsync streaming from slot \"%s\" at %X/%X",
@@ -348,28 +342,11 @@ repl_on_readable(RtsyncPgConn *pc)
 }
 
 static void
-retry_timer_cb(uv_timer_t *timer)
-{
-	repl_connect();
-}
-
-static void
 repl_on_closed(RtsyncPgConn *pc)
 {
 	state = REPL_STOPPED;
 	rtsync_replication_stats.streaming = false;
 	uv_timer_stop(&feedback_timer);
-	if (stopping)
-		return;
-	uv_timer_start(&retry_timer, retry_timer_cb, backoff_ms, 0);
-	backoff_ms = Min(backoff_ms * 2, BACKOFF_MAX_MS);
-}
-
-static void
-repl_connect(void)
-{
-	state = REPL_CONNECTING;
-	rtsync_pgconn_connect(&repl, rtsync_pgconn_conninfo(true));
 }
 
 void
@@ -383,23 +360,18 @@ rtsync_replication_start(uv_loop_t *loop)
 	repl.on_ready = repl_on_ready;
 	repl.on_readable = repl_on_readable;
 	repl.on_closed = repl_on_closed;
-	uv_timer_init(loop, &retry_timer);
 	uv_timer_init(loop, &feedback_timer);
-	stopping = false;
-	repl_connect();
+	state = REPL_CONNECTING;
+	rtsync_pgconn_start(&repl, rtsync_pgconn_conninfo(true));
 }
 
 /* Confirm what was processed, then close; the loop finishes the close. */
 void
 rtsync_replication_stop(void)
 {
-	stopping = true;
 	if (state == REPL_STREAMING && processed_lsn > feedback_sent_lsn)
 		repl_send_feedback(false);
-	uv_timer_stop(&retry_timer);
 	uv_timer_stop(&feedback_timer);
-	uv_close((uv_handle_t *) &retry_timer, NULL);
 	uv_close((uv_handle_t *) &feedback_timer, NULL);
-	if (repl.conn)
-		rtsync_pgconn_close(&repl, NULL);
+	rtsync_pgconn_stop(&repl);
 }
