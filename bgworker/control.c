@@ -3,7 +3,8 @@
  * control.c
  *	  Loads what the worker must know from the database, over libpq: the
  *	  GraphQL schema of the published tables, the valid API keys, and what
- *	  each key's role may read.
+ *	  each key's role may read; and reads the server's WAL insert position
+ *	  for subscriptions waiting for their start point.
  *
  * When: at start, after every reconnect, and whenever the stream carries a
  * CONTROL record. The SQL API emits one (a transactional logical message)
@@ -12,7 +13,16 @@
  * worker learns of each change in stream order, right after the commit that
  * made it, and never polls. A reload asked for while one runs is queued.
  *
- * The connection holds no transaction between loads.
+ * Start points: a subscription is acknowledged with the server's WAL insert
+ * position read after it was accepted, and gets only transactions that
+ * commit after it (see registry.c). The position is one autocommit SELECT
+ * on this connection; every wait queued before it was sent is answered by
+ * it, so a thousand clients subscribing at once cost one or two round
+ * trips, not a thousand. The connection runs one command at a time: a
+ * reload waits for a position query in flight and the other way round,
+ * position queries first (they are short, and clients wait on them).
+ *
+ * The connection holds no transaction between commands.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,16 +38,14 @@
 #include "apikeys.h"
 #include "connection.h"
 #include "control.h"
+#include "http.h"
 #include "pgconn.h"
 #include "protocol.h"
 #include "registry.h"
 #include "schema.h"
 #include "settings.h"
+#include "subscription_plan.h"
 
-/*
- * One round trip, three results: the schema, the keys, and for every
- * (key role, published table) pair whether the role may subscribe.
- */
 /*
  * A transaction's commit reaches the stream a moment before the committing
  * backend leaves the proc array: a snapshot taken right after its CONTROL
@@ -57,28 +65,59 @@ static const char *wait_sql_format =
 "  END LOOP;"
 "END $rtsync$;";
 
+/*
+ * One round trip, four results: the schema; the keys; for every (key role,
+ * published table) pair whether the role has SELECT on the table and
+ * whether row-level security applies to it; and, where it has no SELECT on
+ * the table, the columns it may read (column privileges). Roles are taken
+ * by OID from pg_authid, so a key whose role was dropped matches nothing
+ * rather than failing the privilege functions.
+ */
 static const char *load_sql =
 "SELECT rtsync._schema_description()::text;"
 "SELECT key_hash, role, coalesce(expires_at, 'infinity')::text"
 "  FROM rtsync.api_key WHERE revoked_at IS NULL;"
-"SELECT r.role, p.relid::oid,"
-"       has_table_privilege(r.role, p.relid, 'SELECT'),"
+"SELECT a.rolname, p.relid::oid,"
+"       pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT'),"
 "       c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
-"                                 OR pg_has_role(r.role, c.relowner, 'USAGE'))"
+"                                 OR pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE')),"
+"       c.relname"
 "  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
-"  JOIN pg_authid a ON a.rolname = r.role"
+"  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
 "  CROSS JOIN rtsync.published_table p"
-"  JOIN pg_class c ON c.oid = p.relid";
+"  JOIN pg_catalog.pg_class c ON c.oid = p.relid;"
+"SELECT a.rolname, p.relid::oid, t.attname"
+"  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
+"  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
+"  CROSS JOIN rtsync.published_table p"
+"  JOIN pg_catalog.pg_attribute t ON t.attrelid = p.relid"
+"   AND t.attnum > 0 AND NOT t.attisdropped"
+" WHERE NOT pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT')"
+"   AND pg_catalog.has_column_privilege(a.oid, p.relid, t.attnum, 'SELECT')"
+" ORDER BY 1, 2, t.attnum";
+
+static const char *insert_lsn_sql = "SELECT pg_catalog.pg_current_wal_insert_lsn()";
 
 typedef struct Grant
 {
 	char		key[NAMEDATALEN + 16];	/* "<relid>:<role>" */
-	bool		select;
+	bool		select;			/* SELECT on the table: every column */
 	bool		rls;
+	char		relname[NAMEDATALEN];
+	List	   *columns;		/* without select: the readable columns'
+								 * names (char *) */
 } Grant;
 
+/* What the connection is doing. */
+typedef enum ControlState
+{
+	CONTROL_IDLE,
+	CONTROL_LOADING,			/* schema, keys and grants */
+	CONTROL_INSERT_LSN			/* pg_current_wal_insert_lsn() */
+} ControlState;
+
 static RtsyncPgConn control;
-static bool loading = false;
+static ControlState state = CONTROL_IDLE;
 static TransactionId wait_xid = InvalidTransactionId;	/* last CONTROL's */
 static bool reload_pending = false;
 static int	result_index = 0;
@@ -88,32 +127,80 @@ static HTAB *grants = NULL;
 static HTAB *new_grants = NULL;
 static MemoryContext new_grants_cxt = NULL;
 
+/*
+ * Waits for the insert position: queued ones, and those the query in
+ * flight answers (queued before it was sent).
+ */
+static dlist_head lsn_waiting = DLIST_STATIC_INIT(lsn_waiting);
+static dlist_head lsn_asked = DLIST_STATIC_INIT(lsn_asked);
+static XLogRecPtr lsn_result = InvalidXLogRecPtr;
+
+static bool
+control_send(const char *sql, ControlState next)
+{
+	if (!PQsendQuery(control.conn, sql))
+	{
+		rtsync_pgconn_close(&control, PQerrorMessage(control.conn));
+		return false;
+	}
+	state = next;
+	if (PQflush(control.conn) == 1)
+		rtsync_pgconn_want_write(&control, true);
+	return true;
+}
+
 static void
-control_load(void)
+control_send_load(void)
 {
 	const char *sql = "";
 
-	if (!control.ready || loading)
-	{
-		ereport(DEBUG1, (errmsg("rtsync queues a reload (connection %s)",
-								control.ready ? "busy" : "not ready")));
-		reload_pending = true;
-		return;
-	}
 	ereport(DEBUG1, (errmsg("rtsync reloads schema, keys and grants")));
 	if (TransactionIdIsValid(wait_xid))
 		sql = psprintf(wait_sql_format, wait_xid, wait_xid);
-	if (!PQsendQuery(control.conn, psprintf("%s%s", sql, load_sql)))
-	{
-		rtsync_pgconn_close(&control, PQerrorMessage(control.conn));
+	if (!control_send(psprintf("%s%s", sql, load_sql), CONTROL_LOADING))
 		return;
-	}
-	loading = true;
 	reload_pending = false;
 	result_index = 0;
 	load_failed = false;
-	if (PQflush(control.conn) == 1)
-		rtsync_pgconn_want_write(&control, true);
+}
+
+/* Ask for the insert position on behalf of every wait queued so far. */
+static void
+control_send_insert_lsn(void)
+{
+	int			n = 0;
+
+	if (!control_send(insert_lsn_sql, CONTROL_INSERT_LSN))
+		return;
+	lsn_result = InvalidXLogRecPtr;
+	while (!dlist_is_empty(&lsn_waiting))
+	{
+		dlist_push_tail(&lsn_asked, dlist_pop_head_node(&lsn_waiting));
+		n++;
+	}
+	ereport(DEBUG2, (errmsg("rtsync asks for the insert position for %d subscriptions", n)));
+}
+
+/* Whatever is due next, once the connection is free. */
+static void
+control_next(void)
+{
+	if (!control.ready || control.closing || state != CONTROL_IDLE)
+		return;
+	if (!dlist_is_empty(&lsn_waiting))
+		control_send_insert_lsn();
+	else if (reload_pending)
+		control_send_load();
+}
+
+static void
+control_load(void)
+{
+	if (!control.ready || state != CONTROL_IDLE)
+		ereport(DEBUG1, (errmsg("rtsync queues a reload (connection %s)",
+								control.ready ? "busy" : "not ready")));
+	reload_pending = true;
+	control_next();
 }
 
 static void
@@ -154,6 +241,9 @@ take_grants(PGresult *res)
 {
 	HASHCTL		ctl;
 
+	/* left from a load that failed half-way */
+	if (new_grants_cxt)
+		MemoryContextDelete(new_grants_cxt);
 	new_grants_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync grants",
 										   ALLOCSET_SMALL_SIZES);
 	ctl.keysize = NAMEDATALEN + 16;
@@ -170,7 +260,30 @@ take_grants(PGresult *res)
 		g = hash_search(new_grants, key, HASH_ENTER, NULL);
 		g->select = PQgetvalue(res, i, 2)[0] == 't';
 		g->rls = PQgetvalue(res, i, 3)[0] == 't';
+		strlcpy(g->relname, PQgetvalue(res, i, 4), sizeof(g->relname));
+		g->columns = NIL;
 	}
+}
+
+/* The columns each role may read where it has no SELECT on the table. */
+static void
+take_column_grants(PGresult *res)
+{
+	MemoryContext old = MemoryContextSwitchTo(new_grants_cxt);
+
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		char		key[NAMEDATALEN + 16];
+		Grant	   *g;
+
+		snprintf(key, sizeof(key), "%s:%s", PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+		g = hash_search(new_grants, key, HASH_FIND, NULL);
+		if (g != NULL)
+			g->columns = lappend(g->columns, pstrdup(PQgetvalue(res, i, 2)));
+	}
+	MemoryContextSwitchTo(old);
+
+	/* all four results are in: the new grants replace the old */
 	if (grants_cxt)
 		MemoryContextDelete(grants_cxt);
 	grants_cxt = new_grants_cxt;
@@ -179,36 +292,115 @@ take_grants(PGresult *res)
 	new_grants = NULL;
 }
 
-/* Every connection whose key is gone or expired is closed now. */
+/*
+ * Every connection whose key is gone or expired is closed now, and every
+ * subscription its role may no longer read is ended.
+ */
 static void
 recheck_connections(void)
 {
 	rtsync_server_foreach_connection(rtsync_protocol_recheck_keys);
+	rtsync_server_foreach_connection(rtsync_protocol_recheck_privileges);
+}
+
+/*
+ * The insert position arrived: answer every wait it was asked for. The
+ * state stays CONTROL_INSERT_LSN meanwhile, so that waits the callbacks
+ * queue (a client's next subscription) go into the next query, not this
+ * one; that query is sent afterwards. Should a callback fail, the waits not
+ * yet answered are still in lsn_asked, and are asked for again after the
+ * reconnect.
+ */
+static void
+control_lsn_done(bool ok)
+{
+	if (!ok)
+	{
+		/* ask again after the reconnect: keep the waits first in line */
+		while (!dlist_is_empty(&lsn_asked))
+		{
+			dlist_node *node = dlist_tail_node(&lsn_asked);
+
+			dlist_delete(node);
+			dlist_push_head(&lsn_waiting, node);
+		}
+		state = CONTROL_IDLE;
+		return;
+	}
+	while (!dlist_is_empty(&lsn_asked))
+	{
+		RtsyncLsnWait *wait = dlist_container(RtsyncLsnWait, node,
+											  dlist_pop_head_node(&lsn_asked));
+
+		wait->queued = false;
+		wait->callback(wait, lsn_result);
+	}
+	state = CONTROL_IDLE;
+	control_next();
 }
 
 static void
-control_on_readable(RtsyncPgConn *pc)
+control_lsn_readable(void)
+{
+	while (state == CONTROL_INSERT_LSN && !PQisBusy(control.conn))
+	{
+		PGresult   *res = PQgetResult(control.conn);
+		uint32		hi;
+		uint32		lo;
+
+		if (res == NULL)
+		{
+			if (XLogRecPtrIsInvalid(lsn_result))
+			{
+				rtsync_pgconn_close(&control, "no WAL insert position");
+				return;
+			}
+			control_lsn_done(true);
+			return;
+		}
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			sscanf(PQgetvalue(res, 0, 0), "%X/%X", &hi, &lo) == 2)
+			lsn_result = ((uint64) hi) << 32 | lo;
+		else
+			ereport(LOG,
+					(errmsg("rtsync could not read the WAL insert position: %s",
+							PQresultErrorMessage(res))));
+		PQclear(res);
+	}
+}
+
+static void
+control_read(void)
 {
 	if (!PQconsumeInput(control.conn))
 	{
 		rtsync_pgconn_close(&control, PQerrorMessage(control.conn));
 		return;
 	}
-	while (loading && !PQisBusy(control.conn))
+	if (state == CONTROL_INSERT_LSN)
+	{
+		control_lsn_readable();
+		return;
+	}
+	while (state == CONTROL_LOADING && !PQisBusy(control.conn))
 	{
 		PGresult   *res = PQgetResult(control.conn);
 
 		if (res == NULL)
 		{
 			ereport(DEBUG1, (errmsg("rtsync reload %s", load_failed ? "failed" : "done")));
-			loading = false;
+			state = CONTROL_IDLE;
 			if (!load_failed)
 				recheck_connections();
 			/* clients waiting on a key decide on a load begun after they asked */
 			if (reload_pending)
-				control_load();
+				control_next();
 			else
+			{
 				rtsync_protocol_control_loaded();
+				rtsync_http_control_loaded();
+				control_next();
+			}
 			return;
 		}
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
@@ -235,25 +427,62 @@ control_on_readable(RtsyncPgConn *pc)
 				take_keys(res);
 			else if (result_index == 2)
 				take_grants(res);
+			else if (result_index == 3)
+				take_column_grants(res);
 		}
 		result_index++;
 		PQclear(res);
 	}
 }
 
+/*
+ * Results arrive on libuv's stack: an error (in a loader, or in a client
+ * message run once a reload or a start point is in) is logged and the
+ * connection reopened, never unwound through libuv.
+ */
+static void
+control_on_readable(RtsyncPgConn *pc)
+{
+	MemoryContext old = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		control_read();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		EmitErrorReport();
+		FlushErrorState();
+		rtsync_pgconn_close(&control, "error while handling its results");
+	}
+	PG_END_TRY();
+}
+
 static void
 control_on_ready(RtsyncPgConn *pc)
 {
 	rtsync_pgconn_reset_backoff(pc);
-	loading = false;
+	state = CONTROL_IDLE;
 	control_load();
 }
 
-/* pgconn reconnects; the load runs again once it is back */
+/*
+ * pgconn reconnects; the load runs again once it is back, and so does a
+ * position query that was in flight.
+ */
 static void
 control_on_closed(RtsyncPgConn *pc)
 {
-	loading = false;
+	if (state == CONTROL_INSERT_LSN)
+		control_lsn_done(false);
+	if (new_grants_cxt)
+	{
+		MemoryContextDelete(new_grants_cxt);
+		new_grants_cxt = NULL;
+		new_grants = NULL;
+	}
+	state = CONTROL_IDLE;
 	reload_pending = true;
 }
 
@@ -294,7 +523,7 @@ rtsync_control_message(JsonbContainer *record)
 bool
 rtsync_control_busy(void)
 {
-	return control.ready && (loading || reload_pending);
+	return control.ready && (state == CONTROL_LOADING || reload_pending);
 }
 
 /* Load again now (e.g. a client presented a key we do not know yet). */
@@ -305,19 +534,66 @@ rtsync_control_reload(void)
 }
 
 /*
- * May a role subscribe to a table? Needs SELECT on it, and a table with
+ * Queue a wait for the server's WAL insert position; the callback gets one
+ * read after now. A wait that is queued already stays where it is.
+ */
+void
+rtsync_control_insert_lsn(RtsyncLsnWait *wait, RtsyncLsnCallback callback, void *arg)
+{
+	if (wait->queued)
+		return;
+	wait->callback = callback;
+	wait->arg = arg;
+	wait->queued = true;
+	dlist_push_tail(&lsn_waiting, &wait->node);
+	control_next();
+}
+
+/* Forget a wait (its owner is going away); no callback follows. */
+void
+rtsync_control_cancel_lsn(RtsyncLsnWait *wait)
+{
+	if (!wait->queued)
+		return;
+	dlist_delete(&wait->node);
+	wait->queued = false;
+}
+
+/* May the grant's role read this column of its table? */
+static bool
+may_read_column(Grant *g, const char *column)
+{
+	ListCell   *lc;
+
+	if (g->select)
+		return true;
+	foreach(lc, g->columns)
+	{
+		if (strcmp(lfirst(lc), column) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * May a role subscribe with this plan? It needs SELECT on the table, or on
+ * every column the subscription selects or filters on; and a table with
  * row-level security is refused to roles subject to it: rows are not yet
- * filtered by policies on delivery, and none may leak.
+ * filtered by policies on delivery, and none may leak. *why is the client's
+ * error message when not.
  */
 bool
-rtsync_control_may_select(const char *role, Oid relid, char **why)
+rtsync_control_may_select(const char *role, const RtsyncSubscriptionPlan *plan,
+						  char **why)
 {
+	RtsyncSchemaTable *table = plan->table;
 	char		key[NAMEDATALEN + 16];
 	Grant	   *g;
+	bool	   *filtered;
 
-	snprintf(key, sizeof(key), "%u:%s", relid, role);
+	snprintf(key, sizeof(key), "%u:%s", table->relid, role);
 	g = grants ? hash_search(grants, key, HASH_FIND, NULL) : NULL;
-	if (g == NULL || !g->select)
+	if (g == NULL || (!g->select && g->columns == NIL))
 	{
 		*why = psprintf("Not Authorized to access this table: role \"%s\" has no SELECT privilege on it.", role);
 		return false;
@@ -327,5 +603,33 @@ rtsync_control_may_select(const char *role, Oid relid, char **why)
 		*why = psprintf("Not Authorized to access this table: it has row-level security, which subscriptions do not apply yet, and role \"%s\" does not bypass it.", role);
 		return false;
 	}
+	if (g->select)
+		return true;
+
+	/* column privileges: the selection first, then the filter's columns */
+	for (int i = 0; i < plan->nfields; i++)
+	{
+		const RtsyncSchemaColumn *col = plan->fields[i].column;
+
+		if (col != NULL && !may_read_column(g, col->name))
+		{
+			*why = psprintf("Not Authorized to access this column: permission denied for column \"%s\" of table \"%s\" to role \"%s\".",
+							col->name, g->relname, role);
+			return false;
+		}
+	}
+	filtered = palloc0(sizeof(bool) * Max(table->ncolumns, 1));
+	rtsync_filter_columns(plan->filter, filtered);
+	for (int c = 0; c < table->ncolumns; c++)
+	{
+		if (filtered[c] && !may_read_column(g, table->columns[c].name))
+		{
+			*why = psprintf("Not Authorized to access this column: permission denied for column \"%s\" of table \"%s\" to role \"%s\".",
+							table->columns[c].name, g->relname, role);
+			pfree(filtered);
+			return false;
+		}
+	}
+	pfree(filtered);
 	return true;
 }

@@ -673,6 +673,17 @@ rtsync_filter_match(const RtsyncFilter *filter, JsonbContainer *image)
 	return false;
 }
 
+/* See filter.h: for privilege checks, which need every column read. */
+void
+rtsync_filter_columns(const RtsyncFilter *filter, bool *used)
+{
+	if (filter == NULL)
+		return;
+	for (int g = 0; g < filter->ngroups; g++)
+		for (int i = 0; i < filter->groups[g].nconds; i++)
+			used[filter->groups[g].conds[i]->column] = true;
+}
+
 /* ------------------------------------------------------------------------
  * Index keys
  * ------------------------------------------------------------------------

@@ -92,6 +92,12 @@ extern bool rtsync_filter_index_key(const RtsyncFilter *filter, int *column, cha
  */
 extern char *rtsync_image_index_key(JsonbContainer *image, const RtsyncSchemaColumn *column);
 
+/*
+ * Marks in used[] (one per table column, false on entry) every column a
+ * condition of the filter reads; NULL filter: none.
+ */
+extern void rtsync_filter_columns(const RtsyncFilter *filter, bool *used);
+
 /* A readable rendering of the compiled filter, for tests and logs. */
 extern void rtsync_filter_describe(const RtsyncFilter *filter, StringInfo out);
 

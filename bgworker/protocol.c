@@ -16,6 +16,14 @@
  *
  * Bad input gets the protocol's own error, to that client only.
  *
+ * Order: a connection's messages are handled in the order they came. While
+ * a reload of the schema, keys or grants runs, they wait (are parked) and
+ * run once it is done; and once a subscription is accepted, the messages
+ * after it wait until it has been started at its start point (the server's
+ * WAL insert position, asked for in batches by control.c) and acknowledged:
+ * a ping sent after a subscribe is answered once the subscription gets
+ * every transaction committed from then on.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -343,6 +351,57 @@ authorize(RtsyncConn *conn, const char *key, bool may_wait)
 }
 
 /*
+ * A parked message runs from the control connection's callback, on libuv's
+ * stack rather than inside an lws callback and its guard: an error closes
+ * this client, as server.c's guard would, and unwinds no further.
+ */
+static bool
+receive_guarded(RtsyncConn *conn, const char *msg, size_t len)
+{
+	MemoryContext old = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		rtsync_protocol_receive(conn, msg, len);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		EmitErrorReport();
+		FlushErrorState();
+		rtsync_conn_close(conn, 1011, "internal server error");
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Run a connection's parked messages, in the order they came. Any of them
+ * may park the rest again (a subscription to start, a reload asked for).
+ */
+static void
+replay_parked(RtsyncConn *conn)
+{
+	List	   *msgs = conn->parked;
+	ListCell   *mc;
+
+	conn->parked = NIL;
+	foreach(mc, msgs)
+	{
+		StringInfo	m = lfirst(mc);
+
+		if (conn->cxt == NULL || conn->close_code != 0 ||
+			!receive_guarded(conn, m->data, m->len))
+			return;				/* the messages go with conn->cxt */
+		pfree(m->data);
+		pfree(m);
+	}
+	list_free(msgs);
+}
+
+/*
  * A reload finished: decide every connection that waited for its key, then
  * run the messages that waited, in the order they came.
  */
@@ -365,21 +424,7 @@ rtsync_protocol_control_loaded(void)
 	waiting = parked_messages;
 	parked_messages = NIL;
 	foreach(lc, waiting)
-	{
-		RtsyncConn *conn = lfirst(lc);
-		List	   *msgs = conn->parked;
-		ListCell   *mc;
-
-		conn->parked = NIL;
-		foreach(mc, msgs)
-		{
-			StringInfo	m = lfirst(mc);
-
-			if (conn->cxt == NULL || conn->close_code != 0)
-				break;
-			rtsync_protocol_receive(conn, m->data, m->len);
-		}
-	}
+		replay_parked((RtsyncConn *) lfirst(lc));
 	list_free(waiting);
 }
 
@@ -424,16 +469,50 @@ find_subscription(RtsyncConn *conn, const char *id)
 	return NULL;
 }
 
+/*
+ * A subscription not yet started can only be dropped by the server (a
+ * reload ended it) or with its connection: the client's own messages wait
+ * meanwhile. Its connection's parked messages then run after the reload.
+ */
 static void
 drop_subscription(RtsyncConn *conn, RtsyncSubscription *sub)
 {
+	if (conn->starting == sub)
+		conn->starting = NULL;
 	conn->subscriptions = list_delete_ptr(conn->subscriptions, sub);
 	rtsync_registry_unsubscribe(sub);
 }
 
 /*
- * Plans and registers a subscription. Returns false (after answering the
- * client) when it is refused.
+ * The start point arrived: the subscription gets every transaction that
+ * commits from now on, and none committed before it was accepted. AppSync
+ * acknowledges it (start_ack); the other protocols have no such message,
+ * and the connection's next messages, parked meanwhile, now run.
+ */
+static void
+subscription_started(RtsyncLsnWait *wait, XLogRecPtr lsn)
+{
+	RtsyncSubscription *sub = wait->arg;
+	RtsyncConn *conn = sub->conn;
+
+	rtsync_registry_start(sub, lsn);
+	if (conn->starting == sub)
+		conn->starting = NULL;
+	if (conn->cxt == NULL || conn->close_code != 0)
+		return;
+	if (conn->dialect == RTSYNC_DIALECT_APPSYNC)
+		send_simple(conn, "start_ack", sub->id, NULL);
+	if (conn->parked != NIL && !rtsync_control_busy())
+	{
+		parked_messages = list_delete_ptr(parked_messages, conn);
+		replay_parked(conn);
+	}
+}
+
+/*
+ * Plans and registers a subscription, and asks for its start point; it is
+ * acknowledged once that comes (subscription_started). Returns false
+ * (after answering the client) when it is refused.
  */
 static bool
 start_subscription(RtsyncConn *conn, const char *id, const char *query,
@@ -465,7 +544,7 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
 		send_operation_errors(conn, id, errors, NULL);
 		return false;
 	}
-	if (!rtsync_control_may_select(conn->role, sub->plan->table->relid, &why))
+	if (!rtsync_control_may_select(conn->role, sub->plan, &why))
 	{
 		rtsync_registry_unsubscribe(sub);
 		send_operation_errors(conn, id, one_error(why), "Unauthorized");
@@ -474,6 +553,8 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
 	old = MemoryContextSwitchTo(conn->cxt);
 	conn->subscriptions = lappend(conn->subscriptions, sub);
 	MemoryContextSwitchTo(old);
+	conn->starting = sub;
+	rtsync_control_insert_lsn(&sub->start_wait, subscription_started, sub);
 	return true;
 }
 
@@ -598,10 +679,10 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 									  "BadRequestException");
 				return;
 			}
-			if (start_subscription(conn, m->id, get_string(request, "query"),
-								   get_json_text(request, "variables"),
-								   get_string(request, "operationName")))
-				send_simple(conn, "start_ack", m->id, NULL);
+			/* start_ack follows once the subscription has started */
+			start_subscription(conn, m->id, get_string(request, "query"),
+							   get_json_text(request, "variables"),
+							   get_string(request, "operationName"));
 			return;
 		}
 		/* legacy: the same id again replaces the running operation */
@@ -651,12 +732,13 @@ receive_invalid(RtsyncConn *conn)
 
 /*
  * A message from a client. While a reload of the schema, keys or grants is
- * running, it waits (in order) and runs once the reload is done.
+ * running, or a subscription of the connection waits for its start point,
+ * it waits (in order) and runs once that is done.
  */
 void
 rtsync_protocol_receive(RtsyncConn *conn, const char *msg, size_t len)
 {
-	if (rtsync_control_busy() || conn->parked != NIL)
+	if (rtsync_control_busy() || conn->parked != NIL || conn->starting != NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(conn->cxt);
 		StringInfo	copy = makeStringInfo();
@@ -721,6 +803,7 @@ rtsync_protocol_closed(RtsyncConn *conn)
 
 	parked = list_delete_ptr(parked, conn);
 	parked_messages = list_delete_ptr(parked_messages, conn);
+	conn->starting = NULL;
 	foreach(lc, conn->subscriptions)
 		rtsync_registry_unsubscribe(lfirst(lc));
 	conn->subscriptions = NIL;
@@ -769,4 +852,31 @@ rtsync_protocol_recheck_keys(RtsyncConn *conn)
 {
 	if (conn->acked && rtsync_apikey_recheck(conn->key_hash) != RTSYNC_KEY_OK)
 		refuse_connection(conn, "The API key is no longer valid.", "UnauthorizedException");
+}
+
+/*
+ * Re-check every subscription of a connection after the grants changed: one
+ * whose role may no longer read its table or a column it uses is ended.
+ */
+void
+rtsync_protocol_recheck_privileges(RtsyncConn *conn)
+{
+	List	   *subs;
+	ListCell   *lc;
+
+	if (!conn->acked || conn->close_code != 0 || conn->subscriptions == NIL)
+		return;
+	subs = list_copy(conn->subscriptions);
+	foreach(lc, subs)
+	{
+		RtsyncSubscription *sub = lfirst(lc);
+		char	   *why;
+
+		if (!rtsync_control_may_select(conn->role, sub->plan, &why))
+		{
+			rtsync_protocol_end_subscription(sub, why);
+			pfree(why);
+		}
+	}
+	list_free(subs);
 }

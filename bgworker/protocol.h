@@ -18,6 +18,7 @@ extern void rtsync_protocol_closed(RtsyncConn *conn);
 extern void rtsync_protocol_deliver(RtsyncSubscription *sub, const char *payload, size_t len);
 extern void rtsync_protocol_end_subscription(RtsyncSubscription *sub, const char *message);
 extern void rtsync_protocol_recheck_keys(RtsyncConn *conn);
+extern void rtsync_protocol_recheck_privileges(RtsyncConn *conn);
 extern void rtsync_protocol_control_loaded(void);
 
 #endif							/* RTSYNC_PROTOCOL_H */

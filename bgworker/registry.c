@@ -19,6 +19,17 @@
  * The registry remembers the last one it dispatched and drops any record
  * at or below it, which is what the walsender resends after a reconnect.
  *
+ * Only what commits after the subscription: a subscription is registered
+ * (planned, linked into its route) as soon as it is accepted, but gets
+ * nothing until it is started with its start LSN, the server's WAL insert
+ * position read after it was accepted (control.c). From then on it gets
+ * the records whose transaction's commit ends after that position: the
+ * first 20 digits of SequenceNumber are the commit's end LSN. A change that
+ * was committed but still on its way through the stream when the client
+ * subscribed is not delivered; every transaction that commits after the
+ * client was acknowledged is, since the position was read before the
+ * acknowledgement was sent.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -27,6 +38,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "control.h"
 #include "protocol.h"
@@ -35,6 +47,7 @@
 #define ROUTE_KEY_LEN (2 * NAMEDATALEN + 16)
 #define INDEX_KEY_LEN 256
 #define SEQUENCE_LEN 30
+#define SEQUENCE_LSN_DIGITS 20
 
 struct RtsyncRoute
 {
@@ -72,6 +85,7 @@ static HTAB *routes = NULL;
 static HTAB *groups = NULL;
 static RtsyncSchema *schema = NULL;
 static uint64 record_serial = 0;
+static XLogRecPtr record_commit_lsn = InvalidXLogRecPtr;	/* of the record */
 static char last_sequence[SEQUENCE_LEN + 1] = "";
 static dlist_head all_subscriptions = DLIST_STATIC_INIT(all_subscriptions);
 
@@ -270,6 +284,7 @@ rtsync_registry_subscribe(RtsyncConn *conn, const char *id, const char *query,
 	sub->query = pnstrdup(query, query_len);
 	sub->variables = variables ? pstrdup(variables) : NULL;
 	sub->operation_name = operation_name ? pstrdup(operation_name) : NULL;
+	sub->start_lsn = RTSYNC_NOT_STARTED;
 	sub->plan = rtsync_plan_subscription(schema, sub->query, query_len,
 										 sub->operation_name, sub->variables, errors);
 	MemoryContextSwitchTo(old);
@@ -296,9 +311,21 @@ rtsync_registry_subscribe(RtsyncConn *conn, const char *id, const char *query,
 	return sub;
 }
 
+/*
+ * The subscription gets the transactions whose commit ends after start_lsn
+ * (see the banner).
+ */
+void
+rtsync_registry_start(RtsyncSubscription *sub, XLogRecPtr start_lsn)
+{
+	Assert(start_lsn != RTSYNC_NOT_STARTED);
+	sub->start_lsn = start_lsn;
+}
+
 void
 rtsync_registry_unsubscribe(RtsyncSubscription *sub)
 {
+	rtsync_control_cancel_lsn(&sub->start_wait);
 	registry_unlink(sub);
 	dlist_delete(&sub->all_node);
 	MemoryContextDelete(sub->cxt);
@@ -308,6 +335,14 @@ rtsync_registry_unsubscribe(RtsyncSubscription *sub)
  * A new schema (after publish, unpublish or a schema change): re-plan every
  * subscription against it; those that no longer make sense are ended.
  */
+RtsyncSchema *
+rtsync_registry_schema(void)
+{
+	if (schema == NULL)
+		schema = rtsync_schema_create();
+	return schema;
+}
+
 void
 rtsync_registry_set_schema(RtsyncSchema *new_schema)
 {
@@ -360,6 +395,9 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 {
 	RtsyncDocGroup *group = sub->group;
 
+	/* committed before the subscription's start, or not started yet */
+	if (record_commit_lsn <= sub->start_lsn)
+		return;
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
 	if (group->serial != record_serial)
@@ -399,11 +437,52 @@ name_is(JsonbValue *v, const char *name)
 }
 
 /*
+ * The commit end LSN in a SequenceNumber (its first 20 digits); the
+ * highest LSN when it is not one of ours, so that only started
+ * subscriptions get the record.
+ */
+static XLogRecPtr
+sequence_commit_lsn(const JsonbValue *seq)
+{
+	uint64		lsn = 0;
+
+	if (seq->val.string.len != SEQUENCE_LEN)
+		return PG_UINT64_MAX;
+	for (int i = 0; i < SEQUENCE_LSN_DIGITS; i++)
+	{
+		char		c = seq->val.string.val[i];
+
+		if (c < '0' || c > '9')
+			return PG_UINT64_MAX;
+		lsn = lsn * 10 + (c - '0');
+	}
+	return lsn;
+}
+
+/* ApproximateCreationDateTime (epoch seconds, a fraction) as a timestamp */
+static TimestampTz
+record_commit_time(JsonbContainer *dynamodb)
+{
+	JsonbValue	v;
+	double		secs;
+
+	if (dynamodb == NULL ||
+		getKeyJsonValueFromContainer(dynamodb, "ApproximateCreationDateTime", 27, &v) == NULL ||
+		v.type != jbvNumeric)
+		return 0;
+	secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											  NumericGetDatum(v.val.numeric)));
+	return (TimestampTz) (secs * USECS_PER_SEC) -
+		(TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+}
+
+/*
  * One stream record from the replication stream. Runs in cxt, which the
- * caller resets afterwards.
+ * caller resets afterwards; *info gets what else the caller may want.
  */
 RtsyncRecordKind
-rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt)
+rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
+						 RtsyncRecordInfo *info)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Jsonb	   *jb;
@@ -420,6 +499,7 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt)
 	ListCell   *lc;
 
 	registry_init();
+	info->commit_time = 0;
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											CStringGetDatum(pnstrdup(data, len))));
 	if (!JB_ROOT_IS_OBJECT(jb) || !get_string_value(&jb->root, "eventName", &event_name))
@@ -429,6 +509,7 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt)
 	}
 	if (name_is(&event_name, "COMMIT"))
 	{
+		info->commit_time = record_commit_time(get_container(&jb->root, "dynamodb"));
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_COMMIT;
 	}
@@ -502,6 +583,7 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt)
 	}
 
 	record_serial++;
+	record_commit_lsn = sequence_commit_lsn(&seq);
 	dlist_foreach_modify(iter, &route->unindexed)
 		deliver(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
 	foreach(lc, route->index_columns)

@@ -9,7 +9,11 @@
 #ifndef RTSYNC_REGISTRY_H
 #define RTSYNC_REGISTRY_H
 
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+
 #include "connection.h"
+#include "control.h"
 #include "schema.h"
 #include "subscription_plan.h"
 
@@ -19,6 +23,15 @@ typedef enum RtsyncRecordKind
 	RTSYNC_RECORD_COMMIT,		/* end of a transaction */
 	RTSYNC_RECORD_OTHER
 } RtsyncRecordKind;
+
+/* What the replication reader learns from a record besides its kind. */
+typedef struct RtsyncRecordInfo
+{
+	TimestampTz commit_time;	/* a COMMIT record's commit time, or 0 */
+} RtsyncRecordInfo;
+
+/* start_lsn of a subscription not yet started: it gets nothing */
+#define RTSYNC_NOT_STARTED PG_UINT64_MAX
 
 typedef struct RtsyncRoute RtsyncRoute;
 typedef struct RtsyncDocGroup RtsyncDocGroup;
@@ -40,6 +53,9 @@ typedef struct RtsyncSubscription
 	dlist_node	all_node;		/* in the registry's list of all */
 	char	   *index_key;		/* bucket in route's index, or NULL */
 	int			index_column;
+	XLogRecPtr	start_lsn;		/* gets transactions whose commit ends after
+								 * this; RTSYNC_NOT_STARTED at first */
+	RtsyncLsnWait start_wait;	/* waiting for start_lsn */
 } RtsyncSubscription;
 
 extern RtsyncSubscription *rtsync_registry_subscribe(RtsyncConn *conn, const char *id,
@@ -47,9 +63,13 @@ extern RtsyncSubscription *rtsync_registry_subscribe(RtsyncConn *conn, const cha
 													 const char *variables,
 													 const char *operation_name,
 													 List **errors);
+extern void rtsync_registry_start(RtsyncSubscription *sub, XLogRecPtr start_lsn);
 extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
 extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
-												 MemoryContext cxt);
+												 MemoryContext cxt,
+												 RtsyncRecordInfo *info);
 extern void rtsync_registry_set_schema(RtsyncSchema *schema);
+/* the current schema (replaced, and the old one freed, on reloads) */
+extern RtsyncSchema *rtsync_registry_schema(void);
 
 #endif							/* RTSYNC_REGISTRY_H */

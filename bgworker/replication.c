@@ -21,6 +21,13 @@
  * When the connection goes away pgconn reopens it with exponential backoff;
  * the backoff starts over once streaming has begun.
  *
+ * Lag: at each transaction's COMMIT record the worker measures how long ago
+ * it committed (the record's commit time against our clock) and how far
+ * behind the server's WAL end its commit was (the end the walsender reported
+ * in the message's header). Above rtsync.log_replication_lag it says so in
+ * the log, at most once every LAG_LOG_INTERVAL_MS, and once more when the
+ * lag is back under the threshold.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -37,6 +44,7 @@
 #include "settings.h"
 
 #define FEEDBACK_INTERVAL_MS 1000
+#define LAG_LOG_INTERVAL_MS 10000
 
 typedef enum ReplState
 {
@@ -58,6 +66,8 @@ static XLogRecPtr feedback_sent_lsn = InvalidXLogRecPtr;
 static TimestampTz feedback_sent_time = 0;
 static bool in_transaction = false;
 static MemoryContext record_cxt = NULL;
+static TimestampTz lag_logged_at = 0;	/* last "behind" log line */
+static bool lag_reported = false;	/* said we are behind, not yet caught up */
 
 static void
 repl_send_query(const char *sql, ReplState next)
@@ -149,12 +159,57 @@ repl_maybe_feedback(void)
 		uv_timer_start(&feedback_timer, feedback_timer_cb, FEEDBACK_INTERVAL_MS, 0);
 }
 
+/*
+ * A transaction was processed: record its lag, and log it when it passes
+ * rtsync.log_replication_lag (see the banner).
+ */
+static void
+repl_note_lag(TimestampTz commit_time, XLogRecPtr commit_end, XLogRecPtr wal_end)
+{
+	RtsyncReplicationStats *st = &rtsync_replication_stats;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		threshold_us = (int64) rtsync_log_replication_lag_ms * 1000;
+
+	st->last_commit_time = commit_time;
+	st->lag_us = Max(now - commit_time, 0);
+	st->lag_bytes = wal_end > commit_end ? wal_end - commit_end : 0;
+	if (rtsync_log_replication_lag_ms < 0)
+	{
+		lag_reported = false;
+		return;
+	}
+	if (st->lag_us > threshold_us)
+	{
+		if (lag_logged_at == 0 ||
+			TimestampDifferenceExceeds(lag_logged_at, now, LAG_LOG_INTERVAL_MS))
+		{
+			ereport(LOG,
+					(errmsg("rtsync replication lag: %.3f s behind the commit, %llu bytes behind the server's WAL end",
+							st->lag_us / 1000000.0, (unsigned long long) st->lag_bytes),
+					 errdetail("The last transaction processed committed at %s and ends at %X/%X; the server's WAL ended at %X/%X.",
+							   timestamptz_to_str(commit_time),
+							   LSN_FORMAT_ARGS(commit_end), LSN_FORMAT_ARGS(wal_end))));
+			lag_logged_at = now;
+			lag_reported = true;
+		}
+	}
+	else if (lag_reported)
+	{
+		/* at most one such line per "behind" line: never chatty */
+		ereport(LOG,
+				(errmsg("rtsync replication caught up: %.3f s behind the commit",
+						st->lag_us / 1000000.0)));
+		lag_reported = false;
+	}
+}
+
 static void
 repl_handle_xlogdata(const char *buf, int len)
 {
 	XLogRecPtr	data_start;
 	XLogRecPtr	wal_end;
 	RtsyncRecordKind kind;
+	RtsyncRecordInfo info;
 
 	if (len < 25)
 	{
@@ -167,15 +222,19 @@ repl_handle_xlogdata(const char *buf, int len)
 	rtsync_replication_stats.last_receive_time = GetCurrentTimestamp();
 	rtsync_replication_stats.received_lsn =
 		Max(rtsync_replication_stats.received_lsn, Max(data_start, wal_end));
+	rtsync_replication_stats.server_wal_end =
+		Max(rtsync_replication_stats.server_wal_end, wal_end);
 	rtsync_replication_stats.records++;
 
-	kind = rtsync_registry_dispatch(buf + 25, len - 25, record_cxt);
+	kind = rtsync_registry_dispatch(buf + 25, len - 25, record_cxt, &info);
 	MemoryContextReset(record_cxt);
 	if (kind == RTSYNC_RECORD_COMMIT)
 	{
 		/* the COMMIT marker is written at the commit's end position */
 		in_transaction = false;
 		processed_lsn = Max(processed_lsn, data_start);
+		if (info.commit_time != 0)
+			repl_note_lag(info.commit_time, data_start, wal_end);
 	}
 	else if (kind == RTSYNC_RECORD_CHANGE)
 		in_transaction = true;
@@ -196,6 +255,8 @@ repl_handle_keepalive(const char *buf, int len)
 	reply = buf[17] != 0;
 	rtsync_replication_stats.received_lsn =
 		Max(rtsync_replication_stats.received_lsn, wal_end);
+	rtsync_replication_stats.server_wal_end =
+		Max(rtsync_replication_stats.server_wal_end, wal_end);
 	if (!in_transaction)
 		processed_lsn = Max(processed_lsn, wal_end);
 	if (reply)

@@ -50,8 +50,8 @@ export function transportClient(options = {}) {
   let pongs = 0;
   const pongWaiters = new Map();
   const client = createClient({
-    url: wsUrl,
-    webSocketImpl: WebSocket,
+    url: options.url ?? wsUrl,
+    webSocketImpl: options.webSocketImpl ?? WebSocket,
     lazy: false,
     retryAttempts: options.retryAttempts ?? 0,
     connectionParams: options.connectionParams ?? { 'x-api-key': apiKey },
@@ -93,9 +93,10 @@ export function collect(client, request) {
   return inbox;
 }
 
-// A raw WebSocket speaking JSON messages, for protocol-level tests.
-export async function rawSocket(protocols, url = wsUrl, headers = {}) {
-  const ws = new WebSocket(url, protocols, { headers });
+// A raw WebSocket speaking JSON messages, for protocol-level tests
+// (wsOptions: more options for ws, e.g. { ca } for wss://).
+export async function rawSocket(protocols, url = wsUrl, headers = {}, wsOptions = {}) {
+  const ws = new WebSocket(url, protocols, { headers, ...wsOptions });
   const inbox = new Inbox();
   ws.on('message', (data) => inbox.push(JSON.parse(data.toString())));
   const closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -106,6 +107,14 @@ export async function rawSocket(protocols, url = wsUrl, headers = {}) {
   });
   ws.inbox = inbox;
   ws.sendJson = (obj) => ws.send(JSON.stringify(obj));
+  // the next message other than a keep-alive: AppSync and legacy clients get
+  // a "ka" every rtsync.keepalive_interval, whenever the timer fires
+  ws.nextIgnoringKa = async (timeoutMs, what) => {
+    for (;;) {
+      const m = await inbox.next(timeoutMs, what);
+      if (m?.type !== 'ka') return m;
+    }
+  };
   await Promise.race([once(ws, 'open'), new Promise((_, reject) =>
     setTimeout(() => reject(new Error('timed out after 5000 ms opening a WebSocket')), 5000).unref())]);
   return ws;

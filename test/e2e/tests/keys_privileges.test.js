@@ -80,6 +80,69 @@ test('a table with row-level security is refused to roles subject to it', async 
   await client.dispose();
 });
 
+// Column privileges: a role with SELECT on some columns only may subscribe
+// to those, in the selection and in filters.
+async function columnsClient() {
+  sql(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rtsync_e2e_columns') THEN
+         CREATE ROLE rtsync_e2e_columns; END IF; END $$`);
+  sql(`REVOKE ALL ON data_items FROM rtsync_e2e_columns`);
+  sql(`GRANT SELECT (id, title) ON data_items TO rtsync_e2e_columns`);
+  const key = sql(`SELECT rtsync.create_api_key('columns', role => 'rtsync_e2e_columns')`);
+  await streamBarrier();
+  return transportClient({ connectionParams: { 'x-api-key': key } });
+}
+
+after(() => {
+  sql(`UPDATE rtsync.api_key SET revoked_at = now() WHERE role = 'rtsync_e2e_columns' AND revoked_at IS NULL`);
+  sql(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rtsync_e2e_columns') THEN
+         REVOKE ALL ON data_items FROM rtsync_e2e_columns; DROP ROLE rtsync_e2e_columns; END IF; END $$`);
+  sql(`DELETE FROM data_items WHERE id LIKE 'col-%'`);
+});
+
+test('a role with SELECT on some columns may select and filter on those only; the connection stays up', async () => {
+  const client = await columnsClient();
+  const denied = /permission denied for column "content" of table "data_items"/;
+  for (const q of [
+    `subscription { onCreateDataItem { id content } }`,
+    `subscription { onCreateDataItem(filter: { content: { eq: "x" } }) { id } }`,
+    `subscription { onCreateDataItem(filter: { or: [{ title: { eq: "x" } }, { content: { beginsWith: "x" } }] }) { id } }`,
+    `subscription { onCreateDataItem(content: "x") { id } }`,
+    `subscription { onUpdateDataItem { ...F } } fragment F on DataItem { title content }`,
+  ]) {
+    const { error } = await collect(client, { query: q }).next();
+    assert.match(error[0].message, denied, q);
+  }
+  const { error } = await collect(client, { query: `subscription { onCreateDataItem { id version } }` }).next();
+  assert.match(error[0].message, /permission denied for column "version" of table "data_items"/);
+
+  const inbox = collect(client, { query: `subscription { onCreateDataItem(filter: { title: { eq: "col-ok" } }) { id title __typename } }` });
+  await client.sync();
+  sql(`INSERT INTO data_items (id, title, content) VALUES ('col-1', 'col-ok', 'secret')`);
+  assert.deepEqual((await inbox.next()).next.data, { onCreateDataItem: { id: 'col-1', title: 'col-ok', __typename: 'DataItem' } });
+  await client.dispose();
+});
+
+test('GRANT on a column takes effect at once; REVOKE ends the subscriptions that use it', async () => {
+  const client = await columnsClient();
+  sql(`GRANT SELECT (content) ON data_items TO rtsync_e2e_columns`);
+  await streamBarrier();
+  const inbox = collect(client, { query: `subscription { onCreateDataItem(filter: { title: { eq: "col-grant" } }) { id content } }` });
+  const other = collect(client, { query: `subscription { onCreateDataItem(filter: { title: { eq: "col-grant" } }) { id } }` });
+  await client.sync();
+  sql(`INSERT INTO data_items (id, title, content) VALUES ('col-2', 'col-grant', 'now readable')`);
+  assert.deepEqual((await inbox.next()).next.data, { onCreateDataItem: { id: 'col-2', content: 'now readable' } });
+  assert.deepEqual((await other.next()).next.data, { onCreateDataItem: { id: 'col-2' } });
+
+  sql(`REVOKE SELECT (content) ON data_items FROM rtsync_e2e_columns`);
+  const { error } = await inbox.next(5000, 'the subscription to end');
+  assert.match(error[0].message, /permission denied for column "content" of table "data_items"/);
+  // the subscription that does not read the column goes on
+  sql(`INSERT INTO data_items (id, title, content) VALUES ('col-3', 'col-grant', 'hidden again')`);
+  assert.deepEqual((await other.next()).next.data, { onCreateDataItem: { id: 'col-3' } });
+  assert.equal(inbox.size, 0);
+  await client.dispose();
+});
+
 // Safety net: in the full suite (after the fan-out file) this file's process
 // was once seen to stay alive after every test passed and every client was
 // disposed; the open handle was not identified. Exit rather than hang CI.
