@@ -21,9 +21,14 @@ OBJS = \
 	bgworker/registry.o
 OBJS += bgworker/graphql_lexer.o bgworker/graphql_parser.o bgworker/graphql_sql.o
 OBJS += bgworker/schema.o bgworker/filter.o bgworker/subscription_input.o bgworker/subscription_variables.o bgworker/subscription_validate.o bgworker/subscription_plan.o bgworker/subscription_sql.o
+OBJS += bgworker/schema_types.o bgworker/builtin_types.o bgworker/schema_sdl.o bgworker/introspection_validate.o bgworker/introspection.o bgworker/schema_sql.o
+OBJS += bgworker/http_static.o
+OBJS += bgworker/pool.o bgworker/http.o bgworker/http_graphql.o bgworker/query_plan.o bgworker/query_sql.o
 
 EXTENSION = rtsync
 DATA = sql/rtsync--0.1.sql
+# the explorer page served at GET / (bgworker/http_static.c)
+DATA += bgworker/rtsync_explorer.html
 PGFILEDESC = "rtsync - real-time sync for PostgreSQL"
 
 # The worker talks to PostgreSQL through libpq, as dblink does.

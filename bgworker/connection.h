@@ -43,7 +43,9 @@ typedef struct RtsyncConn
 	char	   *role;			/* the API key's role, once authorised */
 	char		key_hash[65];	/* ... and the key's hash, to recheck it */
 	char	   *pending_key;	/* a key waiting for the keys to reload */
-	List	   *parked;			/* messages waiting for a reload to finish */
+	List	   *parked;			/* messages waiting for a reload to finish,
+								 * or for a subscription's start point */
+	struct RtsyncSubscription *starting;	/* waiting for its start point */
 	bool		init_received;
 	bool		acked;
 	StringInfoData rx;			/* a message being reassembled */
@@ -54,6 +56,7 @@ typedef struct RtsyncConn
 	int			close_code;		/* non-zero: close once the queue is out */
 	char		close_reason[124];
 	lws_sorted_usec_list_t init_timer;
+	struct RtsyncHttpRequest *http;	/* an HTTP connection's current request */
 } RtsyncConn;
 
 extern void rtsync_conn_send(RtsyncConn *conn, const char *data, size_t len);

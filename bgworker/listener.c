@@ -8,10 +8,11 @@
  * ("graphql-ws, header-<base64url JSON>"), and libwebsockets 4.1 refuses
  * any upgrade whose protocol list is longer than 127 bytes ("protocol list
  * too long") before any callback of ours could step in. So we accept the
- * connection, read the request head, move "header-..." tokens out of
- * Sec-WebSocket-Protocol into a header of our own, and give lws the socket
- * with the rewritten head (lws_adopt_socket_vhost_readbuf), as if it had
- * accepted it. Everything else about the request is passed on untouched.
+ * connection, peek at the request head, and when it has such tokens take
+ * it, move them out of Sec-WebSocket-Protocol into a header of our own, and
+ * give lws the socket with the rewritten head
+ * (lws_adopt_socket_vhost_readbuf), as if it had accepted it. Other
+ * requests are left in the socket for lws to read (lws_adopt_socket_vhost).
  *
  * A client that does not finish its request head within the timeout, or
  * sends more than fits, is closed. With TLS configured, lws listens itself
@@ -22,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "utils/memutils.h"
@@ -30,10 +32,14 @@
 
 #define HEAD_MAX 2048			/* lws takes at most this much pre-read data */
 #define HEAD_TIMEOUT_MS 10000
+#define HEAD_RETRY_MS 2			/* a head that came in pieces: look again */
 
 typedef struct PendingConn
 {
 	uv_tcp_t	tcp;
+	uv_poll_t	poll;			/* readability of tcp's socket */
+	bool		poll_inited;
+	uint64		deadline_ms;	/* uv_now() when the head must be in */
 	uv_timer_t	timer;
 	int			open_handles;
 	size_t		len;
@@ -58,6 +64,8 @@ pending_close(PendingConn *pc)
 {
 	if (!uv_is_closing((uv_handle_t *) &pc->timer))
 		uv_close((uv_handle_t *) &pc->timer, pending_handle_closed);
+	if (pc->poll_inited && !uv_is_closing((uv_handle_t *) &pc->poll))
+		uv_close((uv_handle_t *) &pc->poll, pending_handle_closed);
 	if (!uv_is_closing((uv_handle_t *) &pc->tcp))
 		uv_close((uv_handle_t *) &pc->tcp, pending_handle_closed);
 }
@@ -143,57 +151,87 @@ rewrite_head(const char *in, size_t inlen, size_t headlen, char *out, size_t out
 	return (int) n;
 }
 
-static void
-alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	PendingConn *pc = handle->data;
+static void poll_cb(uv_poll_t *handle, int status, int events);
 
-	buf->base = pc->buf + pc->len;
-	buf->len = HEAD_MAX - pc->len;
+static void
+retry_cb(uv_timer_t *timer)
+{
+	PendingConn *pc = timer->data;
+
+	uv_timer_start(&pc->timer, head_timeout_cb, pc->deadline_ms - uv_now(timer->loop), 0);
+	uv_poll_start(&pc->poll, UV_READABLE, poll_cb);
 }
 
+/*
+ * The socket is readable: look at the request head without taking it.
+ * lws 4.1 spins when the pre-read data it is handed comes with a request
+ * body, so a head that needs no rewriting stays in the socket and lws reads
+ * the request itself; only a head we rewrite (a WebSocket upgrade, which
+ * has no body) is taken and handed over. Until the whole head has arrived,
+ * peeking again at once would find the same bytes: look again shortly.
+ */
 static void
-read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+poll_cb(uv_poll_t *handle, int status, int events)
 {
-	PendingConn *pc = stream->data;
+	PendingConn *pc = handle->data;
+	uv_os_fd_t	fd;
+	ssize_t		n;
 	char	   *end;
 	char		out[HEAD_MAX];
 	int			outlen;
-	uv_os_fd_t	fd;
 	int			adopted_fd;
+	bool		rewritten;
 
-	if (nread < 0)
+	if (status < 0 || uv_fileno((uv_handle_t *) &pc->tcp, &fd) != 0)
 	{
 		pending_close(pc);
 		return;
 	}
-	pc->len += nread;
-	pc->buf[pc->len] = '\0';
+	n = recv(fd, pc->buf, HEAD_MAX, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0 || memchr(pc->buf, '\0', n) != NULL)
+	{
+		pending_close(pc);		/* gone, or not HTTP */
+		return;
+	}
+	pc->buf[n] = '\0';
 	end = strstr(pc->buf, "\r\n\r\n");
 	if (end == NULL)
 	{
-		if (pc->len >= HEAD_MAX || memchr(pc->buf, '\0', pc->len) != NULL)
-			pending_close(pc);	/* too big for lws, or not HTTP */
+		if (n >= HEAD_MAX)
+			pending_close(pc);	/* too big for lws */
+		else
+		{
+			uv_poll_stop(&pc->poll);
+			uv_timer_start(&pc->timer, retry_cb, HEAD_RETRY_MS, 0);
+		}
 		return;
 	}
-
-	uv_read_stop(stream);
-	outlen = rewrite_head(pc->buf, pc->len, end - pc->buf + 2, out, sizeof(out));
-	if (outlen < 0 || uv_fileno((uv_handle_t *) &pc->tcp, &fd) != 0 ||
+	pc->len = end + 4 - pc->buf;
+	uv_poll_stop(&pc->poll);
+	outlen = rewrite_head(pc->buf, pc->len, pc->len - 2, out, sizeof(out));
+	rewritten = outlen != (int) pc->len || memcmp(out, pc->buf, pc->len) != 0;
+	if (outlen < 0 ||
+		(rewritten && recv(fd, pc->buf, pc->len, 0) != (ssize_t) pc->len) ||
 		(adopted_fd = dup(fd)) < 0)
 	{
 		pending_close(pc);
 		return;
 	}
-	/* our handle and descriptor go; lws gets its own copy of the socket */
+	/* our handles and descriptor go; lws gets its own copy of the socket */
 	pending_close(pc);
-	lws_adopt_socket_vhost_readbuf(target_vhost, adopted_fd, out, outlen);
+	if (rewritten)
+		lws_adopt_socket_vhost_readbuf(target_vhost, adopted_fd, out, outlen);
+	else
+		lws_adopt_socket_vhost(target_vhost, adopted_fd);
 }
 
 static void
 connection_cb(uv_stream_t *server, int status)
 {
 	PendingConn *pc;
+	uv_os_fd_t	fd;
 
 	if (status < 0)
 		return;
@@ -209,15 +247,21 @@ connection_cb(uv_stream_t *server, int status)
 	uv_timer_init(server->loop, &pc->timer);
 	pc->tcp.data = pc;
 	pc->timer.data = pc;
+	pc->poll.data = pc;
 	pc->open_handles = 2;
-	if (uv_accept(server, (uv_stream_t *) &pc->tcp) != 0)
+	if (uv_accept(server, (uv_stream_t *) &pc->tcp) != 0 ||
+		uv_fileno((uv_handle_t *) &pc->tcp, &fd) != 0 ||
+		uv_poll_init_socket(server->loop, &pc->poll, fd) != 0)
 	{
 		pending_close(pc);
 		return;
 	}
+	pc->poll_inited = true;
+	pc->open_handles = 3;
 	uv_tcp_nodelay(&pc->tcp, 1);
+	pc->deadline_ms = uv_now(server->loop) + HEAD_TIMEOUT_MS;
 	uv_timer_start(&pc->timer, head_timeout_cb, HEAD_TIMEOUT_MS, 0);
-	uv_read_start((uv_stream_t *) &pc->tcp, alloc_cb, read_cb);
+	uv_poll_start(&pc->poll, UV_READABLE, poll_cb);
 }
 
 bool

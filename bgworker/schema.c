@@ -76,11 +76,33 @@ rtsync_schema_add_table(RtsyncSchema *schema, Oid relid,
 
 	table->relid = relid;
 	table->qualified_name = pstrdup(qualified_name);
+	table->sql_name = pstrdup(qualified_name);
 	table->type_name = pstrdup(type_name);
+	table->plural_name = rtsync_plural_name(type_name);
 	table->view_type = view_type;
+	table->version_column = -1;
 	schema->tables = lappend(schema->tables, table);
 	MemoryContextSwitchTo(old);
 	return table;
+}
+
+/*
+ * The common English rules only, as rtsync.default_type_name singularises:
+ * Category -> Categories, Box -> Boxes, Address -> Addresses, Item -> Items.
+ */
+char *
+rtsync_plural_name(const char *type_name)
+{
+	size_t		len = strlen(type_name);
+	char		last = len ? type_name[len - 1] : '\0';
+	char		before = len > 1 ? type_name[len - 2] : '\0';
+
+	if (last == 'y' && before != '\0' && strchr("aeiouAEIOU", before) == NULL)
+		return psprintf("%.*sies", (int) len - 1, type_name);
+	if (last == 's' || last == 'x' || last == 'z' ||
+		((last == 'h') && (before == 'c' || before == 's')))
+		return psprintf("%ses", type_name);
+	return psprintf("%ss", type_name);
 }
 
 /* The GraphQL scalar of a (base, element) type; see the header's table. */
@@ -141,7 +163,18 @@ rtsync_schema_add_column(RtsyncSchema *schema, RtsyncSchemaTable *table,
 	col->is_list = is_array;
 	col->not_null = not_null;
 	col->is_key = is_key;
+	col->has_default = false;
+	col->writable = true;
 	table->ncolumns++;
+}
+
+void
+rtsync_schema_set_column_defaults(RtsyncSchemaTable *table, bool has_default,
+								  bool writable)
+{
+	Assert(table->ncolumns > 0);
+	table->columns[table->ncolumns - 1].has_default = has_default;
+	table->columns[table->ncolumns - 1].writable = writable;
 }
 
 /* A GraphQL name: [_A-Za-z][_0-9A-Za-z]*, not reserved ("__" prefix). */
@@ -160,7 +193,8 @@ rtsync_is_graphql_name(const char *name)
 }
 
 void
-rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *table)
+rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *table,
+						   const char *version_column)
 {
 	RtsyncSchemaColumn *key = NULL;
 	int			nkeys = 0;
@@ -185,6 +219,17 @@ rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *table)
 			table->columns[kept++] = table->columns[i];
 	}
 	table->ncolumns = kept;
+
+	table->nkeys = 0;
+	table->version_column = -1;
+	for (int i = 0; i < kept; i++)
+	{
+		if (table->columns[i].is_key)
+			table->nkeys++;
+		if (version_column && strcmp(table->columns[i].name, version_column) == 0)
+			table->version_column = i;
+	}
+	table->key_usable = nkeys > 0 && table->nkeys == nkeys;
 }
 
 RtsyncSchemaTable *
@@ -232,8 +277,19 @@ type_name_reserved(const char *name)
 	if (strcmp(name, "Subscription") == 0 || strcmp(name, "Query") == 0 ||
 		strcmp(name, "Mutation") == 0)
 		return true;
-	return strncmp(name, "ModelSubscription", 17) == 0 && len >= 5 &&
-		strcmp(name + len - 5, "Input") == 0;
+
+	/*
+	 * The per-table and per-scalar names of schema_types.h:
+	 * Model...Input (ModelSubscription...Input among them),
+	 * Model...Connection, Create...Input, Update...Input, Delete...Input
+	 */
+	if (strncmp(name, "Model", 5) == 0 &&
+		((len > 10 && strcmp(name + len - 5, "Input") == 0) ||
+		 (len > 15 && strcmp(name + len - 10, "Connection") == 0)))
+		return true;
+	return (strncmp(name, "Create", 6) == 0 || strncmp(name, "Update", 6) == 0 ||
+			strncmp(name, "Delete", 6) == 0) &&
+		len > 11 && strcmp(name + len - 5, "Input") == 0;
 }
 
 /*
@@ -454,6 +510,8 @@ add_table_from_json(RtsyncSchema *schema, JsonbContainer *obj, char **error)
 		bool		is_array;
 		bool		not_null;
 		bool		is_key;
+		bool		has_default = false;
+		bool		writable = true;
 
 		if (c == NULL || c->type != jbvBinary || !JsonContainerIsObject(c->val.binary.data) ||
 			(name = member_string(c->val.binary.data, "name")) == NULL ||
@@ -468,8 +526,18 @@ add_table_from_json(RtsyncSchema *schema, JsonbContainer *obj, char **error)
 		}
 		rtsync_schema_add_column(schema, table, name, (Oid) type_oid, is_array,
 								 not_null, is_key);
+		/* optional members: descriptions from before they existed lack them */
+		(void) member_bool(c->val.binary.data, "has_default", &has_default);
+		(void) member_bool(c->val.binary.data, "writable", &writable);
+		rtsync_schema_set_column_defaults(table, has_default, writable);
 	}
-	rtsync_schema_finish_table(schema, table);
+	rtsync_schema_finish_table(schema, table, member_string(obj, "version_column"));
+	{
+		char	   *sql_name = member_string(obj, "sql_name");
+
+		if (sql_name)
+			table->sql_name = MemoryContextStrdup(schema->cxt, sql_name);
+	}
 	return true;
 }
 

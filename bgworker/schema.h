@@ -60,16 +60,26 @@ typedef struct RtsyncSchemaColumn
 	bool		is_list;		/* a PostgreSQL array */
 	bool		not_null;
 	bool		is_key;
+	bool		has_default;	/* a default or identity: optional on create */
+	bool		writable;		/* false for generated and GENERATED ALWAYS
+								 * identity columns: never in mutation inputs */
 } RtsyncSchemaColumn;
 
 typedef struct RtsyncSchemaTable
 {
 	Oid			relid;
 	char	   *qualified_name; /* "schema.table", as in records' tableName */
+	char	   *sql_name;		/* the same, quoted for SQL */
 	char	   *type_name;		/* GraphQL type, e.g. DataItem */
+	char	   *plural_name;	/* DataItems, as in listDataItems */
 	RtsyncViewType view_type;
 	int			ncolumns;
 	RtsyncSchemaColumn *columns;	/* in attnum order */
+	int			nkeys;			/* key columns among them */
+	bool		key_usable;		/* every key column has a GraphQL name, so
+								 * get/update/delete can name a row */
+	int			version_column; /* index in columns of the optimistic
+								 * concurrency version, or -1 */
 } RtsyncSchemaTable;
 
 typedef struct RtsyncSchema
@@ -88,15 +98,22 @@ extern RtsyncSchemaTable *rtsync_schema_add_table(RtsyncSchema *schema, Oid reli
 extern void rtsync_schema_add_column(RtsyncSchema *schema, RtsyncSchemaTable *table,
 									 const char *name, Oid pg_type, bool is_array,
 									 bool not_null, bool is_key);
+/* mutation facts of the column just added (default: no default, writable) */
+extern void rtsync_schema_set_column_defaults(RtsyncSchemaTable *table,
+											  bool has_default, bool writable);
+
 /*
  * call once all columns are added: picks ID for a one-column text, varchar or
  * uuid key, then drops the columns whose names are no GraphQL names (they
  * stay in records but cannot be selected or filtered on)
  */
-extern void rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *table);
+extern void rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *table,
+									   const char *version_column);
 extern RtsyncSchemaTable *rtsync_schema_find_type(RtsyncSchema *schema, const char *type_name);
 extern RtsyncSchemaTable *rtsync_schema_find_table(RtsyncSchema *schema, const char *qualified_name);
 extern const char *rtsync_scalar_name(RtsyncGqlScalar scalar);
+/* English plural of a type name, as Amplify names list fields */
+extern char *rtsync_plural_name(const char *type_name);
 
 /*
  * A schema from the JSON that rtsync._schema_description() returns; NULL and

@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 
 #include "connection.h"
+#include "http.h"
 #include "listener.h"
 #include "protocol.h"
 #include "server.h"
@@ -441,32 +442,6 @@ conn_receive(RtsyncConn *conn, const char *in, size_t len)
 }
 
 static int
-http_respond(struct lws *wsi, unsigned int status, const char *type, const char *body)
-{
-	unsigned char buf[LWS_PRE + 2048];
-	unsigned char *start = buf + LWS_PRE;
-	unsigned char *p = start;
-	unsigned char *end = buf + sizeof(buf) - 1;
-	size_t		len = strlen(body);
-
-	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
-		lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	if (lws_write(wsi, (unsigned char *) body, len, LWS_WRITE_HTTP_FINAL) != (int) len)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-static int
-http_request(struct lws *wsi, const char *uri)
-{
-	if (strcmp(uri, "/healthz") == 0)
-		return http_respond(wsi, HTTP_STATUS_OK, "text/plain", "ok\n");
-	return http_respond(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
-						"{\"errors\":[{\"message\":\"Not found. GraphQL subscriptions are served over WebSocket at /graphql.\"}]}");
-}
-
-static int
 server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 						RtsyncConn *conn, void *in, size_t len)
 {
@@ -489,7 +464,11 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 			conn_closed(conn);
 			return 0;
 		case LWS_CALLBACK_HTTP:
-			return http_request(wsi, (const char *) in);
+		case LWS_CALLBACK_HTTP_BODY:
+		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		case LWS_CALLBACK_HTTP_WRITEABLE:
+		case LWS_CALLBACK_CLOSED_HTTP:
+			return rtsync_http_callback(wsi, reason, conn, in, len);
 		default:
 			return lws_callback_http_dummy(wsi, reason, conn, in, len);
 	}
@@ -565,6 +544,8 @@ rtsync_server_start(uv_loop_t *loop)
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = foreign_loops;
+	/* no HTTP/2 with TLS: lws 4.1 sends DATA frames larger than 16 KB */
+	info.alpn = "http/1.1";
 	info.max_http_header_data = 16384;
 	info.pt_serv_buf_size = 64 * 1024;
 	info.timeout_secs = 20;

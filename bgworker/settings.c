@@ -25,6 +25,11 @@ int			rtsync_connection_init_timeout_ms = 10000;
 int			rtsync_max_queue_kb = 4096;
 char	   *rtsync_tls_cert_file = NULL;
 char	   *rtsync_tls_key_file = NULL;
+int			rtsync_log_replication_lag_ms = 1000;
+int			rtsync_pool_size = 8;
+int			rtsync_statement_timeout_ms = 30000;
+int			rtsync_max_request_bytes = 5 * 1024 * 1024;
+char	   *rtsync_cors_allowed_origins = NULL;
 
 /* A slot name must be usable in START_REPLICATION without quoting. */
 static bool
@@ -99,5 +104,25 @@ rtsync_settings_define(void)
 							   "Private key file for TLS.",
 							   NULL, &rtsync_tls_key_file, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.pool_size",
+							"Database connections the rtsync server runs GraphQL queries and mutations on.",
+							NULL, &rtsync_pool_size, 8, 1, 100,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.statement_timeout",
+							"Longest a GraphQL query or mutation may run; 0 is no limit.",
+							NULL, &rtsync_statement_timeout_ms, 30000, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_request_bytes",
+							"Largest HTTP request body accepted (AppSync: about 5 MB).",
+							NULL, &rtsync_max_request_bytes, 5 * 1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.cors_allowed_origins",
+							   "Origins browsers may call the GraphQL endpoint from: * for any, or a comma-separated list; empty: none.",
+							   NULL, &rtsync_cors_allowed_origins, "*",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.log_replication_lag",
+							"Logs the replication lag when a transaction reaches the server this long after its commit (at most once every 10 s); -1 disables.",
+							NULL, &rtsync_log_replication_lag_ms, 1000, -1, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("rtsync");
 }

@@ -20,6 +20,11 @@ extern int	rtsync_connection_init_timeout_ms;
 extern int	rtsync_max_queue_kb;
 extern char *rtsync_tls_cert_file;
 extern char *rtsync_tls_key_file;
+extern int	rtsync_log_replication_lag_ms;
+extern int	rtsync_pool_size;
+extern int	rtsync_statement_timeout_ms;
+extern int	rtsync_max_request_bytes;
+extern char *rtsync_cors_allowed_origins;
 
 extern void rtsync_settings_define(void);
 

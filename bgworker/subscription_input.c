@@ -110,6 +110,92 @@ rtsync_input_filter_type(RtsyncSchemaTable *table)
 	return type;
 }
 
+/* Model<T>FilterInput, nullable: the query filter */
+RtsyncInputType *
+rtsync_input_model_filter_type(RtsyncSchemaTable *table)
+{
+	RtsyncInputType *type = rtsync_input_filter_type(table);
+
+	type->model = true;
+	return type;
+}
+
+RtsyncInputType *
+rtsync_input_mutation_type(RtsyncSchemaTable *table, RtsyncMutationKind kind,
+						   bool non_null)
+{
+	RtsyncInputType *type = new_type(RTSYNC_INPUT_MUTATION, non_null);
+
+	type->table = table;
+	type->mutation = kind;
+	return type;
+}
+
+bool
+rtsync_input_column_in_mutation(const RtsyncSchemaTable *table,
+								RtsyncMutationKind kind, int column)
+{
+	const RtsyncSchemaColumn *col = &table->columns[column];
+
+	switch (kind)
+	{
+		case RTSYNC_MUTATION_CREATE:
+			return col->writable && column != table->version_column;
+		case RTSYNC_MUTATION_UPDATE:
+			return col->is_key || (col->writable && column != table->version_column);
+		case RTSYNC_MUTATION_DELETE:
+			return col->is_key;
+	}
+	return false;
+}
+
+bool
+rtsync_input_column_required(const RtsyncSchemaTable *table,
+							 RtsyncMutationKind kind, int column)
+{
+	const RtsyncSchemaColumn *col = &table->columns[column];
+
+	if (!rtsync_input_column_in_mutation(table, kind, column))
+		return false;
+	if (kind == RTSYNC_MUTATION_CREATE)
+		return col->not_null && !col->has_default;
+	return col->is_key;
+}
+
+static const char *const mutation_input_prefix[] = {"Create", "Update", "Delete"};
+
+bool
+rtsync_input_check_required(RtsyncErrorSink *sink, const RtsyncInputType *type,
+							const RtsyncInputValue *object, const char *prefix)
+{
+	bool		ok = true;
+
+	if (type->kind != RTSYNC_INPUT_MUTATION || object->kind != RTSYNC_VALUE_OBJECT)
+		return true;
+	for (int i = 0; i < type->table->ncolumns; i++)
+	{
+		bool		given = false;
+		ListCell   *lc;
+
+		if (!rtsync_input_column_required(type->table, type->mutation, i))
+			continue;
+		foreach(lc, object->fields)
+			given |= ((RtsyncInputField *) lfirst(lc))->index == i;
+		if (given)
+			continue;
+		rtsync_gql_error(sink, object->loc,
+						 "%sField \"%s%sInput.%s\" of required type \"%s%s!\" was not provided.",
+						 prefix ? prefix : "",
+						 mutation_input_prefix[type->mutation], type->table->type_name,
+						 type->table->columns[i].name,
+						 type->table->columns[i].is_list ? "[" : "",
+						 psprintf("%s%s", rtsync_scalar_name(type->table->columns[i].scalar),
+								  type->table->columns[i].is_list ? "]" : ""));
+		ok = false;
+	}
+	return ok;
+}
+
 static RtsyncInputType *
 list_type(RtsyncInputType *item, bool non_null)
 {
@@ -147,6 +233,34 @@ rtsync_input_type_by_name(RtsyncSchema *schema, const char *name)
 
 	if (scalar_by_name(name, len, &scalar))
 		return rtsync_input_scalar_type(scalar, false);
+	for (int k = RTSYNC_MUTATION_CREATE; k <= RTSYNC_MUTATION_DELETE; k++)
+	{
+		size_t		klen = strlen(mutation_input_prefix[k]);
+
+		if (len > klen + 5 && strncmp(name, mutation_input_prefix[k], klen) == 0 &&
+			strcmp(name + len - 5, "Input") == 0)
+		{
+			char	   *tname = pnstrdup(name + klen, len - klen - 5);
+			RtsyncSchemaTable *table = rtsync_schema_find_type(schema, tname);
+
+			pfree(tname);
+			if (table != NULL && (k == RTSYNC_MUTATION_CREATE || table->key_usable))
+				return rtsync_input_mutation_type(table, k, false);
+		}
+	}
+	if (len > 5 + 5 && strncmp(name, "Model", 5) == 0 && strncmp(name, prefix, plen) != 0)
+	{
+		/* Model<T>FilterInput and Model<Scalar>Input: as below, but "model" */
+		char	   *sub = psprintf("ModelSubscription%s", name + 5);
+
+		type = rtsync_input_type_by_name(schema, sub);
+		if (type != NULL && type->kind != RTSYNC_INPUT_SCALAR)
+		{
+			type->model = true;
+			return type;
+		}
+		return NULL;
+	}
 	if (len <= plen || strncmp(name, prefix, plen) != 0)
 		return NULL;
 	if (len > plen + 11 && strcmp(name + len - 11, "FilterInput") == 0)
@@ -177,10 +291,16 @@ rtsync_input_type_print(StringInfo out, const RtsyncInputType *type)
 			appendStringInfoString(out, rtsync_scalar_name(type->scalar));
 			break;
 		case RTSYNC_INPUT_FILTER:
-			appendStringInfo(out, "ModelSubscription%sFilterInput", type->table->type_name);
+			appendStringInfo(out, "Model%s%sFilterInput", type->model ? "" : "Subscription",
+							 type->table->type_name);
 			break;
 		case RTSYNC_INPUT_CONDITION:
-			appendStringInfo(out, "ModelSubscription%sInput", rtsync_scalar_name(type->scalar));
+			appendStringInfo(out, "Model%s%sInput", type->model ? "" : "Subscription",
+							 rtsync_scalar_name(type->scalar));
+			break;
+		case RTSYNC_INPUT_MUTATION:
+			appendStringInfo(out, "%s%sInput", mutation_input_prefix[type->mutation],
+							 type->table->type_name);
 			break;
 		case RTSYNC_INPUT_LIST:
 			appendStringInfoChar(out, '[');
@@ -236,7 +356,8 @@ type_from_ref(RtsyncInputContext *ctx, const RtsyncGqlTypeRef *ref,
 		type->non_null = ref->non_null;
 		return type;
 	}
-	if (strcmp(ref->name, "Subscription") == 0 ||
+	if (strcmp(ref->name, "Subscription") == 0 || strcmp(ref->name, "Query") == 0 ||
+		strcmp(ref->name, "Mutation") == 0 ||
 		rtsync_schema_find_type(ctx->schema, ref->name) != NULL)
 	{
 		StringInfoData buf;
@@ -268,14 +389,44 @@ rtsync_input_field_type(const RtsyncInputType *type, const char *name, int *inde
 {
 	RtsyncFilterOp op;
 
+	if (type->kind == RTSYNC_INPUT_MUTATION)
+	{
+		if (strcmp(name, "expectedVersion") == 0 && type->mutation != RTSYNC_MUTATION_CREATE &&
+			type->table->version_column >= 0)
+		{
+			*index = RTSYNC_FIELD_EXPECTED_VERSION;
+			return rtsync_input_scalar_type(RTSYNC_SCALAR_INT, false);
+		}
+		for (int i = 0; i < type->table->ncolumns; i++)
+		{
+			const RtsyncSchemaColumn *col = &type->table->columns[i];
+			RtsyncInputType *scalar;
+
+			if (strcmp(col->name, name) != 0 ||
+				!rtsync_input_column_in_mutation(type->table, type->mutation, i))
+				continue;
+			*index = i;
+			scalar = rtsync_input_scalar_type(col->scalar, false);
+			if (col->is_list)
+				scalar = list_type(scalar, false);
+			/* required fields are checked after coercion; null is refused there too */
+			scalar->non_null = rtsync_input_column_required(type->table, type->mutation, i);
+			return scalar;
+		}
+		return NULL;
+	}
 	if (type->kind == RTSYNC_INPUT_FILTER)
 	{
 		RtsyncInputType *self;
 
-		if (strcmp(name, "and") == 0 || strcmp(name, "or") == 0)
+		if (strcmp(name, "and") == 0 || strcmp(name, "or") == 0 ||
+			(type->model && strcmp(name, "not") == 0))
 		{
-			*index = name[0] == 'a' ? RTSYNC_FIELD_AND : RTSYNC_FIELD_OR;
-			return list_type(rtsync_input_filter_type(type->table), false);
+			self = rtsync_input_filter_type(type->table);
+			self->model = type->model;
+			*index = name[0] == 'a' ? RTSYNC_FIELD_AND :
+				name[0] == 'o' ? RTSYNC_FIELD_OR : RTSYNC_FIELD_NOT;
+			return *index == RTSYNC_FIELD_NOT ? self : list_type(self, false);
 		}
 		for (int i = 0; i < type->table->ncolumns; i++)
 		{
@@ -284,6 +435,7 @@ rtsync_input_field_type(const RtsyncInputType *type, const char *name, int *inde
 				*index = i;
 				self = new_type(RTSYNC_INPUT_CONDITION, false);
 				self->scalar = type->table->columns[i].scalar;
+				self->model = type->model;
 				return self;
 			}
 		}
@@ -601,6 +753,10 @@ same_named_type(const RtsyncInputType *a, const RtsyncInputType *b)
 {
 	if (a->kind != b->kind)
 		return false;
+	if (a->kind == RTSYNC_INPUT_MUTATION)
+		return a->table == b->table && a->mutation == b->mutation;
+	if (a->model != b->model)
+		return false;
 	if (a->kind == RTSYNC_INPUT_FILTER)
 		return a->table == b->table;
 	return a->scalar == b->scalar;
@@ -789,6 +945,17 @@ rtsync_input_coerce_literal(RtsyncInputContext *ctx, const RtsyncGqlValue *value
 		case RTSYNC_INPUT_CONDITION:
 			if (value->kind == RTSYNC_GQL_OBJECT)
 				return coerce_object_literal(ctx, value, type, result);
+			break;
+		case RTSYNC_INPUT_MUTATION:
+			if (value->kind == RTSYNC_GQL_OBJECT)
+			{
+				bool		ok = coerce_object_literal(ctx, value, type, result);
+
+				/* fields given by variables without values count as missing */
+				if (ok && ctx->substitute)
+					ok = rtsync_input_check_required(ctx->sink, type, *result, NULL);
+				return ok;
+			}
 			break;
 		case RTSYNC_INPUT_SCALAR:
 			raw.text = value->str;

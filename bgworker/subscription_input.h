@@ -46,21 +46,40 @@ typedef enum RtsyncInputKind
 	RTSYNC_INPUT_SCALAR,
 	RTSYNC_INPUT_FILTER,		/* ModelSubscription<T>FilterInput */
 	RTSYNC_INPUT_CONDITION,		/* ModelSubscription<Scalar>Input */
-	RTSYNC_INPUT_LIST
+	RTSYNC_INPUT_LIST,
+	RTSYNC_INPUT_MUTATION		/* Create<T>Input, Update<T>Input, ... */
 } RtsyncInputKind;
+
+/* Which mutation an RTSYNC_INPUT_MUTATION type is the input of */
+typedef enum RtsyncMutationKind
+{
+	RTSYNC_MUTATION_CREATE,
+	RTSYNC_MUTATION_UPDATE,
+	RTSYNC_MUTATION_DELETE
+} RtsyncMutationKind;
 
 typedef struct RtsyncInputType
 {
 	RtsyncInputKind kind;
 	bool		non_null;
 	RtsyncGqlScalar scalar;		/* SCALAR, CONDITION */
-	RtsyncSchemaTable *table;	/* FILTER */
+	RtsyncSchemaTable *table;	/* FILTER, MUTATION */
 	struct RtsyncInputType *item;	/* LIST */
+	bool		model;			/* FILTER, CONDITION: the query filter inputs
+								 * Model<T>FilterInput and Model<Scalar>Input
+								 * (which also have "not"), not the
+								 * ModelSubscription... ones */
+	RtsyncMutationKind mutation;	/* MUTATION */
 } RtsyncInputType;
 
-/* RtsyncInputField.index of a filter input's and/or fields */
+/*
+ * RtsyncInputField.index of a filter input's and/or/not fields, and of a
+ * mutation input's expectedVersion; columns have their index >= 0
+ */
 #define RTSYNC_FIELD_AND (-1)
 #define RTSYNC_FIELD_OR (-2)
+#define RTSYNC_FIELD_NOT (-3)
+#define RTSYNC_FIELD_EXPECTED_VERSION (-4)
 
 typedef enum RtsyncInputValueKind
 {
@@ -117,6 +136,24 @@ typedef struct RtsyncInputContext
 
 extern RtsyncInputType *rtsync_input_scalar_type(RtsyncGqlScalar scalar, bool non_null);
 extern RtsyncInputType *rtsync_input_filter_type(RtsyncSchemaTable *table);
+extern RtsyncInputType *rtsync_input_model_filter_type(RtsyncSchemaTable *table);
+extern RtsyncInputType *rtsync_input_mutation_type(RtsyncSchemaTable *table,
+												   RtsyncMutationKind kind,
+												   bool non_null);
+/* Must a mutation input give this column? (create: NOT NULL without a
+ * default; update and delete: the key) */
+extern bool rtsync_input_column_required(const RtsyncSchemaTable *table,
+										 RtsyncMutationKind kind, int column);
+/* Is the column a field of the mutation input? */
+extern bool rtsync_input_column_in_mutation(const RtsyncSchemaTable *table,
+											RtsyncMutationKind kind, int column);
+/*
+ * Reports each required field of a mutation input missing from a coerced
+ * object (graphql-js' words, prefixed by prefix when given); false if any.
+ */
+extern bool rtsync_input_check_required(RtsyncErrorSink *sink, const RtsyncInputType *type,
+										const RtsyncInputValue *object,
+										const char *prefix);
 extern RtsyncInputType *rtsync_input_type_by_name(RtsyncSchema *schema, const char *name);
 extern RtsyncInputType *rtsync_input_type_from_ref(RtsyncInputContext *ctx,
 												   const RtsyncGqlVariableDef *def);

@@ -62,8 +62,8 @@ rtsync_plan_free(RtsyncSubscriptionPlan *plan)
 }
 
 /* graphql-js's getOperation */
-static RtsyncGqlOperation *
-select_operation(RtsyncPlanState *ps, const char *name)
+RtsyncGqlOperation *
+rtsync_select_operation(RtsyncPlanState *ps, const char *name)
 {
 	RtsyncGqlOperation *found = NULL;
 	ListCell   *lc;
@@ -435,13 +435,13 @@ plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
 		return NULL;
 	}
 	rtsync_validate_document(ps);
-	ps->op = select_operation(ps, operation_name);
+	ps->op = rtsync_select_operation(ps, operation_name);
 	if (ps->op == NULL)
 		return NULL;
 	if (ps->op->type != RTSYNC_GQL_SUBSCRIPTION)
 	{
 		rtsync_gql_error(&ps->sink, ps->op->loc,
-						 "This endpoint does not support %s yet; only subscriptions are supported.",
+						 "This WebSocket endpoint runs subscriptions only; send %s with an HTTP POST to /graphql.",
 						 ps->op->type == RTSYNC_GQL_QUERY ? "queries" : "mutations");
 		return NULL;
 	}

@@ -582,6 +582,23 @@ validate_variables(Validator *v)
 	}
 }
 
+/* For queries and mutations (query_plan.c): the same rules. */
+void
+rtsync_validate_variables(RtsyncPlanState *ps)
+{
+	Validator	v = {ps, NIL};
+
+	validate_variables(&v);
+}
+
+void
+rtsync_validate_directives(RtsyncPlanState *ps, List *directives, const char *where)
+{
+	Validator	v = {ps, NIL};
+
+	validate_directives(&v, directives, where);
+}
+
 void
 rtsync_validate_subscription(RtsyncPlanState *ps)
 {

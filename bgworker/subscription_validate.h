@@ -50,6 +50,15 @@ extern void rtsync_validate_document(RtsyncPlanState *ps);
  */
 extern void rtsync_validate_subscription(RtsyncPlanState *ps);
 
+/*
+ * The variable definitions of ps->op (sets up ps->input.variables), and
+ * the directives at a location (FIELD, QUERY, ...): for query_plan.c.
+ */
+extern void rtsync_validate_variables(RtsyncPlanState *ps);
+extern RtsyncGqlOperation *rtsync_select_operation(RtsyncPlanState *ps, const char *name);
+extern void rtsync_validate_directives(RtsyncPlanState *ps, List *directives,
+									   const char *where);
+
 /* @skip/@include of a selection, with the variables' runtime values. */
 extern bool rtsync_directives_include(RtsyncPlanState *ps, List *directives);
 

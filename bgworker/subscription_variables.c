@@ -131,8 +131,17 @@ coerce_json(RtsyncInputContext *ctx, const RtsyncVariable *var, const JsonbValue
 			break;
 		case RTSYNC_INPUT_FILTER:
 		case RTSYNC_INPUT_CONDITION:
+		case RTSYNC_INPUT_MUTATION:
 			if (container && JsonContainerIsObject(v->val.binary.data))
-				return coerce_json_object(ctx, var, v, type, path);
+			{
+				result = coerce_json_object(ctx, var, v, type, path);
+				if (result != NULL && type->kind == RTSYNC_INPUT_MUTATION &&
+					!rtsync_input_check_required(ctx->sink, type, result,
+												 psprintf("Variable \"$%s\" got invalid value at \"%s\"; ",
+														  var->def->name, path)))
+					return NULL;
+				return result;
+			}
 			json_error(ctx, var, v, path,
 					   psprintf("Expected type \"%s\" to be an object.",
 								rtsync_input_type_string(type)));

@@ -40,6 +40,7 @@
 
 #include "connection.h"
 #include "control.h"
+#include "pool.h"
 #include "replication.h"
 #include "server.h"
 #include "settings.h"
@@ -113,6 +114,7 @@ rtsync_worker_main(Datum arg)
 	if (!rtsync_server_start(&loop))
 		proc_exit(1);
 	rtsync_control_start(&loop);
+	rtsync_pool_start(&loop);
 	rtsync_replication_start(&loop);
 
 	wes = CreateWaitEventSet(TopMemoryContext, 3);
@@ -134,6 +136,7 @@ rtsync_worker_main(Datum arg)
 	ereport(LOG, (errmsg("rtsync server shutting down")));
 	rtsync_server_shutdown();
 	rtsync_replication_stop();
+	rtsync_pool_stop();
 	rtsync_control_stop();
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHUTDOWN_GRACE_MS);
 	while (rtsync_server_connection_count() > 0 &&

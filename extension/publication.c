@@ -108,7 +108,8 @@ relation_owner(Oid relid)
 }
 
 /*
- * rtsync._store_publication(tbl regclass, view_type text, type_name text)
+ * rtsync._store_publication(tbl regclass, view_type text, type_name text,
+ *							  version_column name)
  *
  * Writes the table's publication, or deletes it when view_type is NULL, and
  * returns whether a row was written or deleted. Only the table's owner may
@@ -157,22 +158,25 @@ rtsync_store_publication(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		Oid			types[3] = {REGCLASSOID, TEXTOID, TEXTOID};
-		Datum		values[3] = {ObjectIdGetDatum(relid), PG_GETARG_DATUM(1),
-		PG_GETARG_DATUM(2)};
-		char		nulls[3] = {' ', ' ', PG_ARGISNULL(2) ? 'n' : ' '};
+		bool		has_version = PG_NARGS() > 3 && !PG_ARGISNULL(3);
+		Oid			types[4] = {REGCLASSOID, TEXTOID, TEXTOID, NAMEOID};
+		Datum		values[4] = {ObjectIdGetDatum(relid), PG_GETARG_DATUM(1),
+			PG_GETARG_DATUM(2), has_version ? PG_GETARG_DATUM(3) : (Datum) 0};
+		char		nulls[4] = {' ', ' ', PG_ARGISNULL(2) ? 'n' : ' ',
+		has_version ? ' ' : 'n'};
 
 		/* no ON CONFLICT: speculative insertion is refused on catalog tables */
 		rc = SPI_execute_with_args("UPDATE rtsync.published_table SET"
 								   " view_type = $2, type_name = $3,"
+								   " version_column = $4,"
 								   " published_at = pg_catalog.now()"
 								   " WHERE relid OPERATOR(pg_catalog.=) $1",
-								   3, types, values, nulls, false, 0);
+								   4, types, values, nulls, false, 0);
 		if (rc >= 0 && SPI_processed == 0)
 			rc = SPI_execute_with_args("INSERT INTO rtsync.published_table"
-									   " (relid, view_type, type_name)"
-									   " VALUES ($1, $2, $3)",
-									   3, types, values, nulls, false, 0);
+									   " (relid, view_type, type_name, version_column)"
+									   " VALUES ($1, $2, $3, $4)",
+									   4, types, values, nulls, false, 0);
 	}
 	if (rc < 0)
 		elog(ERROR, "could not write %s.%s: %s", CATALOG_SCHEMA, CATALOG_TABLE,

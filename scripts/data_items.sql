@@ -9,4 +9,4 @@ CREATE TABLE data_items (
 	version int NOT NULL DEFAULT 1
 );
 SET client_min_messages = warning;
-SELECT rtsync.publish('data_items', type_name => 'DataItem');
+SELECT rtsync.publish('data_items', type_name => 'DataItem', version_column => 'version');

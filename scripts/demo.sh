@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The rtsync demo: sets up, starts a throwaway cluster with rtsync, creates the
 # AppSync recipe's data_items table, publishes it as type DataItem, creates an
-# API key, and serves GraphQL on ws://127.0.0.1:8080/graphql. A stock
+# API key, and serves GraphQL on 127.0.0.1:8080: subscriptions over WebSocket,
+# queries and mutations over HTTP POST, an explorer page at /. A stock
 # graphql-ws client subscribes to onCreate/onUpdate/onDeleteDataItem and prints
-# each event while a sample writer inserts, updates and deletes with psql.
+# each event while the recipe's curl creates an item over HTTP and a sample
+# writer inserts, updates and deletes with psql.
 # Ctrl-C stops everything and removes the cluster.
 #
 # Environment: DEMO_HTTP_PORT (8080), DEMO_PORT (PostgreSQL's, 55432),
@@ -45,13 +47,18 @@ for _ in $(seq 1 100); do
 done
 
 cat <<EOF_INFO
-demo: GraphQL endpoint  $endpoint   (AppSync clients: .../graphql/realtime)
+demo: GraphQL endpoint  http://127.0.0.1:$http_port/graphql   (queries and mutations: POST)
+demo:                   $endpoint   (subscriptions; AppSync clients: .../graphql/realtime)
+demo: explorer          http://127.0.0.1:$http_port/   (paste the key)
 demo: API key           $key
 demo: subscribe with any stock client, e.g. graphql-ws:
         createClient({ url: '$endpoint', connectionParams: { 'x-api-key': '$key' } })
           .subscribe({ query: 'subscription { onCreateDataItem { id title content version } }' }, sink)
 demo: and change data with any SQL client:
         psql -h $dir -p $port -U $PGUSER -c "INSERT INTO data_items (title, content) VALUES ('Test Item', 'Testing real-time sync')"
+demo: or with a GraphQL mutation (the AppSync recipe's test):
+        KEY=$key
+        curl -X POST -H "Content-Type: application/json" -H "x-api-key: \$KEY" -d '{"query":"mutation CreateItem(\$input: CreateDataItemInput!) { createDataItem(input: \$input) { id title content timestamp version } }","variables":{"input":{"title":"Test Item","content":"Testing real-time sync"}}}' http://127.0.0.1:$http_port/graphql
 demo: events received by a graphql-ws subscriber follow. Ctrl-C stops.
 
 EOF_INFO
@@ -77,6 +84,9 @@ while IFS= read -r line <&"${SUB[0]}"; do
 	printf '%s\n' "$line"
 	case "$line" in
 		"demo: subscribed")
+			# the recipe's test, verbatim: its subscriber gets onCreateDataItem
+			KEY=$key
+			echo "demo: curl answered: $(curl -s -X POST -H "Content-Type: application/json" -H "x-api-key: $KEY" -d '{"query":"mutation CreateItem($input: CreateDataItemInput!) { createDataItem(input: $input) { id title content timestamp version } }","variables":{"input":{"title":"Test Item","content":"Testing real-time sync"}}}' http://127.0.0.1:$http_port/graphql)"
 			writer &
 			pids+=($!)
 			;;

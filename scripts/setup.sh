@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Server and headers must match, and 15.19 is the first release with
 # output_plugin_libraries (see README): install or upgrade them together.
+# chromium: the explorer page's browser test drives it headless.
+# openssl: the TLS test makes its certificate with it.
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libwebsockets-dev
-	postgresql-15-wal2json make gcc curl)
+	postgresql-15-wal2json make gcc curl chromium openssl)
 min_server=15.19
 
 installed_version() {

@@ -89,6 +89,13 @@ run_demo() {
 		failed=$((failed + 1))
 		return 1
 	}
+	if ! grep -q '^demo: curl answered: {"data":{"createDataItem":{"id":' <<<"$out" ||
+		! grep -q '^onCreateDataItem .*"title":"Test Item"' <<<"$out"; then
+		echo "$out"
+		echo "test demo ... FAILED (the recipe's curl)"
+		failed=$((failed + 1))
+		return 1
+	fi
 	for event in onCreateDataItem onUpdateDataItem onDeleteDataItem; do
 		if ! grep -q "^$event " <<<"$out"; then
 			echo "$out"

@@ -19,6 +19,7 @@ CREATE TABLE rtsync.published_table (
 	view_type text NOT NULL
 		CHECK (view_type IN ('KEYS_ONLY', 'NEW_IMAGE', 'OLD_IMAGE', 'NEW_AND_OLD_IMAGES')),
 	type_name text NOT NULL UNIQUE,
+	version_column name,	-- optimistic concurrency for GraphQL mutations
 	published_at timestamptz NOT NULL DEFAULT now()
 ) WITH (user_catalog_table = true);
 
@@ -28,7 +29,7 @@ SELECT pg_catalog.pg_extension_config_dump('rtsync.published_table', '');
 GRANT SELECT ON rtsync.published_table TO PUBLIC;
 
 CREATE VIEW rtsync.published_tables AS
-	SELECT relid AS table_name, view_type, type_name, published_at
+	SELECT relid AS table_name, view_type, type_name, version_column, published_at
 	FROM rtsync.published_table;
 GRANT SELECT ON rtsync.published_tables TO PUBLIC;
 
@@ -82,14 +83,23 @@ $$;
  * notice at this point in the stream. Checks ownership itself, so it is safe
  * to call directly; publish() and unpublish() are the friendly front ends.
  */
-CREATE FUNCTION rtsync._store_publication(tbl regclass, view_type text, type_name text)
+CREATE FUNCTION rtsync._store_publication(tbl regclass, view_type text, type_name text,
+										  version_column name DEFAULT NULL)
 RETURNS boolean
 LANGUAGE C CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'rtsync_store_publication';
 
+/*
+ * version_column: an integer column that GraphQL mutations use for
+ * optimistic concurrency (AppSync's versioned data sources): create sets it
+ * to 1, update adds 1, and an update or delete whose input carries
+ * expectedVersion fails when the row has moved on. NULL keeps the table's
+ * current setting (none for a new publication); '' removes it.
+ */
 CREATE FUNCTION rtsync.publish(tbl regclass,
 							   view_type text DEFAULT 'NEW_AND_OLD_IMAGES',
-							   type_name text DEFAULT NULL)
+							   type_name text DEFAULT NULL,
+							   version_column name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -99,6 +109,7 @@ DECLARE
 	vt text := upper(publish.view_type);
 	tn text := coalesce(publish.type_name, rtsync.default_type_name(publish.tbl));
 	other regclass;
+	vc name;
 BEGIN
 	IF publish.tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -161,7 +172,34 @@ BEGIN
 			USING DETAIL = format('View type %s needs the whole old row of every update and delete.', vt);
 	END IF;
 
-	PERFORM rtsync._store_publication(publish.tbl, vt, tn);
+	IF publish.version_column IS NULL THEN
+		SELECT p.version_column INTO vc FROM rtsync.published_table p
+		WHERE p.relid = publish.tbl;
+	ELSIF publish.version_column <> '' THEN
+		vc := publish.version_column;
+		PERFORM 1 FROM pg_attribute a
+		WHERE a.attrelid = publish.tbl AND a.attname = vc AND a.attnum > 0
+		  AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of table % does not exist', vc, publish.tbl
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		PERFORM 1 FROM pg_attribute a
+		WHERE a.attrelid = publish.tbl AND a.attname = vc
+		  AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+		  AND a.attgenerated = '' AND a.attidentity = ''
+		  AND NOT EXISTS (SELECT 1 FROM pg_index i
+						  WHERE i.indrelid = publish.tbl
+							AND (i.indisprimary OR i.indisreplident)
+							AND a.attnum = ANY (i.indkey::int2[]));
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of table % cannot be a version column', vc, publish.tbl
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'A version column is a plain smallint, integer or bigint column outside the primary key.';
+		END IF;
+	END IF;
+
+	PERFORM rtsync._store_publication(publish.tbl, vt, tn, vc);
 END;
 $$;
 
@@ -178,8 +216,8 @@ BEGIN
 END;
 $$;
 
-REVOKE EXECUTE ON FUNCTION rtsync._store_publication(regclass, text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION rtsync.publish(regclass, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._store_publication(regclass, text, text, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync.publish(regclass, text, text, name) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync.unpublish(regclass) FROM PUBLIC;
 
 /* Forget the publication of a table when the table is dropped. */
@@ -198,6 +236,28 @@ $$;
 CREATE EVENT TRIGGER rtsync_forget_dropped_tables ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION rtsync._forget_dropped_tables();
+
+/*
+ * Optimistic concurrency of GraphQL updates and deletes (bgworker/query_sql.c):
+ * true when the row's version is the one the mutation expects (or it
+ * expects none), else raises ConflictUnhandled (SQLSTATE RT409) with the
+ * current version as the detail. It sits in the statement's WHERE clause,
+ * so under READ COMMITTED it sees the row's newest version once locked.
+ */
+CREATE FUNCTION rtsync._check_version(current_version bigint, expected_version bigint)
+RETURNS boolean
+LANGUAGE plpgsql STABLE COST 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF expected_version IS NULL OR current_version IS NOT DISTINCT FROM expected_version THEN
+		RETURN true;
+	END IF;
+	RAISE EXCEPTION 'conflict: the item has version %, not the expected %',
+		current_version, expected_version
+		USING ERRCODE = 'RT409', DETAIL = coalesce(current_version::text, 'null');
+END;
+$$;
 
 /* The GraphQL parser, for tests: the document's syntax tree as JSON. */
 CREATE FUNCTION rtsync._graphql_parse(document text) RETURNS jsonb
@@ -327,8 +387,10 @@ AS $$
 	SELECT coalesce(jsonb_agg(jsonb_build_object(
 			'relid', p.relid::oid::int8,
 			'table', n.nspname || '.' || c.relname,
+			'sql_name', format('%I.%I', n.nspname, c.relname),
 			'type', p.type_name,
 			'view_type', p.view_type,
+			'version_column', p.version_column,
 			'columns', cols.columns) ORDER BY p.type_name), '[]')
 	FROM rtsync.published_table p
 	JOIN pg_class c ON c.oid = p.relid
@@ -345,7 +407,9 @@ AS $$
 				'type_oid', t.typ::int8,
 				'is_array', t.is_array,
 				'not_null', a.attnotnull,
-				'is_key', coalesce(a.attnum = ANY (k.attnums), false)) ORDER BY a.attnum), '[]')
+				'is_key', coalesce(a.attnum = ANY (k.attnums), false),
+				'has_default', a.atthasdef OR a.attidentity <> '',
+				'writable', a.attgenerated = '' AND a.attidentity <> 'a') ORDER BY a.attnum), '[]')
 			AS columns
 		FROM pg_attribute a
 		CROSS JOIN LATERAL (
@@ -388,3 +452,27 @@ REVOKE EXECUTE ON FUNCTION rtsync._schema_description() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._graphql_plan(text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._graphql_deliver(text, jsonb, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._graphql_index_key(jsonb, text) FROM PUBLIC;
+
+/*
+ * The GraphQL schema in the schema definition language, as graphql-js's
+ * printSchema prints it (bgworker/schema_sdl.c). Security definer: it reads
+ * rtsync._schema_description(), which PUBLIC may not call; the schema only
+ * names the published tables' columns and types.
+ */
+CREATE FUNCTION rtsync.schema_sdl()
+RETURNS text
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rtsync_schema_sdl';
+
+/*
+ * Test hook over introspection (bgworker/schema_sql.c): runs a query whose
+ * root fields are __schema, __type and __typename, as the query executor
+ * does, and returns {"data": ...} or {"errors": [...]}.
+ */
+CREATE FUNCTION rtsync._graphql_introspect(document text, variables jsonb DEFAULT NULL)
+RETURNS json
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'rtsync_graphql_introspect';
+
+REVOKE EXECUTE ON FUNCTION rtsync._graphql_introspect(text, jsonb) FROM PUBLIC;

@@ -93,6 +93,26 @@ SELECT rtsync.publish('short_lived', 'KEYS_ONLY');
 DROP TABLE short_lived;
 SELECT count(*) FROM rtsync.published_table WHERE type_name = 'ShortLived';
 
+-- optimistic concurrency: a version column for GraphQL mutations
+CREATE TABLE versioned (id int PRIMARY KEY, v int NOT NULL DEFAULT 1, note text,
+	g int GENERATED ALWAYS AS (id * 2) STORED);
+SELECT rtsync.publish('versioned', version_column => 'v');
+SELECT type_name, version_column FROM rtsync.published_tables WHERE table_name = 'versioned'::regclass;
+-- publishing again without version_column keeps it; '' removes it
+SELECT rtsync.publish('versioned', 'KEYS_ONLY');
+SELECT view_type, version_column FROM rtsync.published_tables WHERE table_name = 'versioned'::regclass;
+SELECT rtsync.publish('versioned', version_column => '');
+SELECT version_column FROM rtsync.published_tables WHERE table_name = 'versioned'::regclass;
+SELECT rtsync.publish('versioned', version_column => 'nope');
+SELECT rtsync.publish('versioned', version_column => 'note');
+SELECT rtsync.publish('versioned', version_column => 'id');
+SELECT rtsync.publish('versioned', version_column => 'g');
+-- the conflict check that GraphQL updates and deletes run
+SELECT rtsync._check_version(3, NULL), rtsync._check_version(3, 3);
+SELECT rtsync._check_version(4, 3);
+SELECT rtsync.unpublish('versioned');
+DROP TABLE versioned;
+
 -- clean up what later tests do not need
 SELECT rtsync.unpublish('keys_only');
 SELECT rtsync.unpublish('by_index');

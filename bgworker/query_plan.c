@@ -1,0 +1,978 @@
+/*-------------------------------------------------------------------------
+ *
+ * query_plan.c
+ *	  Queries and mutations: validation against the generated schema and
+ *	  planning into SQL statements (query_sql.c) and projections.
+ *
+ * Two passes over the operation, as for subscriptions: the first validates
+ * with variables as declared (types and usage), then the request's
+ * variables are coerced, and the second pass, with values substituted,
+ * builds the plan. Root fields map one to one onto statements, so a query
+ * with three root fields is three statements in one transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/base64.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "../extension/value_encode.h"
+#include "graphql_parser.h"
+#include "introspection.h"
+#include "introspection_validate.h"
+#include "query_plan.h"
+#include "query_sql.h"
+#include "subscription_validate.h"
+
+/* Amplify's default page size; larger limits are capped here */
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+
+static const RtsyncGqlLocation noloc = {0, 0};
+
+typedef struct Planner
+{
+	RtsyncPlanState *ps;
+	bool		build;			/* second pass: values known, build the plan */
+	RtsyncRequestPlan *plan;
+	List	   *statements;		/* RtsyncPoolStatement * */
+	List	   *root_keys;		/* response keys seen at the root */
+} Planner;
+
+typedef struct ArgDef
+{
+	const char *name;
+	RtsyncInputType *type;
+	int			column;			/* or -1 */
+} ArgDef;
+
+static char *
+json_key_prefix(const char *key)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	rtsync_json_append_string(&buf, key, strlen(key));
+	appendStringInfoChar(&buf, ':');
+	return buf.data;
+}
+
+static char *
+json_string(const char *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	rtsync_json_append_string(&buf, s, strlen(s));
+	return buf.data;
+}
+
+static bool
+include(Planner *p, List *directives, const char *where)
+{
+	if (!p->build)
+	{
+		rtsync_validate_directives(p->ps, directives, where);
+		return true;			/* validate every branch */
+	}
+	return rtsync_directives_include(p->ps, directives);
+}
+
+/*
+ * Coerces a field's arguments to their definitions; values[i] is NULL for
+ * an argument not given. Reports unknown, duplicate and missing ones.
+ */
+static bool
+coerce_args(Planner *p, const RtsyncGqlSelection *field, const char *parent,
+			const ArgDef *defs, int ndefs, RtsyncInputValue **values)
+{
+	RtsyncPlanState *ps = p->ps;
+	bool		ok = true;
+	ListCell   *lc;
+
+	for (int i = 0; i < ndefs; i++)
+		values[i] = NULL;
+	foreach(lc, field->arguments)
+	{
+		RtsyncGqlArgument *arg = lfirst(lc);
+		int			i;
+
+		for (i = 0; i < ndefs && strcmp(defs[i].name, arg->name) != 0; i++)
+			;
+		for (ListCell *prev = list_head(field->arguments); prev != lc;
+			 prev = lnext(field->arguments, prev))
+		{
+			if (strcmp(((RtsyncGqlArgument *) lfirst(prev))->name, arg->name) == 0)
+			{
+				rtsync_gql_error(&ps->sink, arg->loc,
+								 "There can be only one argument named \"%s\".", arg->name);
+				ok = false;
+				i = -1;
+				break;
+			}
+		}
+		if (i < 0)
+			continue;
+		if (i == ndefs)
+		{
+			rtsync_gql_error(&ps->sink, arg->loc, "Unknown argument \"%s\" on field \"%s.%s\".",
+							 arg->name, parent, field->name);
+			ok = false;
+			continue;
+		}
+		if (!rtsync_input_coerce_literal(&ps->input, arg->value, defs[i].type, &values[i]))
+			ok = false;
+	}
+	for (int i = 0; i < ndefs; i++)
+	{
+		bool		given = false;
+
+		if (!defs[i].type->non_null)
+			continue;
+		foreach(lc, field->arguments)
+			given |= strcmp(((RtsyncGqlArgument *) lfirst(lc))->name, defs[i].name) == 0;
+		if (!given)
+		{
+			rtsync_gql_error(&ps->sink, field->loc,
+							 "Field \"%s\" argument \"%s\" of type \"%s\" is required, but it was not provided.",
+							 field->name, defs[i].name, rtsync_input_type_string(defs[i].type));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool
+condition_ok(Planner *p, const char *condition, const char *type_name,
+			 const char *fragment, RtsyncGqlLocation loc)
+{
+	if (condition == NULL || strcmp(condition, type_name) == 0)
+		return true;
+	if (!p->build)
+	{
+		if (fragment)
+			rtsync_gql_error(&p->ps->sink, loc,
+							 "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can never be of type \"%s\".",
+							 fragment, type_name, condition);
+		else
+			rtsync_gql_error(&p->ps->sink, loc,
+							 "Fragment cannot be spread here as objects of type \"%s\" can never be of type \"%s\".",
+							 type_name, condition);
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Objects of a table's type
+ * ------------------------------------------------------------------------
+ */
+
+static void
+add_proj_field(List **fields, const char *key, int column)
+{
+	ListCell   *lc;
+	RtsyncProjField *f;
+
+	/* the same response key twice: the same field (validated), once */
+	foreach(lc, *fields)
+	{
+		if (strcmp(((RtsyncProjField *) lfirst(lc))->prefix, json_key_prefix(key)) == 0)
+			return;
+	}
+	f = palloc(sizeof(RtsyncProjField));
+	f->prefix = json_key_prefix(key);
+	f->column = column;
+	*fields = lappend(*fields, f);
+}
+
+static void
+plan_object(Planner *p, List *selections, RtsyncSchemaTable *table,
+			RtsyncSqlBuilder *b, List **fields)
+{
+	RtsyncPlanState *ps = p->ps;
+	ListCell   *lc;
+
+	foreach(lc, selections)
+	{
+		RtsyncGqlSelection *sel = lfirst(lc);
+		RtsyncGqlFragment *frag;
+		int			column = -1;
+
+		switch (sel->kind)
+		{
+			case RTSYNC_GQL_FIELD:
+				if (!include(p, sel->directives, "FIELD"))
+					continue;
+				if (strcmp(sel->name, "__typename") != 0)
+				{
+					for (column = 0; column < table->ncolumns; column++)
+						if (strcmp(table->columns[column].name, sel->name) == 0)
+							break;
+					if (column == table->ncolumns)
+					{
+						if (!p->build)
+							rtsync_gql_error(&ps->sink, sel->loc,
+											 "Cannot query field \"%s\" on type \"%s\".",
+											 sel->name, table->type_name);
+						continue;
+					}
+				}
+				if (!p->build)
+				{
+					if (sel->arguments != NIL)
+						rtsync_gql_error(&ps->sink, ((RtsyncGqlArgument *) linitial(sel->arguments))->loc,
+										 "Unknown argument \"%s\" on field \"%s.%s\".",
+										 ((RtsyncGqlArgument *) linitial(sel->arguments))->name,
+										 table->type_name, sel->name);
+					if (sel->selections != NIL)
+						rtsync_gql_error(&ps->sink, sel->loc,
+										 "Field \"%s\" must not have a selection since type \"%s\" has no subfields.",
+										 sel->name, column < 0 ? "String!" :
+										 rtsync_scalar_name(table->columns[column].scalar));
+					continue;
+				}
+				add_proj_field(fields, sel->alias ? sel->alias : sel->name,
+							   column < 0 ? -1 : rtsync_sql_output(b, column));
+				break;
+			case RTSYNC_GQL_FRAGMENT_SPREAD:
+				frag = rtsync_find_fragment(ps->doc, sel->name);
+				if (frag == NULL || !include(p, sel->directives, "FRAGMENT_SPREAD") ||
+					!condition_ok(p, frag->type_condition, table->type_name, frag->name, sel->loc))
+					continue;
+				plan_object(p, frag->selections, table, b, fields);
+				break;
+			case RTSYNC_GQL_INLINE_FRAGMENT:
+				if (!include(p, sel->directives, "INLINE_FRAGMENT") ||
+					!condition_ok(p, sel->type_condition, table->type_name, NULL, sel->loc))
+					continue;
+				plan_object(p, sel->selections, table, b, fields);
+				break;
+		}
+	}
+}
+
+static RtsyncProjection *
+make_projection(List *fields, RtsyncSchemaTable *table)
+{
+	RtsyncProjection *proj = palloc0(sizeof(RtsyncProjection));
+	int			i = 0;
+	ListCell   *lc;
+
+	proj->nfields = list_length(fields);
+	proj->fields = palloc0(Max(proj->nfields, 1) * sizeof(RtsyncProjField));
+	foreach(lc, fields)
+		proj->fields[i++] = *(RtsyncProjField *) lfirst(lc);
+	proj->typename_json = json_string(table->type_name);
+	return proj;
+}
+
+/* A root field whose type is the table's object type. */
+static RtsyncProjection *
+plan_object_root(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table,
+				 RtsyncSqlBuilder *b)
+{
+	List	   *fields = NIL;
+
+	if (field->selections == NIL)
+	{
+		if (!p->build)
+			rtsync_gql_error(&p->ps->sink, field->loc,
+							 "Field \"%s\" of type \"%s\" must have a selection of subfields. Did you mean \"%s { ... }\"?",
+							 field->name, table->type_name, field->name);
+		return NULL;
+	}
+	plan_object(p, field->selections, table, b, &fields);
+	return p->build ? make_projection(fields, table) : NULL;
+}
+
+/* The selections on a ModelTConnection. */
+static void
+plan_connection(Planner *p, List *selections, RtsyncSchemaTable *table,
+				RtsyncSqlBuilder *b, List **conn_fields, List **item_fields)
+{
+	RtsyncPlanState *ps = p->ps;
+	char	   *conn_type = psprintf("Model%sConnection", table->type_name);
+	ListCell   *lc;
+
+	foreach(lc, selections)
+	{
+		RtsyncGqlSelection *sel = lfirst(lc);
+		RtsyncGqlFragment *frag;
+		RtsyncConnField *cf;
+
+		switch (sel->kind)
+		{
+			case RTSYNC_GQL_FIELD:
+				if (!include(p, sel->directives, "FIELD"))
+					continue;
+				cf = palloc0(sizeof(RtsyncConnField));
+				cf->prefix = json_key_prefix(sel->alias ? sel->alias : sel->name);
+				if (strcmp(sel->name, "items") == 0)
+				{
+					cf->kind = RTSYNC_CONN_ITEMS;
+					if (sel->selections == NIL && !p->build)
+						rtsync_gql_error(&ps->sink, sel->loc,
+										 "Field \"items\" of type \"[%s]!\" must have a selection of subfields. Did you mean \"items { ... }\"?",
+										 table->type_name);
+					plan_object(p, sel->selections, table, b, item_fields);
+				}
+				else if (strcmp(sel->name, "nextToken") == 0)
+					cf->kind = RTSYNC_CONN_NEXT_TOKEN;
+				else if (strcmp(sel->name, "__typename") == 0)
+					cf->kind = RTSYNC_CONN_TYPENAME;
+				else
+				{
+					if (!p->build)
+						rtsync_gql_error(&ps->sink, sel->loc,
+										 "Cannot query field \"%s\" on type \"%s\".",
+										 sel->name, conn_type);
+					continue;
+				}
+				if (!p->build && sel->arguments != NIL)
+					rtsync_gql_error(&ps->sink, sel->loc, "Unknown argument \"%s\" on field \"%s.%s\".",
+									 ((RtsyncGqlArgument *) linitial(sel->arguments))->name,
+									 conn_type, sel->name);
+				if (!p->build && cf->kind != RTSYNC_CONN_ITEMS && sel->selections != NIL)
+					rtsync_gql_error(&ps->sink, sel->loc,
+									 "Field \"%s\" must not have a selection since type \"String\" has no subfields.",
+									 sel->name);
+				if (p->build)
+				{
+					ListCell   *prev;
+					bool		dup = false;
+
+					foreach(prev, *conn_fields)
+						dup |= strcmp(((RtsyncConnField *) lfirst(prev))->prefix, cf->prefix) == 0;
+					if (!dup)
+						*conn_fields = lappend(*conn_fields, cf);
+				}
+				break;
+			case RTSYNC_GQL_FRAGMENT_SPREAD:
+				frag = rtsync_find_fragment(ps->doc, sel->name);
+				if (frag == NULL || !include(p, sel->directives, "FRAGMENT_SPREAD") ||
+					!condition_ok(p, frag->type_condition, conn_type, frag->name, sel->loc))
+					continue;
+				plan_connection(p, frag->selections, table, b, conn_fields, item_fields);
+				break;
+			case RTSYNC_GQL_INLINE_FRAGMENT:
+				if (!include(p, sel->directives, "INLINE_FRAGMENT") ||
+					!condition_ok(p, sel->type_condition, conn_type, NULL, sel->loc))
+					continue;
+				plan_connection(p, sel->selections, table, b, conn_fields, item_fields);
+				break;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Pagination tokens: base64 of a JSON array of the last key's text values
+ * ------------------------------------------------------------------------
+ */
+
+static char *
+encode_token(char **keys, int nkeys)
+{
+	StringInfoData json;
+	char	   *out;
+	int			len;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
+	for (int i = 0; i < nkeys; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&json, ',');
+		rtsync_json_append_string(&json, keys[i], strlen(keys[i]));
+	}
+	appendStringInfoChar(&json, ']');
+	out = palloc(pg_b64_enc_len(json.len) + 1);
+	len = pg_b64_encode(json.data, json.len, out, pg_b64_enc_len(json.len));
+	out[Max(len, 0)] = '\0';
+	return out;
+}
+
+static char **
+decode_token(const char *token, int nkeys)
+{
+	int			len = strlen(token);
+	char	   *json = palloc(pg_b64_dec_len(len) + 1);
+	int			n = pg_b64_decode(token, len, json, pg_b64_dec_len(len));
+	char	   *error = NULL;
+	Jsonb	   *jb;
+	char	  **keys;
+
+	if (n <= 0)
+		return NULL;
+	json[n] = '\0';
+	jb = rtsync_json_parse(json, n, &error);
+	if (jb == NULL || !JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb) ||
+		JB_ROOT_COUNT(jb) != nkeys)
+		return NULL;
+	keys = palloc(nkeys * sizeof(char *));
+	for (int i = 0; i < nkeys; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&jb->root, i);
+
+		if (v == NULL || v->type != jbvString)
+			return NULL;
+		keys[i] = pnstrdup(v->val.string.val, v->val.string.len);
+	}
+	return keys;
+}
+
+/* ------------------------------------------------------------------------
+ * Root fields
+ * ------------------------------------------------------------------------
+ */
+
+static RtsyncRootPlan *
+new_root(Planner *p, RtsyncGqlSelection *field, RtsyncRootKind kind,
+		 RtsyncSchemaTable *table)
+{
+	RtsyncRootPlan *root = palloc0(sizeof(RtsyncRootPlan));
+
+	root->kind = kind;
+	root->response_key = pstrdup(field->alias ? field->alias : field->name);
+	root->prefix = json_key_prefix(root->response_key);
+	root->loc = field->loc;
+	root->field_name = pstrdup(field->name);
+	root->type_name = table ? pstrdup(table->type_name) : NULL;
+	root->statement = -1;
+	return root;
+}
+
+static void
+add_statement(Planner *p, RtsyncRootPlan *root, RtsyncSqlBuilder *b, char *sql)
+{
+	RtsyncPoolStatement *st = palloc0(sizeof(RtsyncPoolStatement));
+	char	  **params = palloc0(Max(list_length(b->params), 1) * sizeof(char *));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, b->params)
+		params[i++] = lfirst(lc);
+	st->sql = sql;
+	st->nparams = list_length(b->params);
+	st->params = (const char *const *) params;
+	root->statement = list_length(p->statements);
+	p->statements = lappend(p->statements, st);
+}
+
+/* The table of a root field named prefix + type (or plural) name. */
+static RtsyncSchemaTable *
+root_table(RtsyncSchema *schema, const char *name, const char *prefix, bool plural)
+{
+	size_t		plen = strlen(prefix);
+	ListCell   *lc;
+
+	if (strncmp(name, prefix, plen) != 0)
+		return NULL;
+	foreach(lc, schema->tables)
+	{
+		RtsyncSchemaTable *t = lfirst(lc);
+
+		if (strcmp(name + plen, plural ? t->plural_name : t->type_name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+static void
+plan_get(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table)
+{
+	ArgDef	   *defs = palloc0(Max(table->nkeys, 1) * sizeof(ArgDef));
+	RtsyncInputValue **values = palloc0(Max(table->nkeys, 1) * sizeof(RtsyncInputValue *));
+	RtsyncSqlBuilder b;
+	RtsyncProjection *proj;
+	List	   *keys = NIL;
+	int			n = 0;
+	bool		ok;
+
+	for (int i = 0; i < table->ncolumns; i++)
+	{
+		if (!table->columns[i].is_key)
+			continue;
+		defs[n].name = table->columns[i].name;
+		defs[n].type = rtsync_input_scalar_type(table->columns[i].scalar, true);
+		defs[n].column = i;
+		n++;
+	}
+	ok = coerce_args(p, field, "Query", defs, n, values);
+	rtsync_sql_begin(&b, table, &p->ps->sink);
+	proj = plan_object_root(p, field, table, &b);
+	if (!p->build || !ok)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		RtsyncInputField *f = palloc0(sizeof(RtsyncInputField));
+
+		f->index = defs[i].column;
+		f->value = values[i];
+		keys = lappend(keys, f);
+	}
+	{
+		RtsyncRootPlan *root = new_root(p, field, RTSYNC_ROOT_GET, table);
+
+		root->object = proj;
+		add_statement(p, root, &b, rtsync_sql_get(&b, keys));
+		p->plan->roots = lappend(p->plan->roots, root);
+	}
+}
+
+static void
+plan_list(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table)
+{
+	ArgDef		defs[3] = {
+		{"filter", rtsync_input_model_filter_type(table), -1},
+		{"limit", rtsync_input_scalar_type(RTSYNC_SCALAR_INT, false), -1},
+		{"nextToken", rtsync_input_scalar_type(RTSYNC_SCALAR_STRING, false), -1}
+	};
+	RtsyncInputValue *values[3];
+	RtsyncSqlBuilder b;
+	List	   *conn_fields = NIL;
+	List	   *item_fields = NIL;
+	RtsyncRootPlan *root;
+	char	  **after = NULL;
+	int			limit = DEFAULT_LIMIT;
+	bool		ok = coerce_args(p, field, "Query", defs, 3, values);
+
+	rtsync_sql_begin(&b, table, &p->ps->sink);
+	if (field->selections == NIL)
+	{
+		if (!p->build)
+			rtsync_gql_error(&p->ps->sink, field->loc,
+							 "Field \"%s\" of type \"Model%sConnection\" must have a selection of subfields. Did you mean \"%s { ... }\"?",
+							 field->name, table->type_name, field->name);
+		return;
+	}
+	plan_connection(p, field->selections, table, &b, &conn_fields, &item_fields);
+	if (!p->build || !ok)
+		return;
+	if (values[1] && values[1]->kind == RTSYNC_VALUE_NUMBER)
+	{
+		int64		l = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+														  NumericGetDatum(values[1]->num)));
+
+		if (l < 1)
+		{
+			rtsync_gql_error(&p->ps->sink, values[1]->loc,
+							 "limit must be at least 1.");
+			return;
+		}
+		limit = (int) Min(l, MAX_LIMIT);
+	}
+	if (values[2] && values[2]->kind == RTSYNC_VALUE_STRING)
+	{
+		after = decode_token(values[2]->str, table->nkeys);
+		if (after == NULL)
+		{
+			rtsync_gql_error(&p->ps->sink, values[2]->loc,
+							 "Invalid nextToken: pass the nextToken of a previous %s result unchanged.",
+							 field->name);
+			return;
+		}
+	}
+	root = new_root(p, field, RTSYNC_ROOT_LIST, table);
+	root->conn_fields = conn_fields;
+	root->limit = limit;
+	{
+		ListCell   *lc;
+
+		foreach(lc, conn_fields)
+		{
+			RtsyncConnField *cf = lfirst(lc);
+
+			if (cf->kind == RTSYNC_CONN_ITEMS)
+				cf->items = make_projection(item_fields, table);
+		}
+	}
+	/* the key's text after the projected columns, for nextToken */
+	root->key_first = -1;
+	for (int i = 0; i < table->ncolumns; i++)
+	{
+		if (!table->columns[i].is_key)
+			continue;
+		if (root->key_first < 0)
+			root->key_first = rtsync_sql_output_text(&b, i);
+		else
+			(void) rtsync_sql_output_text(&b, i);
+		root->nkeys++;
+	}
+	add_statement(p, root, &b, rtsync_sql_list(&b, values[0], after, limit));
+	p->plan->roots = lappend(p->plan->roots, root);
+}
+
+static void
+plan_mutation(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table,
+			  RtsyncMutationKind kind)
+{
+	ArgDef		def = {"input", rtsync_input_mutation_type(table, kind, true), -1};
+	RtsyncInputValue *input;
+	RtsyncSqlBuilder b;
+	RtsyncProjection *proj;
+	RtsyncRootPlan *root;
+	bool		ok = coerce_args(p, field, "Mutation", &def, 1, &input);
+	static const RtsyncRootKind kinds[] = {RTSYNC_ROOT_CREATE, RTSYNC_ROOT_UPDATE, RTSYNC_ROOT_DELETE};
+
+	rtsync_sql_begin(&b, table, &p->ps->sink);
+	proj = plan_object_root(p, field, table, &b);
+	if (!p->build || !ok || input == NULL || input->kind != RTSYNC_VALUE_OBJECT)
+		return;
+	root = new_root(p, field, kinds[kind], table);
+	root->object = proj;
+	if (table->version_column >= 0)
+		root->version_name = pstrdup(table->columns[table->version_column].name);
+	add_statement(p, root, &b,
+				  kind == RTSYNC_MUTATION_CREATE ? rtsync_sql_create(&b, input) :
+				  kind == RTSYNC_MUTATION_UPDATE ? rtsync_sql_update(&b, input) :
+				  rtsync_sql_delete(&b, input));
+	p->plan->roots = lappend(p->plan->roots, root);
+}
+
+static void
+plan_root_field(Planner *p, RtsyncGqlSelection *field, bool mutation)
+{
+	RtsyncPlanState *ps = p->ps;
+	RtsyncSchema *schema = ps->schema;
+	const char *root_type = mutation ? "Mutation" : "Query";
+	const char *key = field->alias ? field->alias : field->name;
+	RtsyncSchemaTable *table;
+
+	if (p->build)
+	{
+		ListCell   *lc;
+
+		foreach(lc, p->root_keys)
+		{
+			if (strcmp(lfirst(lc), key) == 0)
+			{
+				rtsync_gql_error(&ps->sink, field->loc,
+								 "Fields \"%s\" conflict: give each root field its own alias.", key);
+				return;
+			}
+		}
+		p->root_keys = lappend(p->root_keys, pstrdup(key));
+	}
+
+	if (strcmp(field->name, "__typename") == 0)
+	{
+		if (p->build)
+		{
+			RtsyncRootPlan *root = new_root(p, field, RTSYNC_ROOT_VALUE, NULL);
+
+			root->value_json = json_string(root_type);
+			p->plan->roots = lappend(p->plan->roots, root);
+		}
+		return;
+	}
+	if (!mutation && rtsync_introspection_field(field->name))
+	{
+		StringInfoData value;
+
+		if (!p->build)
+		{
+			rtsync_introspection_validate(ps, field);
+			return;
+		}
+		initStringInfo(&value);
+		if (rtsync_introspect(ps, field, &value))
+		{
+			RtsyncRootPlan *root = new_root(p, field, RTSYNC_ROOT_VALUE, NULL);
+
+			root->value_json = value.data;
+			p->plan->roots = lappend(p->plan->roots, root);
+		}
+		return;
+	}
+	if (!mutation && schema->tables == NIL && strcmp(field->name, "_empty") == 0)
+	{
+		/* the placeholder field of a schema without tables: always null */
+		if (p->build)
+		{
+			RtsyncRootPlan *root = new_root(p, field, RTSYNC_ROOT_VALUE, NULL);
+
+			root->value_json = "null";
+			p->plan->roots = lappend(p->plan->roots, root);
+		}
+		return;
+	}
+	if (!mutation)
+	{
+		if ((table = root_table(schema, field->name, "get", false)) != NULL && table->key_usable)
+			return plan_get(p, field, table);
+		if ((table = root_table(schema, field->name, "list", true)) != NULL)
+			return plan_list(p, field, table);
+	}
+	else
+	{
+		if ((table = root_table(schema, field->name, "create", false)) != NULL)
+			return plan_mutation(p, field, table, RTSYNC_MUTATION_CREATE);
+		if ((table = root_table(schema, field->name, "update", false)) != NULL && table->key_usable)
+			return plan_mutation(p, field, table, RTSYNC_MUTATION_UPDATE);
+		if ((table = root_table(schema, field->name, "delete", false)) != NULL && table->key_usable)
+			return plan_mutation(p, field, table, RTSYNC_MUTATION_DELETE);
+	}
+	if (!p->build)
+		rtsync_gql_error(&ps->sink, field->loc, "Cannot query field \"%s\" on type \"%s\".",
+						 field->name, root_type);
+}
+
+static void
+plan_root_selections(Planner *p, List *selections, bool mutation)
+{
+	const char *root_type = mutation ? "Mutation" : "Query";
+	ListCell   *lc;
+
+	foreach(lc, selections)
+	{
+		RtsyncGqlSelection *sel = lfirst(lc);
+		RtsyncGqlFragment *frag;
+
+		switch (sel->kind)
+		{
+			case RTSYNC_GQL_FIELD:
+				if (include(p, sel->directives, "FIELD"))
+					plan_root_field(p, sel, mutation);
+				break;
+			case RTSYNC_GQL_FRAGMENT_SPREAD:
+				frag = rtsync_find_fragment(p->ps->doc, sel->name);
+				if (frag != NULL && include(p, sel->directives, "FRAGMENT_SPREAD") &&
+					condition_ok(p, frag->type_condition, root_type, frag->name, sel->loc))
+					plan_root_selections(p, frag->selections, mutation);
+				break;
+			case RTSYNC_GQL_INLINE_FRAGMENT:
+				if (include(p, sel->directives, "INLINE_FRAGMENT") &&
+					condition_ok(p, sel->type_condition, root_type, NULL, sel->loc))
+					plan_root_selections(p, sel->selections, mutation);
+				break;
+		}
+	}
+}
+
+static RtsyncRequestPlan *
+plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
+			  const char *operation_name, const char *variables_json,
+			  bool allow_mutation, MemoryContext plan_cxt)
+{
+	RtsyncGqlError error;
+	Planner		p;
+	bool		mutation;
+	ListCell   *lc;
+	int			i = 0;
+
+	memset(&error, 0, sizeof(error));
+	ps->doc = rtsync_gql_parse(query, query_len, &error);
+	if (ps->doc == NULL)
+	{
+		rtsync_gql_error(&ps->sink, error.loc, "%s", error.message);
+		return NULL;
+	}
+	rtsync_validate_document(ps);
+	if (ps->sink.count > 0)
+		return NULL;
+	ps->op = rtsync_select_operation(ps, operation_name);
+	if (ps->op == NULL)
+		return NULL;
+	if (ps->op->type == RTSYNC_GQL_SUBSCRIPTION)
+	{
+		rtsync_gql_error(&ps->sink, ps->op->loc,
+						 "Subscriptions are served over WebSocket at /graphql, not over HTTP.");
+		return NULL;
+	}
+	mutation = ps->op->type == RTSYNC_GQL_MUTATION;
+	if (mutation && !allow_mutation)
+	{
+		rtsync_gql_error(&ps->sink, ps->op->loc,
+						 "Mutations are not allowed in GET requests; use POST.");
+		return NULL;
+	}
+	ps->input.operation_name = ps->op->name;
+
+	/* pass 1: validate */
+	memset(&p, 0, sizeof(p));
+	p.ps = ps;
+	ps->input.substitute = false;
+	rtsync_validate_variables(ps);
+	rtsync_validate_directives(ps, ps->op->directives, mutation ? "MUTATION" : "QUERY");
+	plan_root_selections(&p, ps->op->selections, mutation);
+	foreach(lc, ps->input.variables)
+	{
+		RtsyncVariable *var = lfirst(lc);
+
+		if (!var->used)
+			rtsync_gql_error(&ps->sink, var->def->loc, "Variable \"$%s\" is never used%s%s%s.",
+							 var->def->name, ps->op->name ? " in operation \"" : "",
+							 ps->op->name ? ps->op->name : "", ps->op->name ? "\"" : "");
+	}
+	if (ps->sink.count > 0)
+		return NULL;
+	if (!rtsync_input_coerce_variables(&ps->input, variables_json))
+		return NULL;
+
+	/* pass 2: build, in the plan's context */
+	MemoryContextSwitchTo(plan_cxt);
+	ps->input.substitute = true;
+	p.build = true;
+	p.plan = palloc0(sizeof(RtsyncRequestPlan));
+	p.plan->cxt = plan_cxt;
+	p.plan->mutation = mutation;
+	plan_root_selections(&p, ps->op->selections, mutation);
+	if (ps->sink.count > 0)
+		return NULL;
+	p.plan->nstatements = list_length(p.statements);
+	p.plan->statements = palloc0(Max(p.plan->nstatements, 1) * sizeof(RtsyncPoolStatement));
+	foreach(lc, p.statements)
+		p.plan->statements[i++] = *(RtsyncPoolStatement *) lfirst(lc);
+	return p.plan;
+}
+
+RtsyncRequestPlan *
+rtsync_plan_request(RtsyncSchema *schema, const char *query, size_t query_len,
+					const char *operation_name, const char *variables_json,
+					bool allow_mutation, List **errors)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext scratch = AllocSetContextCreate(caller, "rtsync request scratch",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext plan_cxt = AllocSetContextCreate(caller, "rtsync request plan",
+												   ALLOCSET_DEFAULT_SIZES);
+	RtsyncPlanState ps;
+	RtsyncRequestPlan *volatile plan = NULL;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.schema = schema;
+	ps.sink.errors = errors;
+	ps.sink.cxt = caller;
+	ps.input.schema = schema;
+	ps.input.sink = &ps.sink;
+
+	MemoryContextSwitchTo(scratch);
+	PG_TRY();
+	{
+		plan = plan_document(&ps, query, query_len, operation_name, variables_json,
+							 allow_mutation, plan_cxt);
+		if (ps.sink.count > 0)
+			plan = NULL;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		rtsync_gql_error(&ps.sink, noloc, "Internal error while planning the request: %s",
+						 edata->message);
+		FreeErrorData(edata);
+		plan = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(scratch);
+	if (plan == NULL)
+		MemoryContextDelete(plan_cxt);
+	return plan;
+}
+
+void
+rtsync_request_plan_free(RtsyncRequestPlan *plan)
+{
+	if (plan)
+		MemoryContextDelete(plan->cxt);
+}
+
+/* ------------------------------------------------------------------------
+ * Results
+ * ------------------------------------------------------------------------
+ */
+
+static void
+project_row(const RtsyncProjection *proj, PGresult *res, int row, StringInfo out)
+{
+	appendStringInfoChar(out, '{');
+	for (int i = 0; i < proj->nfields; i++)
+	{
+		const RtsyncProjField *f = &proj->fields[i];
+
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		appendStringInfoString(out, f->prefix);
+		if (f->column < 0)
+			appendStringInfoString(out, proj->typename_json);
+		else if (PQgetisnull(res, row, f->column))
+			appendStringInfoString(out, "null");
+		else
+			appendBinaryStringInfo(out, PQgetvalue(res, row, f->column),
+								   PQgetlength(res, row, f->column));
+	}
+	appendStringInfoChar(out, '}');
+}
+
+void
+rtsync_root_result(const RtsyncRootPlan *root, PGresult *res, StringInfo out)
+{
+	int			nrows = res ? PQntuples(res) : 0;
+	ListCell   *lc;
+
+	switch (root->kind)
+	{
+		case RTSYNC_ROOT_VALUE:
+			appendStringInfoString(out, root->value_json);
+			return;
+		case RTSYNC_ROOT_GET:
+		case RTSYNC_ROOT_CREATE:
+		case RTSYNC_ROOT_UPDATE:
+		case RTSYNC_ROOT_DELETE:
+			if (nrows == 0)
+				appendStringInfoString(out, "null");
+			else
+				project_row(root->object, res, 0, out);
+			return;
+		case RTSYNC_ROOT_LIST:
+			break;
+	}
+	appendStringInfoChar(out, '{');
+	foreach(lc, root->conn_fields)
+	{
+		RtsyncConnField *cf = lfirst(lc);
+
+		if (lc != list_head(root->conn_fields))
+			appendStringInfoChar(out, ',');
+		appendStringInfoString(out, cf->prefix);
+		switch (cf->kind)
+		{
+			case RTSYNC_CONN_ITEMS:
+				appendStringInfoChar(out, '[');
+				for (int r = 0; r < nrows && r < root->limit; r++)
+				{
+					if (r > 0)
+						appendStringInfoChar(out, ',');
+					project_row(cf->items, res, r, out);
+				}
+				appendStringInfoChar(out, ']');
+				break;
+			case RTSYNC_CONN_NEXT_TOKEN:
+				if (nrows > root->limit && root->nkeys > 0)
+				{
+					char	  **keys = palloc(root->nkeys * sizeof(char *));
+					char	   *token;
+
+					for (int k = 0; k < root->nkeys; k++)
+						keys[k] = PQgetvalue(res, root->limit - 1, root->key_first + k);
+					token = encode_token(keys, root->nkeys);
+					rtsync_json_append_string(out, token, strlen(token));
+					pfree(token);
+					pfree(keys);
+				}
+				else
+					appendStringInfoString(out, "null");
+				break;
+			case RTSYNC_CONN_TYPENAME:
+				appendStringInfo(out, "\"Model%sConnection\"", root->type_name);
+				break;
+		}
+	}
+	appendStringInfoChar(out, '}');
+}
