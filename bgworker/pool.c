@@ -179,6 +179,8 @@ pool_readable(RtsyncPgConn *pc)
 				}
 				results = list_delete_first_n(results, 2);
 				job_finish(c, results, failure);
+				if (failure)
+					pfree(failure);
 			}
 			if (PQtransactionStatus(pc->conn) == PQTRANS_INERROR ||
 				PQtransactionStatus(pc->conn) == PQTRANS_INTRANS)

@@ -331,10 +331,7 @@ rtsync_registry_unsubscribe(RtsyncSubscription *sub)
 	MemoryContextDelete(sub->cxt);
 }
 
-/*
- * A new schema (after publish, unpublish or a schema change): re-plan every
- * subscription against it; those that no longer make sense are ended.
- */
+/* The schema subscriptions and HTTP requests are planned against. */
 RtsyncSchema *
 rtsync_registry_schema(void)
 {
@@ -343,6 +340,10 @@ rtsync_registry_schema(void)
 	return schema;
 }
 
+/*
+ * A new schema (after publish, unpublish or a schema change): re-plan every
+ * subscription against it; those that no longer make sense are ended.
+ */
 void
 rtsync_registry_set_schema(RtsyncSchema *new_schema)
 {

@@ -558,6 +558,12 @@ rtsync_server_start(uv_loop_t *loop)
 	}
 
 	context = lws_create_context(&info);
+	if (context != NULL && lws_get_vhost_by_name(context, "default") == NULL)
+	{
+		/* with TLS, lws binds the port itself and fails here, not above */
+		lws_context_destroy(context);
+		context = NULL;
+	}
 	if (context == NULL)
 	{
 		ereport(LOG,
@@ -581,6 +587,16 @@ rtsync_server_start(uv_loop_t *loop)
 					rtsync_tls_cert_file[0] ? "wss" : "ws",
 					rtsync_listen_addresses, rtsync_port)));
 	return true;
+}
+
+/* After SIGHUP: settings the running server keeps in its own state. */
+void
+rtsync_server_reload(void)
+{
+	if (context && !shutting_down &&
+		uv_timer_get_repeat(&keepalive_timer) != (uint64_t) rtsync_keepalive_interval_ms)
+		uv_timer_start(&keepalive_timer, keepalive_cb, rtsync_keepalive_interval_ms,
+					   rtsync_keepalive_interval_ms);
 }
 
 /* Close every client with 1001 (going away); the loop sends the frames. */

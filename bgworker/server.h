@@ -12,6 +12,7 @@
 #include <uv.h>
 
 extern bool rtsync_server_start(uv_loop_t *loop);
+extern void rtsync_server_reload(void);
 extern void rtsync_server_shutdown(void);
 extern void rtsync_server_destroy(void);
 

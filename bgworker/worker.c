@@ -129,6 +129,7 @@ rtsync_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			rtsync_server_reload();
 		}
 	}
 

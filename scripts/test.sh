@@ -54,7 +54,8 @@ run_e2e() {
 	local dir rc=0 log
 	dir=$(mktemp -d /tmp/rtsync-e2e.XXXXXX)
 	RTSYNC_PORT=$E2E_HTTP_PORT cluster_create "$dir" "$E2E_PORT" \
-		"rtsync.connection_init_timeout = '1s'" "log_min_messages = log"
+		"rtsync.connection_init_timeout = '1s'" "log_min_messages = log" \
+		"rtsync.statement_timeout = '2s'"
 	cluster_start "$dir"
 	psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -f scripts/data_items.sql
 	RTSYNC_API_KEY=$(psql -X -At -c "SELECT rtsync.create_api_key('e2e')")

@@ -4,7 +4,7 @@
 // error. Mutations made here reach subscribers through the stream.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { sql, transportClient, collect, apiKey, httpUrl, port, streamBarrier, closeBarrier } from '../lib/env.js';
 
 // POST /graphql; returns { status, body } (body parsed when JSON)
@@ -252,6 +252,45 @@ test('mutations reach subscribers through the stream, like any SQL change', asyn
   assert.deepEqual((await updates.next()).next.data, { onUpdateDataItem: { id: 'http-sub', title: "http b", version: 2 } });
   assert.deepEqual((await deletes.next()).next.data, { onDeleteDataItem: { id: 'http-sub', title: "http b" } });
   await client.dispose();
+});
+
+// A psql session holding a row lock until release().
+async function holdRowLock(statement) {
+  const psql = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const locked = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out taking the lock: ${err}`)), 5000);
+    psql.stdout.on('data', (d) => { out += d; if (out.includes('locked')) { clearTimeout(timer); resolve(); } });
+    psql.stderr.on('data', (d) => { err += d; });
+  });
+  psql.stdin.write(`BEGIN; ${statement}; SELECT 'locked';\n`);
+  await locked;
+  const exited = new Promise((resolve) => psql.on('exit', resolve));
+  return { async release() { psql.stdin.end('ROLLBACK;\n'); await exited; } };
+}
+
+test('a mutation waiting on a lock delays no subscriber, and rtsync.statement_timeout ends it', async () => {
+  sql(`INSERT INTO data_items (id, title) VALUES ('http-locked', 'http locked')`);
+  const lock = await holdRowLock(`SELECT 1 FROM data_items WHERE id = 'http-locked' FOR UPDATE`);
+  const client = transportClient();
+  try {
+    const inbox = collect(client, { query: 'subscription { onCreateDataItem(title: "http meanwhile") { id } }' });
+    await client.sync();
+    const started = Date.now();
+    const slow = gql(`mutation { updateDataItem(input: {id: "http-locked", content: "x"}) { id } }`);
+    // while the mutation waits on the pool, the stream and the loop go on
+    sql(`INSERT INTO data_items (id, title) VALUES ('http-meanwhile', 'http meanwhile')`);
+    assert.deepEqual((await inbox.next()).next.data, { onCreateDataItem: { id: 'http-meanwhile' } });
+    assert.deepEqual(await gql('{ getDataItem(id: "http-meanwhile") { id } }'), { data: { getDataItem: { id: 'http-meanwhile' } } });
+    const result = await slow;
+    assert.equal(result.errors[0].errorType, 'Timeout', JSON.stringify(result));
+    const timeout = sql(`SELECT setting::int FROM pg_settings WHERE name = 'rtsync.statement_timeout'`);
+    assert.ok(Date.now() - started >= Number(timeout) - 50);
+  } finally {
+    await lock.release();
+    await client.dispose();
+  }
 });
 
 test('request errors: keys, bodies, methods, documents', async () => {

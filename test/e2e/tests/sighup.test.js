@@ -4,7 +4,7 @@
 // On a cluster of this file's own, so the shared one keeps its settings.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { transportClient, collect } from '../lib/env.js';
+import { transportClient, collect, rawSocket } from '../lib/env.js';
 import { startCluster } from '../lib/cluster.js';
 
 let cluster;
@@ -87,4 +87,23 @@ test('rtsync.log_replication_lag = 0 logs the lag of the next transaction', asyn
 
   cluster.sql(`ALTER SYSTEM RESET ALL`);
   cluster.sql(`SELECT pg_reload_conf()`);
+});
+
+test('a reloaded rtsync.keepalive_interval paces the keep-alives of connected clients', async () => {
+  const ws = await rawSocket('graphql-ws', `ws://127.0.0.1:${cluster.port}/graphql`);
+  try {
+    ws.sendJson({ type: 'connection_init', payload: { 'x-api-key': cluster.apiKey } });
+    assert.equal((await ws.inbox.next()).type, 'connection_ack');
+    assert.equal((await ws.inbox.next()).type, 'ka');
+    cluster.sql(`ALTER SYSTEM SET rtsync.keepalive_interval = '1s'`);
+    cluster.sql(`ALTER SYSTEM SET rtsync.max_subscriptions_per_connection = 1`);
+    cluster.sql(`SELECT pg_reload_conf()`);
+    await until('the reload applied', async () => (await allowedOfThree()) === 1);
+    // the default is 10 s: three, each within 2 s, can only come from the new interval
+    for (let i = 0; i < 3; i++) assert.equal((await ws.inbox.next(2000, 'a keep-alive')).type, 'ka');
+  } finally {
+    ws.close();
+    cluster.sql(`ALTER SYSTEM RESET ALL`);
+    cluster.sql(`SELECT pg_reload_conf()`);
+  }
 });
