@@ -23,6 +23,7 @@ OBJS += bgworker/graphql_lexer.o bgworker/graphql_parser.o bgworker/graphql_sql.
 OBJS += bgworker/schema.o bgworker/filter.o bgworker/subscription_input.o bgworker/subscription_variables.o bgworker/subscription_validate.o bgworker/subscription_plan.o bgworker/subscription_sql.o
 OBJS += bgworker/schema_types.o bgworker/builtin_types.o bgworker/schema_sdl.o bgworker/introspection_validate.o bgworker/introspection.o bgworker/schema_sql.o
 OBJS += bgworker/http_static.o
+OBJS += bgworker/metrics.o
 OBJS += bgworker/pool.o bgworker/http.o bgworker/http_graphql.o bgworker/query_plan.o bgworker/query_sql.o
 
 EXTENSION = rtsync

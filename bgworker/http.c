@@ -6,11 +6,16 @@
  *
  * Routes:
  *	  GET  /healthz				"ok"
+ *	  GET  /metrics				Prometheus text format (metrics.c)
  *	  POST /graphql				GraphQL (application/json or application/graphql)
  *	  GET  /graphql?query=...	GraphQL queries (no mutations)
  *	  GET  /graphql/schema.graphql	the schema's SDL
  *	  GET  /						the explorer page (http_static.c)
  *	  OPTIONS *					CORS preflight
+ *
+ * /healthz and /metrics take no API key, as usual for health checks and
+ * exporters (the server listens on localhost unless configured otherwise);
+ * /metrics shows counts, never data or keys.
  *
  * Answers are built whole, then written in pieces from lws' writeable
  * callback (never more than the socket takes), with a Content-Length so
@@ -21,10 +26,12 @@
 #include "postgres.h"
 
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "../extension/value_encode.h"
 #include "http.h"
 #include "http_static.h"
+#include "metrics.h"
 #include "settings.h"
 
 /* the most one writeable callback writes */
@@ -141,6 +148,7 @@ http_writeable(RtsyncHttpRequest *req)
 			add_cors_headers(req, &p, end) ||
 			lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
+		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, p - start);
 		req->headers_sent = true;
 		if (req->answer.len > 0)
 		{
@@ -155,6 +163,7 @@ http_writeable(RtsyncHttpRequest *req)
 		memcpy(start, req->answer.data + req->sent, n);
 		if (lws_write(wsi, start, n, n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int) n)
 			return -1;
+		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, n);
 		req->sent += n;
 	}
 	if (req->sent < req->answer.len)
@@ -174,6 +183,10 @@ rtsync_http_answer(RtsyncHttpRequest *req, int status, const char *type,
 				   const char *body, size_t len)
 {
 	req->busy = false;
+	/* every answer counts, also one whose client went away meanwhile */
+	rtsync_metrics_http_request(status, req->started);
+	if (status == HTTP_STATUS_UNAUTHORIZED)
+		rtsync_metrics_count(RTSYNC_M_KEYS_REFUSED, 1);
 	if (req->wsi == NULL)
 	{
 		rtsync_http_request_done(req);	/* the client went away */
@@ -220,6 +233,7 @@ new_request(struct lws *wsi, RtsyncConn *conn, const char *uri)
 	req->wsi = wsi;
 	req->conn = conn;
 	req->uri = pstrdup(uri);
+	req->started = GetCurrentTimestamp();
 	req->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
 	req->api_key = custom_header_copy(wsi, "x-api-key:");
 	req->origin = header_copy(wsi, WSI_TOKEN_ORIGIN);
@@ -244,6 +258,15 @@ http_request(struct lws *wsi, RtsyncConn *conn, const char *uri)
 		rtsync_http_answer(req, HTTP_STATUS_NO_CONTENT, "text/plain", "", 0);
 	else if (strcmp(uri, "/healthz") == 0)
 		rtsync_http_answer(req, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+	else if (strcmp(uri, "/metrics") == 0)
+	{
+		StringInfoData text;
+
+		initStringInfo(&text);
+		rtsync_metrics_write_prometheus(&text);
+		rtsync_http_answer(req, HTTP_STATUS_OK, RTSYNC_METRICS_CONTENT_TYPE,
+						   text.data, text.len);
+	}
 	else if (strcmp(uri, "/graphql") == 0 && req->post)
 	{
 		char	   *length = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);

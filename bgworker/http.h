@@ -15,6 +15,7 @@
 
 #include <libwebsockets.h>
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
 #include "connection.h"
@@ -30,6 +31,7 @@ typedef struct RtsyncHttpRequest
 	char	   *origin;			/* Origin, or NULL */
 	char	   *content_type;
 	StringInfoData body;
+	TimestampTz started;		/* when its headers were in (for metrics) */
 	bool		too_big;
 	bool		busy;			/* waiting on the pool or a reload */
 	/* the answer */

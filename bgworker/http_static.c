@@ -28,8 +28,10 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "utils/timestamp.h"
 
 #include "http_static.h"
+#include "metrics.h"
 
 static const struct
 {
@@ -118,6 +120,7 @@ int
 rtsync_explorer_serve(struct lws *wsi)
 {
 	static bool missing_logged = false;
+	TimestampTz started = GetCurrentTimestamp();
 	const char *path = explorer_path();
 	unsigned char headers[1024];
 	unsigned char *p = headers;
@@ -125,9 +128,12 @@ rtsync_explorer_serve(struct lws *wsi)
 	int			n;
 
 	if (!method_is_get_or_head(wsi))
+	{
+		rtsync_metrics_http_request(HTTP_STATUS_METHOD_NOT_ALLOWED, started);
 		return explorer_respond_text(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
 									 "The explorer page takes GET; GraphQL requests go to /graphql.\n",
 									 true);
+	}
 
 	if (access(path, R_OK) != 0)
 	{
@@ -136,6 +142,7 @@ rtsync_explorer_serve(struct lws *wsi)
 					(errmsg("rtsync explorer page \"%s\" is not readable: %m", path),
 					 errhint("Install it with \"make install\".")));
 		missing_logged = true;
+		rtsync_metrics_http_request(HTTP_STATUS_NOT_FOUND, started);
 		return explorer_respond_text(wsi, HTTP_STATUS_NOT_FOUND,
 									 "The rtsync explorer page is not installed on this server.\n",
 									 false);
@@ -152,6 +159,8 @@ rtsync_explorer_serve(struct lws *wsi)
 
 	n = lws_serve_http_file(wsi, path, "text/html; charset=utf-8",
 							(const char *) headers, p - headers);
+	rtsync_metrics_http_request(n < 0 ? HTTP_STATUS_INTERNAL_SERVER_ERROR : HTTP_STATUS_OK,
+								started);
 	/* <0: failed; >0: already answered, and the transaction must end here */
 	if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
 		return -1;

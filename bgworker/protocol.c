@@ -35,6 +35,7 @@
 
 #include "apikeys.h"
 #include "control.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "registry.h"
 #include "settings.h"
@@ -230,6 +231,7 @@ refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
 	StringInfoData s;
 
 	ereport(DEBUG1, (errmsg("rtsync refused a client: %s", message)));
+	rtsync_metrics_count(RTSYNC_M_KEYS_REFUSED, 1);
 
 	switch (conn->dialect)
 	{
@@ -509,6 +511,15 @@ subscription_started(RtsyncLsnWait *wait, XLogRecPtr lsn)
 	}
 }
 
+/* A subscription request refused: counted, and answered with errors. */
+static void
+refuse_subscription(RtsyncConn *conn, const char *id, List *errors,
+					const char *error_type)
+{
+	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
+	send_operation_errors(conn, id, errors, error_type);
+}
+
 /*
  * Plans and registers a subscription, and asks for its start point; it is
  * acknowledged once that comes (subscription_started). Returns false
@@ -529,31 +540,32 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
 
 		snprintf(msg, sizeof(msg), "Max number of %d subscriptions reached",
 				 rtsync_max_subscriptions_per_connection);
-		send_operation_errors(conn, id, one_error(msg), "MaxSubscriptionsReachedError");
+		refuse_subscription(conn, id, one_error(msg), "MaxSubscriptionsReachedError");
 		return false;
 	}
 	if (query == NULL)
 	{
-		send_operation_errors(conn, id, one_error("The subscription has no query."), NULL);
+		refuse_subscription(conn, id, one_error("The subscription has no query."), NULL);
 		return false;
 	}
 	sub = rtsync_registry_subscribe(conn, id, query, strlen(query), variables,
 									operation_name, &errors);
 	if (sub == NULL)
 	{
-		send_operation_errors(conn, id, errors, NULL);
+		refuse_subscription(conn, id, errors, NULL);
 		return false;
 	}
 	if (!rtsync_control_may_select(conn->role, sub->plan, &why))
 	{
 		rtsync_registry_unsubscribe(sub);
-		send_operation_errors(conn, id, one_error(why), "Unauthorized");
+		refuse_subscription(conn, id, one_error(why), "Unauthorized");
 		return false;
 	}
 	old = MemoryContextSwitchTo(conn->cxt);
 	conn->subscriptions = lappend(conn->subscriptions, sub);
 	MemoryContextSwitchTo(old);
 	conn->starting = sub;
+	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_ACCEPTED, 1);
 	rtsync_control_insert_lsn(&sub->start_wait, subscription_started, sub);
 	return true;
 }
@@ -831,6 +843,8 @@ rtsync_protocol_deliver(RtsyncSubscription *sub, const char *payload, size_t len
 		MemoryContextSwitchTo(old);
 	}
 	rtsync_conn_send_parts(conn, sub->envelope, sub->envelope_len, payload, len, "}", 1);
+	if (conn->close_code == 0)	/* else dropped: closing, or too slow */
+		rtsync_metrics_count(RTSYNC_M_EVENTS_DELIVERED, 1);
 }
 
 /* The server ends a subscription (e.g. its table was unpublished). */

@@ -41,6 +41,7 @@
 #include "utils/numeric.h"
 
 #include "control.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "registry.h"
 
@@ -308,6 +309,7 @@ rtsync_registry_subscribe(RtsyncConn *conn, const char *id, const char *query,
 	}
 	registry_link(sub);
 	dlist_push_tail(&all_subscriptions, &sub->all_node);
+	rtsync_metrics_gauge_add(RTSYNC_M_SUBSCRIPTIONS, 1);
 	return sub;
 }
 
@@ -329,6 +331,7 @@ rtsync_registry_unsubscribe(RtsyncSubscription *sub)
 	registry_unlink(sub);
 	dlist_delete(&sub->all_node);
 	MemoryContextDelete(sub->cxt);
+	rtsync_metrics_gauge_add(RTSYNC_M_SUBSCRIPTIONS, -1);
 }
 
 /* The schema subscriptions and HTTP requests are planned against. */

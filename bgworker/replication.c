@@ -28,6 +28,11 @@
  * the log, at most once every LAG_LOG_INTERVAL_MS, and once more when the
  * lag is back under the threshold.
  *
+ * Metrics (metrics.c): records and transactions processed, the lag in
+ * seconds (0 again once a keepalive finds no transaction pending), and the
+ * position processed, from which the lag in bytes is computed against the
+ * server's WAL flush position when read.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -38,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "metrics.h"
 #include "pgconn.h"
 #include "registry.h"
 #include "replication.h"
@@ -173,6 +179,7 @@ repl_note_lag(TimestampTz commit_time, XLogRecPtr commit_end, XLogRecPtr wal_end
 	st->last_commit_time = commit_time;
 	st->lag_us = Max(now - commit_time, 0);
 	st->lag_bytes = wal_end > commit_end ? wal_end - commit_end : 0;
+	rtsync_metrics_set(RTSYNC_M_REPLICATION_LAG_US, st->lag_us);
 	if (rtsync_log_replication_lag_ms < 0)
 	{
 		lag_reported = false;
@@ -233,11 +240,16 @@ repl_handle_xlogdata(const char *buf, int len)
 		/* the COMMIT marker is written at the commit's end position */
 		in_transaction = false;
 		processed_lsn = Max(processed_lsn, data_start);
+		rtsync_metrics_set(RTSYNC_M_REPLICATION_PROCESSED_LSN, processed_lsn);
+		rtsync_metrics_count(RTSYNC_M_STREAM_TRANSACTIONS, 1);
 		if (info.commit_time != 0)
 			repl_note_lag(info.commit_time, data_start, wal_end);
 	}
 	else if (kind == RTSYNC_RECORD_CHANGE)
+	{
 		in_transaction = true;
+		rtsync_metrics_count(RTSYNC_M_STREAM_RECORDS, 1);
+	}
 }
 
 static void
@@ -258,7 +270,12 @@ repl_handle_keepalive(const char *buf, int len)
 	rtsync_replication_stats.server_wal_end =
 		Max(rtsync_replication_stats.server_wal_end, wal_end);
 	if (!in_transaction)
+	{
+		/* all sent so far is processed: no transaction is behind */
 		processed_lsn = Max(processed_lsn, wal_end);
+		rtsync_metrics_set(RTSYNC_M_REPLICATION_PROCESSED_LSN, processed_lsn);
+		rtsync_metrics_set(RTSYNC_M_REPLICATION_LAG_US, 0);
+	}
 	if (reply)
 		repl_send_feedback(false);
 }
@@ -388,6 +405,7 @@ repl_on_readable(RtsyncPgConn *pc)
 		case REPL_START:
 			state = REPL_STREAMING;
 			rtsync_replication_stats.streaming = true;
+			rtsync_metrics_set(RTSYNC_M_REPLICATION_STREAMING, 1);
 			rtsync_pgconn_reset_backoff(&repl);
 			in_transaction = false;
 			ereport(LOG,
@@ -407,6 +425,7 @@ repl_on_closed(RtsyncPgConn *pc)
 {
 	state = REPL_STOPPED;
 	rtsync_replication_stats.streaming = false;
+	rtsync_metrics_set(RTSYNC_M_REPLICATION_STREAMING, 0);
 	uv_timer_stop(&feedback_timer);
 }
 

@@ -34,6 +34,7 @@
 #include "connection.h"
 #include "http.h"
 #include "listener.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "server.h"
 #include "settings.h"
@@ -48,6 +49,8 @@ typedef struct RtsyncFrame
 static struct lws_context *context = NULL;
 static dlist_head connections = DLIST_STATIC_INIT(connections);
 static int	nconnections = 0;
+static int	nsockets = 0;		/* client sockets, WebSocket or not */
+static char socket_counted;		/* marks (opaque user data) a counted wsi */
 static uv_timer_t keepalive_timer;
 static bool shutting_down = false;
 
@@ -83,6 +86,14 @@ rtsync_server_foreach_connection(void (*fn) (RtsyncConn *conn))
 
 	dlist_foreach_modify(iter, &connections)
 		fn(dlist_container(RtsyncConn, node, iter.cur));
+}
+
+/* The connection gauges: WebSocket, and the other (HTTP) sockets. */
+static void
+connection_gauges(void)
+{
+	rtsync_metrics_set(RTSYNC_M_CONNECTIONS_WEBSOCKET, nconnections);
+	rtsync_metrics_set(RTSYNC_M_CONNECTIONS_HTTP, nsockets - nconnections);
 }
 
 /* lws' own log lines, at LOG level, without its trailing newline. */
@@ -156,6 +167,7 @@ rtsync_conn_close(RtsyncConn *conn, int code, const char *reason)
 	strlcpy(conn->close_reason, reason, sizeof(conn->close_reason));
 	if (code == 1013)
 	{
+		rtsync_metrics_count(RTSYNC_M_SLOW_CLIENTS_CLOSED, 1);
 		while (!dlist_is_empty(&conn->outq))
 			pfree(dlist_container(RtsyncFrame, node, dlist_pop_head_node(&conn->outq)));
 		conn->out_bytes = 0;
@@ -297,6 +309,8 @@ conn_established(struct lws *wsi, RtsyncConn *conn)
 		conn->dialect = RTSYNC_DIALECT_TRANSPORT_WS;
 	dlist_push_tail(&connections, &conn->node);
 	nconnections++;
+	rtsync_metrics_count(RTSYNC_M_WEBSOCKET_CONNECTIONS_ACCEPTED, 1);
+	connection_gauges();
 	lws_sul_schedule(lws_get_context(wsi), 0, &conn->init_timer, init_timeout_cb,
 					 (lws_usec_t) rtsync_connection_init_timeout_ms * 1000);
 }
@@ -310,6 +324,7 @@ conn_closed(RtsyncConn *conn)
 	rtsync_protocol_closed(conn);
 	dlist_delete(&conn->node);
 	nconnections--;
+	connection_gauges();
 	MemoryContextDelete(conn->cxt);
 	conn->cxt = NULL;
 }
@@ -358,6 +373,7 @@ conn_writeable(RtsyncConn *conn)
 		unsigned char *p;
 		dlist_iter	iter;
 		int			n;
+		int			frames = 0;
 
 		dlist_foreach(iter, &conn->outq)
 		{
@@ -381,11 +397,14 @@ conn_writeable(RtsyncConn *conn)
 			conn->out_bytes -= frame->len;
 			dlist_pop_head_node(&conn->outq);
 			pfree(frame);
+			frames++;
 		}
 		n = lws_write(conn->wsi, buf + LWS_PRE, p - (buf + LWS_PRE), LWS_WRITE_RAW);
 		pfree(buf);
 		if (n < 0)
 			return -1;
+		rtsync_metrics_count(RTSYNC_M_MESSAGES_SENT, frames);
+		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_WEBSOCKET, n);
 		if (!dlist_is_empty(&conn->outq) || conn->close_code)
 			lws_callback_on_writable(conn->wsi);
 		return 0;
@@ -416,9 +435,36 @@ conn_writeable(RtsyncConn *conn)
 static int
 conn_receive(RtsyncConn *conn, const char *in, size_t len)
 {
+	static StringInfoData whole = {NULL, 0, 0, 0};
+
 	if (lws_frame_is_binary(conn->wsi))
 	{
 		rtsync_conn_close(conn, 1003, "binary messages are not supported");
+		return 0;
+	}
+	if (conn->rx.data == NULL && lws_is_first_fragment(conn->wsi) &&
+		lws_is_final_fragment(conn->wsi) && lws_remaining_packet_payload(conn->wsi) == 0)
+	{
+		/*
+		 * A message in one piece, as most are: handled from a buffer the
+		 * worker reuses, so an idle connection keeps no receive memory
+		 */
+		if (len > (size_t) rtsync_max_message_bytes)
+		{
+			rtsync_conn_close(conn, 1009, "message too big");
+			return 0;
+		}
+		if (whole.data == NULL)
+			init_string_in(&whole, TopMemoryContext);
+		resetStringInfo(&whole);
+		appendBinaryStringInfo(&whole, in, len);
+		rtsync_protocol_receive(conn, whole.data, whole.len);
+		/* a huge message's buffer is not kept */
+		if (whole.maxlen > 64 * 1024)
+		{
+			pfree(whole.data);
+			whole.data = NULL;
+		}
 		return 0;
 	}
 	if (conn->rx.data == NULL)
@@ -447,6 +493,20 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	switch (reason)
 	{
+		case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+			/* a client socket (lws calls this for accepted ones only) */
+			lws_set_opaque_user_data(wsi, &socket_counted);
+			nsockets++;
+			connection_gauges();
+			return 0;
+		case LWS_CALLBACK_WSI_DESTROY:
+			if (lws_get_opaque_user_data(wsi) == &socket_counted)
+			{
+				lws_set_opaque_user_data(wsi, NULL);
+				nsockets--;
+				connection_gauges();
+			}
+			return 0;
 		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 			if (shutting_down || !websocket_path_ok(wsi) ||
 				nconnections >= rtsync_max_connections)

@@ -40,6 +40,7 @@
 
 #include "connection.h"
 #include "control.h"
+#include "metrics.h"
 #include "pool.h"
 #include "replication.h"
 #include "server.h"
@@ -108,6 +109,7 @@ rtsync_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	/* backend facilities we use (sha256 for API keys) track resources */
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "rtsync server");
+	rtsync_metrics_worker_start();
 
 	if (uv_loop_init(&loop) != 0)
 		ereport(ERROR, (errmsg("rtsync could not create its event loop")));

@@ -6,7 +6,8 @@
  *	  of the SQL API's C functions (publication.c), and the background
  *	  worker serving GraphQL (../bgworker/).
  *
- *	  The worker and its settings are registered only when the library is
+ *	  The worker, its settings and the shared memory of its metrics
+ *	  (../bgworker/metrics.c) are registered only when the library is
  *	  preloaded by the postmaster; loaded as an output plugin it does
  *	  nothing at load time.
  *
@@ -16,16 +17,43 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
 
+#include "../bgworker/metrics.h"
 #include "../bgworker/worker.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+rtsync_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(rtsync_metrics_shmem_size());
+}
+
+static void
+rtsync_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	rtsync_metrics_shmem_startup();
+}
+
 void
 _PG_init(void)
 {
-	if (process_shared_preload_libraries_in_progress)
-		rtsync_worker_register();
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	rtsync_worker_register();
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rtsync_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rtsync_shmem_startup;
 }

@@ -476,3 +476,23 @@ LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'rtsync_graphql_introspect';
 
 REVOKE EXECUTE ON FUNCTION rtsync._graphql_introspect(text, jsonb) FROM PUBLIC;
+
+/*
+ * The server's metrics, as GET /metrics shows them (bgworker/metrics.c): one
+ * row per series, named as in Prometheus' format, with its labels (as inside
+ * the braces, or NULL), its kind (counter, gauge, histogram) and its value.
+ * The values are in shared memory, written by the worker: counters count
+ * from the server's start; while the worker is not running (rtsync.port =
+ * 0) every value is 0. Like /metrics (and pg_stat_get_* functions),
+ * readable by everyone: the function too, as a view calls functions with
+ * its caller's privileges.
+ */
+CREATE FUNCTION rtsync._stats(OUT name text, OUT labels text, OUT kind text,
+							  OUT value double precision)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'rtsync_stats';
+
+CREATE VIEW rtsync.stats AS
+	SELECT name, labels, kind, value FROM rtsync._stats();
+GRANT SELECT ON rtsync.stats TO PUBLIC;
