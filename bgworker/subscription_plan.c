@@ -327,15 +327,20 @@ plan_filter(RtsyncPlanState *ps, RtsyncGqlSelection *field, RtsyncSubscriptionPl
 }
 
 static char *
-json_key(const char *key, int *len)
+json_key(const char *key, int *len, MemoryContext cxt)
 {
 	StringInfoData buf;
+	char	   *result;
 
+	/* built in the current (scratch) context, kept at its exact size */
 	initStringInfo(&buf);
 	rtsync_json_append_string(&buf, key, strlen(key));
 	appendStringInfoChar(&buf, ':');
 	*len = buf.len;
-	return buf.data;
+	result = MemoryContextAlloc(cxt, buf.len + 1);
+	memcpy(result, buf.data, buf.len + 1);
+	pfree(buf.data);
+	return result;
 }
 
 /* The payload's fields, and the document key, into plan->cxt. */
@@ -357,21 +362,25 @@ plan_projection(RtsyncPlanState *ps, Collected *root, RtsyncSubscriptionPlan *pl
 	if (ps->sink.count > 0)
 		return false;
 
-	MemoryContextSwitchTo(plan->cxt);
+	/*
+	 * Strings are built here, in the scratch context, and copied to the
+	 * plan's at their size: a plan lives as long as its subscription, and
+	 * 10,000 idle subscriptions should not keep 10,000 StringInfo buffers.
+	 */
 	initStringInfo(&key);
 	appendStringInfoString(&key, plan->response_key);
 	if (strcmp(plan->response_key, plan->field_name) != 0)
 		appendStringInfo(&key, ":%s", plan->field_name);
 	appendStringInfoChar(&key, '{');
 	plan->nfields = list_length(fields);
-	plan->fields = palloc0(Max(plan->nfields, 1) * sizeof(RtsyncPlanField));
+	plan->fields = MemoryContextAllocZero(plan->cxt, Max(plan->nfields, 1) * sizeof(RtsyncPlanField));
 	foreach(lc, fields)
 	{
 		Collected  *entry = lfirst(lc);
 		RtsyncGqlSelection *sel = linitial(entry->fields);
 		RtsyncPlanField *f = &plan->fields[i++];
 
-		f->prefix = json_key(entry->key, &f->prefix_len);
+		f->prefix = json_key(entry->key, &f->prefix_len, plan->cxt);
 		for (int c = 0; c < plan->table->ncolumns; c++)
 			if (strcmp(plan->table->columns[c].name, sel->name) == 0)
 				f->column = &plan->table->columns[c];
@@ -381,12 +390,16 @@ plan_projection(RtsyncPlanState *ps, Collected *root, RtsyncSubscriptionPlan *pl
 			appendStringInfo(&key, ":%s", sel->name);
 	}
 	appendStringInfoChar(&key, '}');
-	plan->document_key = key.data;
-	plan->prefix = psprintf("{%s{", json_key(plan->response_key, &plan->prefix_len));
-	plan->prefix_len = strlen(plan->prefix);
-	initStringInfo(&key);
+	plan->document_key = MemoryContextStrdup(plan->cxt, key.data);
+	resetStringInfo(&key);
+	appendStringInfo(&key, "{%s{", json_key(plan->response_key, &plan->prefix_len,
+											CurrentMemoryContext));
+	plan->prefix = MemoryContextStrdup(plan->cxt, key.data);
+	plan->prefix_len = key.len;
+	resetStringInfo(&key);
 	rtsync_json_append_string(&key, plan->table->type_name, strlen(plan->table->type_name));
-	plan->typename_json = key.data;
+	plan->typename_json = MemoryContextStrdup(plan->cxt, key.data);
+	pfree(key.data);
 	return true;
 }
 
