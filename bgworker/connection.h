@@ -51,6 +51,8 @@ typedef struct RtsyncConn
 	StringInfoData rx;			/* a message being reassembled */
 	bool		rx_too_big;
 	dlist_head outq;			/* RtsyncFrame, oldest first */
+	dlist_node	flush_node;		/* in the server's flush list ... */
+	bool		flush_pending;	/* ... while this is set */
 	size_t		out_bytes;
 	List	   *subscriptions;	/* RtsyncSubscription * */
 	int			close_code;		/* non-zero: close once the queue is out */

@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "common/base64.h"
 #include "common/string.h"
@@ -48,6 +49,8 @@ typedef struct RtsyncFrame
 
 static struct lws_context *context = NULL;
 static dlist_head connections = DLIST_STATIC_INIT(connections);
+/* connections with frames queued in this pass of the loop, to flush */
+static dlist_head flush_list = DLIST_STATIC_INIT(flush_list);
 static int	nconnections = 0;
 static int	nsockets = 0;		/* client sockets, WebSocket or not */
 static char socket_counted;		/* marks (opaque user data) a counted wsi */
@@ -139,7 +142,11 @@ rtsync_conn_send_parts(RtsyncConn *conn, const char *a, size_t alen,
 		memcpy(frame->buf + alen + blen, c, clen);
 	dlist_push_tail(&conn->outq, &frame->node);
 	conn->out_bytes += len;
-	lws_callback_on_writable(conn->wsi);
+	if (!conn->flush_pending)
+	{
+		conn->flush_pending = true;
+		dlist_push_tail(&flush_list, &conn->flush_node);
+	}
 }
 
 void
@@ -322,6 +329,9 @@ conn_closed(RtsyncConn *conn)
 		return;
 	lws_sul_cancel(&conn->init_timer);
 	rtsync_protocol_closed(conn);
+	if (conn->flush_pending)
+		dlist_delete(&conn->flush_node);
+	conn->flush_pending = false;
 	dlist_delete(&conn->node);
 	nconnections--;
 	connection_gauges();
@@ -356,55 +366,148 @@ put_frame_header(unsigned char *p, size_t len)
 }
 
 /*
- * Everything queued goes out in one write (up to WRITE_BATCH_BYTES), framed
- * here: server frames are unmasked, so frames simply concatenate, and one
- * write per batch instead of per message is most of the cost of fan-out
- * (see ../shared/reference/platform-notes.md). No extension (compression)
- * is negotiated, so the frames need no transformation. Then the close, once
- * all is out.
+ * The queued frames, up to WRITE_BATCH_BYTES, framed here into one buffer
+ * (with LWS_PRE bytes before it, for lws_write): server frames are
+ * unmasked, so frames simply concatenate, and one write carries them all.
+ * Sets *len and *frames; the buffer is the caller's to pfree.
+ */
+static unsigned char *
+take_batch(RtsyncConn *conn, size_t *len, int *frames)
+{
+	size_t		total = 0;
+	unsigned char *buf;
+	unsigned char *p;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &conn->outq)
+	{
+		RtsyncFrame *frame = dlist_container(RtsyncFrame, node, iter.cur);
+
+		if (total > 0 && total + frame->len + 10 > WRITE_BATCH_BYTES)
+			break;
+		total += frame->len + 10;
+	}
+	buf = MemoryContextAlloc(conn->cxt, LWS_PRE + total);
+	p = buf + LWS_PRE;
+	*frames = 0;
+	while (!dlist_is_empty(&conn->outq))
+	{
+		RtsyncFrame *frame = dlist_head_element(RtsyncFrame, node, &conn->outq);
+
+		if (p + frame->len + 10 > buf + LWS_PRE + total)
+			break;
+		p += put_frame_header(p, frame->len);
+		memcpy(p, frame->buf, frame->len);
+		p += frame->len;
+		conn->out_bytes -= frame->len;
+		dlist_pop_head_node(&conn->outq);
+		pfree(frame);
+		(*frames)++;
+	}
+	*len = p - (buf + LWS_PRE);
+	return buf;
+}
+
+static void
+count_sent(int frames, size_t bytes)
+{
+	rtsync_metrics_count(RTSYNC_M_MESSAGES_SENT, frames);
+	rtsync_metrics_count(RTSYNC_M_BYTES_SENT_WEBSOCKET, bytes);
+}
+
+/*
+ * Sends what a connection has queued straight to its socket, at the end of
+ * a pass of the loop: everything queued meanwhile (every record of one read
+ * from the stream) goes in one send(), without waiting for the socket to be
+ * reported writable. What the socket does not take is handed to lws_write,
+ * which keeps the rest and finishes it before anything else is written on
+ * the connection (so frames never interleave with lws' own); the remaining
+ * queue then goes the usual way, from the writeable callback. TLS
+ * connections, closing ones and those lws still has bytes for always go
+ * the usual way.
+ */
+static void
+conn_flush(RtsyncConn *conn)
+{
+	unsigned char *buf;
+	size_t		len;
+	int			frames;
+	int			fd;
+	ssize_t		n;
+
+	if (dlist_is_empty(&conn->outq))
+		return;
+	if (conn->close_code != 0 || lws_is_ssl(conn->wsi) || lws_partial_buffered(conn->wsi) ||
+		(fd = lws_get_socket_fd(conn->wsi)) < 0)
+	{
+		lws_callback_on_writable(conn->wsi);
+		return;
+	}
+	buf = take_batch(conn, &len, &frames);
+	n = send(fd, buf + LWS_PRE, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		n = 0;					/* EAGAIN, or an error lws_write will see */
+	if ((size_t) n < len)
+	{
+		/* the rest has LWS_PRE (and more) bytes before it, as lws_write wants */
+		if (lws_write(conn->wsi, buf + LWS_PRE + n, len - n, LWS_WRITE_RAW) < 0)
+		{
+			pfree(buf);
+			return;				/* lws closes the connection */
+		}
+	}
+	pfree(buf);
+	count_sent(frames, len);
+	if (!dlist_is_empty(&conn->outq))
+		lws_callback_on_writable(conn->wsi);
+}
+
+/* At the end of each pass of the loop: see conn_flush. */
+void
+rtsync_server_flush(void)
+{
+	while (!dlist_is_empty(&flush_list))
+	{
+		RtsyncConn *conn = dlist_container(RtsyncConn, flush_node,
+										   dlist_pop_head_node(&flush_list));
+		MemoryContext old = CurrentMemoryContext;
+
+		conn->flush_pending = false;
+		if (conn->cxt == NULL)
+			continue;
+		PG_TRY();
+		{
+			conn_flush(conn);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(old);
+			EmitErrorReport();
+			FlushErrorState();
+			rtsync_conn_close(conn, 1011, "internal server error");
+		}
+		PG_END_TRY();
+	}
+}
+
+/*
+ * lws says the socket can take more: the next batch of queued frames goes
+ * out in one write; lws keeps what the socket does not take.
  */
 static int
 conn_writeable(RtsyncConn *conn)
 {
 	if (!dlist_is_empty(&conn->outq))
 	{
-		size_t		total = 0;
-		unsigned char *buf;
-		unsigned char *p;
-		dlist_iter	iter;
-		int			n;
-		int			frames = 0;
+		size_t		len;
+		int			frames;
+		unsigned char *buf = take_batch(conn, &len, &frames);
+		int			n = lws_write(conn->wsi, buf + LWS_PRE, len, LWS_WRITE_RAW);
 
-		dlist_foreach(iter, &conn->outq)
-		{
-			RtsyncFrame *frame = dlist_container(RtsyncFrame, node, iter.cur);
-
-			if (total > 0 && total + frame->len + 10 > WRITE_BATCH_BYTES)
-				break;
-			total += frame->len + 10;
-		}
-		buf = MemoryContextAlloc(conn->cxt, LWS_PRE + total);
-		p = buf + LWS_PRE;
-		while (!dlist_is_empty(&conn->outq))
-		{
-			RtsyncFrame *frame = dlist_head_element(RtsyncFrame, node, &conn->outq);
-
-			if (p + frame->len + 10 > buf + LWS_PRE + total)
-				break;
-			p += put_frame_header(p, frame->len);
-			memcpy(p, frame->buf, frame->len);
-			p += frame->len;
-			conn->out_bytes -= frame->len;
-			dlist_pop_head_node(&conn->outq);
-			pfree(frame);
-			frames++;
-		}
-		n = lws_write(conn->wsi, buf + LWS_PRE, p - (buf + LWS_PRE), LWS_WRITE_RAW);
 		pfree(buf);
 		if (n < 0)
 			return -1;
-		rtsync_metrics_count(RTSYNC_M_MESSAGES_SENT, frames);
-		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_WEBSOCKET, n);
+		count_sent(frames, n);
 		if (!dlist_is_empty(&conn->outq) || conn->close_code)
 			lws_callback_on_writable(conn->wsi);
 		return 0;

@@ -13,6 +13,7 @@
 
 extern bool rtsync_server_start(uv_loop_t *loop);
 extern void rtsync_server_reload(void);
+extern void rtsync_server_flush(void);
 extern void rtsync_server_shutdown(void);
 extern void rtsync_server_destroy(void);
 

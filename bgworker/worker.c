@@ -89,6 +89,8 @@ loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
 	long		timeout;
 
 	uv_run(loop, UV_RUN_NOWAIT);
+	/* what the pass queued for clients goes out now, a write per client */
+	rtsync_server_flush();
 	timeout = uv_backend_timeout(loop);
 	if (max_timeout_ms >= 0 && (timeout < 0 || timeout > max_timeout_ms))
 		timeout = max_timeout_ms;
