@@ -26,6 +26,7 @@
 #include "http.h"
 #include "pool.h"
 #include "query_plan.h"
+#include "query_result.h"
 #include "registry.h"
 #include "schema_sdl.h"
 #include "settings.h"

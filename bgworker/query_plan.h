@@ -105,10 +105,4 @@ extern RtsyncRequestPlan *rtsync_plan_request(RtsyncSchema *schema,
 											  List **errors);
 extern void rtsync_request_plan_free(RtsyncRequestPlan *plan);
 
-/*
- * Appends the JSON of a root field's value from its statement's result (a
- * PGRES_TUPLES_OK result, or NULL for VALUE roots).
- */
-extern void rtsync_root_result(const RtsyncRootPlan *root, PGresult *res, StringInfo out);
-
 #endif							/* RTSYNC_QUERY_PLAN_H */
