@@ -266,8 +266,8 @@ rtsync_schema_find_table(RtsyncSchema *schema, const char *qualified_name)
  * Is this a type name the generated schema itself uses? A table published
  * under such a name would make the schema ambiguous.
  */
-static bool
-type_name_reserved(const char *name)
+bool
+rtsync_type_name_reserved(const char *name)
 {
 	size_t		len = strlen(name);
 
@@ -496,7 +496,7 @@ add_table_from_json(RtsyncSchema *schema, JsonbContainer *obj, char **error)
 	columns = v.val.binary.data;
 
 	/* see type_name_reserved; the caller has seen to duplicates */
-	if (!rtsync_is_graphql_name(type_name) || type_name_reserved(type_name) ||
+	if (!rtsync_is_graphql_name(type_name) || rtsync_type_name_reserved(type_name) ||
 		rtsync_schema_find_type(schema, type_name) != NULL)
 		return true;
 

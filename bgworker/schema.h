@@ -112,6 +112,8 @@ extern void rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *
 extern RtsyncSchemaTable *rtsync_schema_find_type(RtsyncSchema *schema, const char *type_name);
 extern RtsyncSchemaTable *rtsync_schema_find_table(RtsyncSchema *schema, const char *qualified_name);
 extern const char *rtsync_scalar_name(RtsyncGqlScalar scalar);
+/* Is this a name the generated schema uses itself (Query, ModelXInput, ...)? */
+extern bool rtsync_type_name_reserved(const char *name);
 /* English plural of a type name, as Amplify names list fields */
 extern char *rtsync_plural_name(const char *type_name);
 

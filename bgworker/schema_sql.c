@@ -22,6 +22,8 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -348,4 +350,29 @@ rtsync_graphql_introspect(PG_FUNCTION_ARGS)
 	}
 	rtsync_schema_free(ps.schema);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/*
+ * rtsync._type_name_check(type_name text) RETURNS text[]: for publish(),
+ * whether the generated schema can have a type of this name (NULL when it
+ * can, else why not), and the name of its list field's plural, so that two
+ * tables cannot both be listTs.
+ */
+PG_FUNCTION_INFO_V1(rtsync_type_name_check);
+Datum
+rtsync_type_name_check(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum		elems[2];
+	bool		nulls[2] = {false, false};
+	int			dims[1] = {2};
+	int			lbs[1] = {1};
+
+	if (rtsync_type_name_reserved(name))
+		elems[0] = CStringGetTextDatum("the GraphQL schema uses this name itself");
+	else
+		nulls[0] = true;
+	elems[1] = CStringGetTextDatum(rtsync_plural_name(name));
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID,
+											 -1, false, TYPALIGN_INT));
 }

@@ -96,6 +96,10 @@ AS 'MODULE_PATHNAME', 'rtsync_store_publication';
  * expectedVersion fails when the row has moved on. NULL keeps the table's
  * current setting (none for a new publication); '' removes it.
  */
+/* see bgworker/schema_sql.c */
+CREATE FUNCTION rtsync._type_name_check(type_name text) RETURNS text[]
+LANGUAGE C STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'rtsync_type_name_check';
+
 CREATE FUNCTION rtsync.publish(tbl regclass,
 							   view_type text DEFAULT 'NEW_AND_OLD_IMAGES',
 							   type_name text DEFAULT NULL,
@@ -110,6 +114,7 @@ DECLARE
 	tn text := coalesce(publish.type_name, rtsync.default_type_name(publish.tbl));
 	other regclass;
 	vc name;
+	name_check text[];
 BEGIN
 	IF publish.tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -162,6 +167,20 @@ BEGIN
 	WHERE p.type_name = tn AND p.relid <> publish.tbl;
 	IF FOUND THEN
 		RAISE EXCEPTION 'type name "%" is already used by table %', tn, other
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'Pass a different type_name.';
+	END IF;
+	name_check := rtsync._type_name_check(tn);
+	IF name_check[1] IS NOT NULL THEN
+		RAISE EXCEPTION 'invalid type name "%"', tn
+			USING ERRCODE = 'invalid_name',
+				  DETAIL = format('The GraphQL schema uses this name (or its pattern: Query, Mutation, Subscription, scalars, Model...Input, Model...Connection, Create/Update/Delete...Input) for a type of its own.'),
+				  HINT = 'Pass a different type_name.';
+	END IF;
+	SELECT p.relid INTO other FROM rtsync.published_table p
+	WHERE (rtsync._type_name_check(p.type_name))[2] = name_check[2] AND p.relid <> publish.tbl;
+	IF FOUND THEN
+		RAISE EXCEPTION 'type name "%" would share its list field list% with table %', tn, name_check[2], other
 			USING ERRCODE = 'duplicate_object',
 				  HINT = 'Pass a different type_name.';
 	END IF;

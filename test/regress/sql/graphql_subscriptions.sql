@@ -44,6 +44,8 @@ SELECT rtsync.publish('tags', 'NEW_IMAGE');
 -- a type name that the generated schema itself uses: left out of it
 CREATE TABLE strs (id int PRIMARY KEY);
 SELECT rtsync.publish('strs', type_name => 'String');
+-- publish() refuses it; written to the catalogue directly, it is left out
+SELECT rtsync._store_publication('strs', 'NEW_AND_OLD_IMAGES', 'String');
 
 -- the schema description, one row per column (relid differs between runs)
 SELECT t->>'type' AS type, t->>'table' AS table, t->>'view_type' AS view_type,

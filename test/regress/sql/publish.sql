@@ -93,6 +93,16 @@ SELECT rtsync.publish('short_lived', 'KEYS_ONLY');
 DROP TABLE short_lived;
 SELECT count(*) FROM rtsync.published_table WHERE type_name = 'ShortLived';
 
+-- names the GraphQL schema uses itself, and list fields that would collide
+SELECT rtsync.publish('categories', type_name => 'Query');
+SELECT rtsync.publish('categories', type_name => 'ModelThingConnection');
+SELECT rtsync.publish('categories', type_name => 'CreateThingInput');
+CREATE TABLE boxe (id int PRIMARY KEY);
+SELECT rtsync.publish('boxes', type_name => 'Box');
+SELECT rtsync.publish('boxe', type_name => 'Boxe');
+SELECT rtsync.unpublish('boxes');
+DROP TABLE boxe;
+
 -- optimistic concurrency: a version column for GraphQL mutations
 CREATE TABLE versioned (id int PRIMARY KEY, v int NOT NULL DEFAULT 1, note text,
 	g int GENERATED ALWAYS AS (id * 2) STORED);
