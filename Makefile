@@ -24,7 +24,7 @@ OBJS += bgworker/schema.o bgworker/filter.o bgworker/subscription_input.o bgwork
 OBJS += bgworker/schema_types.o bgworker/builtin_types.o bgworker/schema_sdl.o bgworker/introspection_validate.o bgworker/introspection.o bgworker/schema_sql.o
 OBJS += bgworker/http_static.o
 OBJS += bgworker/metrics.o
-OBJS += bgworker/pool.o bgworker/http.o bgworker/http_graphql.o bgworker/query_plan.o bgworker/query_result.o bgworker/query_sql.o
+OBJS += bgworker/pool.o bgworker/http.o bgworker/http_graphql.o bgworker/query_plan.o bgworker/query_result.o bgworker/query_sql.o bgworker/ws_operation.o
 
 EXTENSION = rtsync
 DATA = sql/rtsync--0.1.sql

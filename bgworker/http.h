@@ -56,4 +56,9 @@ extern void rtsync_http_request_done(RtsyncHttpRequest *req);
 extern void rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait);
 extern void rtsync_http_control_loaded(void);
 
+/* {"data":...,"errors":[...]} of an executed plan (http_graphql.c) */
+struct RtsyncRequestPlan;
+extern void rtsync_graphql_result(struct RtsyncRequestPlan *plan, List *results,
+								  StringInfo body);
+
 #endif							/* RTSYNC_HTTP_H */

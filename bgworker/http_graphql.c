@@ -144,32 +144,20 @@ append_db_error(StringInfo out, PGresult *res, const RtsyncRootPlan *root, bool 
 	append_error(out, type, message, root, extra);
 }
 
-/* Every statement's result is in: the answer. */
-static void
-execution_done(void *arg, List *results, const char *failure)
+/*
+ * The answer to an executed plan, {"data":...,"errors":[...]}, from its
+ * statements' results (see pool.h): shared by HTTP and by queries and
+ * mutations sent over WebSocket.
+ */
+void
+rtsync_graphql_result(RtsyncRequestPlan *plan, List *results, StringInfo body)
 {
-	Execution  *ex = arg;
-	RtsyncHttpRequest *req = ex->req;
-	RtsyncRequestPlan *plan = ex->plan;
-	MemoryContext old = MemoryContextSwitchTo(req->cxt);
 	StringInfoData data;
 	StringInfoData errors;
-	StringInfoData body;
 	PGresult   *commit = list_length(results) > plan->nstatements ?
 		list_nth(results, plan->nstatements) : NULL;
 	bool		failed = false;
 	ListCell   *lc;
-
-	if (failure)
-	{
-		ereport(LOG, (errmsg("rtsync GraphQL request failed: %s", failure)));
-		rtsync_request_plan_free(plan);
-		answer_errors_only(req, HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
-						   strncmp(failure, "The ", 4) == 0 ? failure :
-						   "The database could not run the request.");
-		MemoryContextSwitchTo(old);
-		return;
-	}
 
 	/* did anything fail? then the transaction was rolled back */
 	foreach(lc, results)
@@ -225,11 +213,35 @@ execution_done(void *arg, List *results, const char *failure)
 		appendStringInfoString(&data, "null");
 	}
 
-	initStringInfo(&body);
-	appendStringInfo(&body, "{\"data\":%s", data.data);
+	appendStringInfo(body, "{\"data\":%s", data.data);
 	if (errors.len > 0)
-		appendStringInfo(&body, ",\"errors\":[%s]", errors.data);
-	appendStringInfoChar(&body, '}');
+		appendStringInfo(body, ",\"errors\":[%s]", errors.data);
+	appendStringInfoChar(body, '}');
+}
+
+/* Every statement's result is in: the answer. */
+static void
+execution_done(void *arg, List *results, const char *failure)
+{
+	Execution  *ex = arg;
+	RtsyncHttpRequest *req = ex->req;
+	RtsyncRequestPlan *plan = ex->plan;
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+	StringInfoData body;
+
+	if (failure)
+	{
+		ereport(LOG, (errmsg("rtsync GraphQL request failed: %s", failure)));
+		rtsync_request_plan_free(plan);
+		answer_errors_only(req, HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+						   strncmp(failure, "The ", 4) == 0 ? failure :
+						   "The database could not run the request.");
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	initStringInfo(&body);
+	rtsync_graphql_result(plan, results, &body);
 	rtsync_request_plan_free(plan);
 	rtsync_http_answer(req, HTTP_STATUS_OK, "application/json", body.data, body.len);
 	MemoryContextSwitchTo(old);

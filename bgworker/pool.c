@@ -136,7 +136,7 @@ send_rollback(PoolConn *c)
 
 /* Reads what arrived; a job ends at its Sync. */
 static void
-pool_readable(RtsyncPgConn *pc)
+pool_read(RtsyncPgConn *pc)
 {
 	PoolConn   *c = (PoolConn *) pc;
 
@@ -202,6 +202,30 @@ pool_readable(RtsyncPgConn *pc)
 			MemoryContextSwitchTo(old);
 		}
 	}
+}
+
+/*
+ * pool_read, caught: it runs from a libuv callback, which no ERROR may
+ * cross (the jobs' callbacks build answers, which can fail). The
+ * connection is closed and its job failed instead.
+ */
+static void
+pool_readable(RtsyncPgConn *pc)
+{
+	MemoryContext old = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		pool_read(pc);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		EmitErrorReport();
+		FlushErrorState();
+		rtsync_pgconn_close(pc, "error while reading results");
+	}
+	PG_END_TRY();
 }
 
 static void

@@ -37,6 +37,7 @@
 #include "control.h"
 #include "metrics.h"
 #include "protocol.h"
+#include "ws_operation.h"
 #include "registry.h"
 #include "settings.h"
 
@@ -601,7 +602,7 @@ receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
 			rtsync_conn_close(conn, 4401, "Unauthorized");
 			return;
 		}
-		if (find_subscription(conn, m->id))
+		if (find_subscription(conn, m->id) || rtsync_ws_operation_running(conn, m->id))
 		{
 			char		reason[123];
 
@@ -609,9 +610,13 @@ receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
 			rtsync_conn_close(conn, 4409, reason);
 			return;
 		}
-		start_subscription(conn, m->id, get_string(payload, "query"),
-						   get_json_text(payload, "variables"),
-						   get_string(payload, "operationName"));
+		/* a query or mutation runs as over HTTP; anything else subscribes */
+		if (!rtsync_ws_operation_start(conn, m->id, get_string(payload, "query"),
+									   get_json_text(payload, "variables"),
+									   get_string(payload, "operationName")))
+			start_subscription(conn, m->id, get_string(payload, "query"),
+							   get_json_text(payload, "variables"),
+							   get_string(payload, "operationName"));
 	}
 	else if (strcmp(m->type, "complete") == 0)
 	{
@@ -700,9 +705,12 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 		/* legacy: the same id again replaces the running operation */
 		if (old)
 			drop_subscription(conn, old);
-		start_subscription(conn, m->id, get_string(payload, "query"),
-						   get_json_text(payload, "variables"),
-						   get_string(payload, "operationName"));
+		if (!rtsync_ws_operation_start(conn, m->id, get_string(payload, "query"),
+									   get_json_text(payload, "variables"),
+									   get_string(payload, "operationName")))
+			start_subscription(conn, m->id, get_string(payload, "query"),
+							   get_json_text(payload, "variables"),
+							   get_string(payload, "operationName"));
 	}
 	else if (strcmp(m->type, "stop") == 0)
 	{
@@ -815,10 +823,36 @@ rtsync_protocol_closed(RtsyncConn *conn)
 
 	parked = list_delete_ptr(parked, conn);
 	parked_messages = list_delete_ptr(parked_messages, conn);
+	rtsync_ws_operations_closed(conn);
 	conn->starting = NULL;
 	foreach(lc, conn->subscriptions)
 		rtsync_registry_unsubscribe(lfirst(lc));
 	conn->subscriptions = NIL;
+}
+
+/* A query's or mutation's answer (ws_operation.c), then its end. */
+void
+rtsync_protocol_operation_result(RtsyncConn *conn, const char *id, const char *result,
+								 size_t len)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"type\":\"%s\",\"id\":",
+					 conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data");
+	escape_json(&s, id);
+	appendStringInfoString(&s, ",\"payload\":");
+	appendBinaryStringInfo(&s, result, len);
+	appendStringInfoChar(&s, '}');
+	rtsync_conn_send_str(conn, &s);
+	pfree(s.data);
+	send_simple(conn, "complete", id, NULL);
+}
+
+void
+rtsync_protocol_operation_errors(RtsyncConn *conn, const char *id, List *errors)
+{
+	send_operation_errors(conn, id, errors, NULL);
 }
 
 /* An event for one subscription: payload is {"data":{...}}. */

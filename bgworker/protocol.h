@@ -20,5 +20,8 @@ extern void rtsync_protocol_end_subscription(RtsyncSubscription *sub, const char
 extern void rtsync_protocol_recheck_keys(RtsyncConn *conn);
 extern void rtsync_protocol_recheck_privileges(RtsyncConn *conn);
 extern void rtsync_protocol_control_loaded(void);
+extern void rtsync_protocol_operation_result(RtsyncConn *conn, const char *id,
+											 const char *result, size_t len);
+extern void rtsync_protocol_operation_errors(RtsyncConn *conn, const char *id, List *errors);
 
 #endif							/* RTSYNC_PROTOCOL_H */

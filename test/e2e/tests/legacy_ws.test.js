@@ -93,3 +93,13 @@ test('unparsable messages get connection_error and the socket stays open', async
   assert.deepEqual(data, { type: 'data', id: '1', payload: { data: { onCreateDataItem: { id: 'leg-3' } } } });
   ws.close();
 });
+
+test('queries and mutations over the socket are answered once, then complete', async () => {
+  const client = legacyClient();
+  const created = collect(client, { query: `mutation { createDataItem(input: {id: "leg-q", title: "over the socket"}) { id title version } }` });
+  assert.deepEqual((await created.next()).next, { data: { createDataItem: { id: 'leg-q', title: 'over the socket', version: 1 } } });
+  assert.deepEqual(await created.next(), { complete: true });
+  const got = collect(client, { query: `query ($id: ID!) { getDataItem(id: $id) { title } }`, variables: { id: 'leg-q' } });
+  assert.deepEqual((await got.next()).next, { data: { getDataItem: { title: 'over the socket' } } });
+  client.close();
+});

@@ -91,3 +91,23 @@ test('no connection_init in time closes with 4408', async () => {
   const ws = await rawSocket('graphql-transport-ws');
   assert.equal((await ws.closed).code, 4408);
 });
+
+test('queries and mutations over graphql-ws: one result, then complete; errors the protocol\'s way', async () => {
+  const client = transportClient();
+  const created = collect(client, { query: `mutation ($i: CreateDataItemInput!) { createDataItem(input: $i) { id title version } }`,
+    variables: { i: { id: 'tws-q', title: 'over the socket' } } });
+  assert.deepEqual((await created.next()).next, { data: { createDataItem: { id: 'tws-q', title: 'over the socket', version: 1 } } });
+  assert.deepEqual(await created.next(), { complete: true });
+  // a database error is part of the result; the transaction rolled back
+  const dup = collect(client, { query: `mutation { createDataItem(input: {id: "tws-q", title: "again"}) { id } }` });
+  const { next } = await dup.next();
+  assert.equal(next.data.createDataItem, null);
+  assert.equal(next.errors[0].errorType, 'UniqueViolation');
+  // a validation error is an error message, and the connection stays up
+  const bad = collect(client, { query: `query { getDataItem(id: "tws-q") { nope } }` });
+  const { error } = await bad.next();
+  assert.match(error[0].message, /Cannot query field "nope" on type "DataItem"/);
+  const list = collect(client, { query: `{ listDataItems(filter: {id: {eq: "tws-q"}}) { items { id } } }` });
+  assert.deepEqual((await list.next()).next, { data: { listDataItems: { items: [{ id: 'tws-q' }] } } });
+  await client.dispose();
+});

@@ -1,0 +1,183 @@
+/*-------------------------------------------------------------------------
+ *
+ * ws_operation.c
+ *	  Queries and mutations that arrive over a WebSocket.
+ *
+ * graphql-ws and Apollo's GraphQLWsLink send every operation on the socket
+ * when they are the only link. A query or mutation is planned and run as
+ * an HTTP request is (query_plan.c, pool.c, as the connection's key's
+ * role), and answered with one next (data, for legacy clients) carrying
+ * {"data","errors"} and a complete. Validation errors are an error
+ * message, as for subscriptions.
+ *
+ * The statements run while the loop goes on, and the connection may close
+ * meanwhile: running operations are kept in one list, and a closing
+ * connection is taken off its operations, whose results are then dropped.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/ilist.h"
+#include "utils/memutils.h"
+
+#include "graphql_parser.h"
+#include "http.h"
+#include "pool.h"
+#include "protocol.h"
+#include "query_plan.h"
+#include "registry.h"
+#include "settings.h"
+#include "ws_operation.h"
+
+typedef struct WsOperation
+{
+	dlist_node	node;			/* in running */
+	MemoryContext cxt;			/* owns this; the plan is its child */
+	RtsyncConn *conn;			/* NULL once the connection closed */
+	char	   *id;
+	RtsyncRequestPlan *plan;
+} WsOperation;
+
+static dlist_head running = DLIST_STATIC_INIT(running);
+
+/* The type of the operation the request selects; -1 when unclear. */
+static int
+operation_type(const char *query, const char *operation_name)
+{
+	RtsyncGqlError error;
+	RtsyncGqlDocument *doc;
+	ListCell   *lc;
+	int			type = -1;
+
+	memset(&error, 0, sizeof(error));
+	doc = rtsync_gql_parse(query, strlen(query), &error);
+	if (doc == NULL)
+		return -1;
+	foreach(lc, doc->operations)
+	{
+		RtsyncGqlOperation *op = lfirst(lc);
+
+		if (operation_name == NULL ?
+			list_length(doc->operations) == 1 :
+			(op->name && strcmp(op->name, operation_name) == 0))
+		{
+			type = op->type;
+			break;
+		}
+	}
+	return type;
+}
+
+static int
+running_on(RtsyncConn *conn)
+{
+	dlist_iter	iter;
+	int			n = 0;
+
+	dlist_foreach(iter, &running)
+		n += dlist_container(WsOperation, node, iter.cur)->conn == conn;
+	return n;
+}
+
+bool
+rtsync_ws_operation_running(RtsyncConn *conn, const char *id)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &running)
+	{
+		WsOperation *op = dlist_container(WsOperation, node, iter.cur);
+
+		if (op->conn == conn && strcmp(op->id, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+void
+rtsync_ws_operations_closed(RtsyncConn *conn)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &running)
+	{
+		WsOperation *op = dlist_container(WsOperation, node, iter.cur);
+
+		if (op->conn == conn)
+			op->conn = NULL;
+	}
+}
+
+static void
+operation_done(void *arg, List *results, const char *failure)
+{
+	WsOperation *op = arg;
+	MemoryContext old = MemoryContextSwitchTo(op->cxt);
+
+	dlist_delete(&op->node);
+	if (op->conn != NULL && op->conn->cxt != NULL)
+	{
+		StringInfoData body;
+
+		initStringInfo(&body);
+		if (failure)
+		{
+			ereport(LOG, (errmsg("rtsync GraphQL operation failed: %s", failure)));
+			appendStringInfoString(&body, "{\"data\":null,\"errors\":[{\"errorType\":\"ServiceUnavailable\",\"message\":\"The database could not run the operation.\"}]}");
+		}
+		else
+			rtsync_graphql_result(op->plan, results, &body);
+		rtsync_protocol_operation_result(op->conn, op->id, body.data, body.len);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(op->cxt);
+}
+
+bool
+rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
+						  const char *variables, const char *operation_name)
+{
+	int			type;
+	List	   *errors = NIL;
+	RtsyncRequestPlan *plan;
+	WsOperation *op;
+	MemoryContext cxt;
+
+	if (query == NULL)
+		return false;
+	type = operation_type(query, operation_name);
+	if (type != RTSYNC_GQL_QUERY && type != RTSYNC_GQL_MUTATION)
+		return false;
+	if (running_on(conn) >= rtsync_max_subscriptions_per_connection)
+	{
+		RtsyncGqlError *e = palloc0(sizeof(RtsyncGqlError));
+
+		e->message = psprintf("Max number of %d operations in flight reached",
+							  rtsync_max_subscriptions_per_connection);
+		rtsync_protocol_operation_errors(conn, id, list_make1(e));
+		return true;
+	}
+	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
+							   operation_name, variables, true, &errors);
+	if (plan == NULL)
+	{
+		rtsync_protocol_operation_errors(conn, id, errors);
+		return true;
+	}
+	cxt = AllocSetContextCreate(TopMemoryContext, "rtsync websocket operation",
+								ALLOCSET_SMALL_SIZES);
+	MemoryContextSetParent(plan->cxt, cxt);
+	op = MemoryContextAllocZero(cxt, sizeof(WsOperation));
+	op->cxt = cxt;
+	op->conn = conn;
+	op->id = MemoryContextStrdup(cxt, id);
+	op->plan = plan;
+	dlist_push_tail(&running, &op->node);
+	if (plan->nstatements == 0)
+		operation_done(op, NIL, NULL);
+	else if (!rtsync_pool_submit(conn->role, !plan->mutation, plan->statements,
+								 plan->nstatements, operation_done, op))
+		operation_done(op, NIL, "the server has too many requests waiting");
+	return true;
+}
