@@ -364,7 +364,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		return;
 
 	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
-							   operation_name, variables, req->post, &errors);
+							   operation_name, variables, req->post, NULL, &errors);
 	if (plan == NULL)
 	{
 		StringInfoData out;

@@ -156,47 +156,6 @@ collect_fields(Intro *in, List *selections, const char *type_name, List **collec
 	}
 }
 
-/* Two literals alike, as graphql-js compares arguments (printed)? */
-static bool
-literals_equal(const RtsyncGqlValue *a, const RtsyncGqlValue *b)
-{
-	StringInfoData pa;
-	StringInfoData pb;
-
-	initStringInfo(&pa);
-	initStringInfo(&pb);
-	rtsync_gql_print_value(&pa, a);
-	rtsync_gql_print_value(&pb, b);
-	return strcmp(pa.data, pb.data) == 0;
-}
-
-/* The same arguments with the same values, in any order? */
-static bool
-arguments_equal(List *a, List *b)
-{
-	ListCell   *la;
-	ListCell   *lb;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	foreach(la, a)
-	{
-		RtsyncGqlArgument *arg = lfirst(la);
-		bool		found = false;
-
-		foreach(lb, b)
-		{
-			RtsyncGqlArgument *other = lfirst(lb);
-
-			if (strcmp(arg->name, other->name) == 0)
-				found = literals_equal(arg->value, other->value);
-		}
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 /*
  * OverlappingFieldsCanBeMerged, for introspection's object types, where
  * each field has one type: the fields of a response key must be the same
@@ -216,7 +175,7 @@ check_mergeable(Intro *in, const Collected *entry)
 			rtsync_gql_error(&in->ps->sink, other->loc,
 							 "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
 							 entry->key, first->name, other->name);
-		else if (!arguments_equal(first->arguments, other->arguments))
+		else if (!rtsync_gql_arguments_equal(first->arguments, other->arguments))
 			rtsync_gql_error(&in->ps->sink, other->loc,
 							 "Fields \"%s\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.",
 							 entry->key);

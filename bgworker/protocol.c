@@ -571,6 +571,25 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
 	return true;
 }
 
+/*
+ * A request's operation (query, variables, operationName of request):
+ * queries and mutations run as over HTTP when the protocol carries them
+ * (ws_operations), anything else subscribes.
+ */
+static void
+start_operation(RtsyncConn *conn, const char *id, JsonbContainer *request,
+				bool ws_operations)
+{
+	char	   *query = get_string(request, "query");
+	char	   *variables = get_json_text(request, "variables");
+	char	   *operation_name = get_string(request, "operationName");
+
+	if (ws_operations &&
+		rtsync_ws_operation_start(conn, id, query, variables, operation_name))
+		return;
+	start_subscription(conn, id, query, variables, operation_name);
+}
+
 /* graphql-transport-ws */
 static void
 receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
@@ -610,13 +629,7 @@ receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
 			rtsync_conn_close(conn, 4409, reason);
 			return;
 		}
-		/* a query or mutation runs as over HTTP; anything else subscribes */
-		if (!rtsync_ws_operation_start(conn, m->id, get_string(payload, "query"),
-									   get_json_text(payload, "variables"),
-									   get_string(payload, "operationName")))
-			start_subscription(conn, m->id, get_string(payload, "query"),
-							   get_json_text(payload, "variables"),
-							   get_string(payload, "operationName"));
+		start_operation(conn, m->id, payload, true);
 	}
 	else if (strcmp(m->type, "complete") == 0)
 	{
@@ -697,20 +710,13 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 				return;
 			}
 			/* start_ack follows once the subscription has started */
-			start_subscription(conn, m->id, get_string(request, "query"),
-							   get_json_text(request, "variables"),
-							   get_string(request, "operationName"));
+			start_operation(conn, m->id, request, false);
 			return;
 		}
 		/* legacy: the same id again replaces the running operation */
 		if (old)
 			drop_subscription(conn, old);
-		if (!rtsync_ws_operation_start(conn, m->id, get_string(payload, "query"),
-									   get_json_text(payload, "variables"),
-									   get_string(payload, "operationName")))
-			start_subscription(conn, m->id, get_string(payload, "query"),
-							   get_json_text(payload, "variables"),
-							   get_string(payload, "operationName"));
+		start_operation(conn, m->id, payload, true);
 	}
 	else if (strcmp(m->type, "stop") == 0)
 	{

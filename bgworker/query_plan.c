@@ -30,8 +30,6 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 1000
 
-static const RtsyncGqlLocation noloc = {0, 0};
-
 typedef struct Planner
 {
 	RtsyncPlanState *ps;
@@ -695,38 +693,36 @@ plan_root_selections(Planner *p, List *selections, bool mutation)
 	}
 }
 
-static RtsyncRequestPlan *
-plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
-			  const char *operation_name, const char *variables_json,
-			  bool allow_mutation, MemoryContext plan_cxt)
+/* How a request may be planned (rtsync_plan_request's arguments). */
+typedef struct RequestOptions
 {
-	RtsyncGqlError error;
+	bool		allow_mutation;
+	bool	   *is_subscription;
+} RequestOptions;
+
+static void *
+plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
+			   MemoryContext plan_cxt, void *arg)
+{
+	RequestOptions *options = arg;
 	Planner		p;
 	bool		mutation;
 	ListCell   *lc;
 	int			i = 0;
 
-	memset(&error, 0, sizeof(error));
-	ps->doc = rtsync_gql_parse(query, query_len, &error);
-	if (ps->doc == NULL)
-	{
-		rtsync_gql_error(&ps->sink, error.loc, "%s", error.message);
-		return NULL;
-	}
-	rtsync_validate_document(ps);
-	if (ps->sink.count > 0)
-		return NULL;
-	ps->op = rtsync_select_operation(ps, operation_name);
-	if (ps->op == NULL)
-		return NULL;
 	if (ps->op->type == RTSYNC_GQL_SUBSCRIPTION)
 	{
-		rtsync_gql_error(&ps->sink, ps->op->loc,
-						 "Subscriptions are served over WebSocket at /graphql, not over HTTP.");
+		if (options->is_subscription)
+			*options->is_subscription = true;	/* the caller subscribes */
+		else
+			rtsync_gql_error(&ps->sink, ps->op->loc,
+							 "Subscriptions are served over WebSocket at /graphql, not over HTTP.");
 		return NULL;
 	}
+	if (ps->sink.count > 0)
+		return NULL;			/* the document's own rules failed */
 	mutation = ps->op->type == RTSYNC_GQL_MUTATION;
-	if (mutation && !allow_mutation)
+	if (mutation && !options->allow_mutation)
 	{
 		rtsync_gql_error(&ps->sink, ps->op->loc,
 						 "Mutations are not allowed in GET requests; use POST.");
@@ -741,18 +737,10 @@ plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
 	rtsync_validate_variables(ps);
 	rtsync_validate_directives(ps, ps->op->directives, mutation ? "MUTATION" : "QUERY");
 	plan_root_selections(&p, ps->op->selections, mutation);
-	foreach(lc, ps->input.variables)
-	{
-		RtsyncVariable *var = lfirst(lc);
-
-		if (!var->used)
-			rtsync_gql_error(&ps->sink, var->def->loc, "Variable \"$%s\" is never used%s%s%s.",
-							 var->def->name, ps->op->name ? " in operation \"" : "",
-							 ps->op->name ? ps->op->name : "", ps->op->name ? "\"" : "");
-	}
+	rtsync_validate_unused_variables(ps);
 	if (ps->sink.count > 0)
 		return NULL;
-	if (!rtsync_input_coerce_variables(&ps->input, variables_json))
+	if (!rtsync_input_coerce_variables(&ps->input, req->variables_json))
 		return NULL;
 
 	/* pass 2: build, in the plan's context */
@@ -775,49 +763,18 @@ plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
 RtsyncRequestPlan *
 rtsync_plan_request(RtsyncSchema *schema, const char *query, size_t query_len,
 					const char *operation_name, const char *variables_json,
-					bool allow_mutation, List **errors)
+					bool allow_mutation, bool *is_subscription, List **errors)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext scratch = AllocSetContextCreate(caller, "rtsync request scratch",
-												  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext plan_cxt = AllocSetContextCreate(caller, "rtsync request plan",
-												   ALLOCSET_DEFAULT_SIZES);
-	RtsyncPlanState ps;
-	RtsyncRequestPlan *volatile plan = NULL;
+	RtsyncGqlRequest req = {query, query_len, operation_name, variables_json};
+	RequestOptions options = {allow_mutation, is_subscription};
 
-	memset(&ps, 0, sizeof(ps));
-	ps.schema = schema;
-	ps.sink.errors = errors;
-	ps.sink.cxt = caller;
-	ps.input.schema = schema;
-	ps.input.sink = &ps.sink;
-
-	MemoryContextSwitchTo(scratch);
-	PG_TRY();
-	{
-		plan = plan_document(&ps, query, query_len, operation_name, variables_json,
-							 allow_mutation, plan_cxt);
-		if (ps.sink.count > 0)
-			plan = NULL;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		rtsync_gql_error(&ps.sink, noloc, "Internal error while planning the request: %s",
-						 edata->message);
-		FreeErrorData(edata);
-		plan = NULL;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(scratch);
-	if (plan == NULL)
-		MemoryContextDelete(plan_cxt);
-	return plan;
+	if (is_subscription)
+		*is_subscription = false;
+	return rtsync_plan_operation(schema, &req,
+								 AllocSetContextCreate(CurrentMemoryContext,
+													   "rtsync request plan",
+													   ALLOCSET_DEFAULT_SIZES),
+								 plan_operation, &options, errors);
 }
 
 void

@@ -102,6 +102,7 @@ extern RtsyncRequestPlan *rtsync_plan_request(RtsyncSchema *schema,
 											  const char *operation_name,
 											  const char *variables_json,
 											  bool allow_mutation,
+											  bool *is_subscription,
 											  List **errors);
 extern void rtsync_request_plan_free(RtsyncRequestPlan *plan);
 

@@ -42,9 +42,12 @@ typedef struct RootField
 	List	   *fields;			/* RtsyncGqlSelection * */
 } RootField;
 
-/* The schema of the current database's published tables. */
-static RtsyncSchema *
-load_schema(void)
+/*
+ * The schema of the current database's published tables, for SQL functions
+ * (the worker reads the same description over libpq).
+ */
+RtsyncSchema *
+rtsync_schema_load_spi(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *json;
@@ -72,7 +75,7 @@ load_schema(void)
 Datum
 rtsync_schema_sdl(PG_FUNCTION_ARGS)
 {
-	RtsyncSchema *schema = load_schema();
+	RtsyncSchema *schema = rtsync_schema_load_spi();
 	StringInfoData out;
 
 	initStringInfo(&out);
@@ -219,20 +222,7 @@ validate_operation(RtsyncPlanState *ps, RtsyncTypeCatalogue *cat)
 							 "Fragment \"%s\" cannot condition on non composite type \"%s\".",
 							 f->name, f->type_condition);
 	}
-	foreach(lc, ps->input.variables)
-	{
-		RtsyncVariable *var = lfirst(lc);
-
-		if (var->used)
-			continue;
-		if (ps->op->name)
-			rtsync_gql_error(&ps->sink, var->def->loc,
-							 "Variable \"$%s\" is never used in operation \"%s\".",
-							 var->def->name, ps->op->name);
-		else
-			rtsync_gql_error(&ps->sink, var->def->loc,
-							 "Variable \"$%s\" is never used.", var->def->name);
-	}
+	rtsync_validate_unused_variables(ps);
 	return ps->sink.count == 0;
 }
 
@@ -335,7 +325,7 @@ rtsync_graphql_introspect(PG_FUNCTION_ARGS)
 		variables = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 	}
 	memset(&ps, 0, sizeof(ps));
-	ps.schema = load_schema();
+	ps.schema = rtsync_schema_load_spi();
 	ps.sink.errors = &errors;
 	ps.sink.cxt = CurrentMemoryContext;
 	ps.input.schema = ps.schema;

@@ -154,72 +154,6 @@ collect_fields(RtsyncPlanState *ps, List *selections, RtsyncSchemaTable *parent,
 	}
 }
 
-/* Are two literals the same, as graphql-js compares arguments (printed)? */
-static bool
-values_equal(const RtsyncGqlValue *a, const RtsyncGqlValue *b)
-{
-	ListCell   *la;
-	ListCell   *lb;
-
-	if (a->kind != b->kind)
-		return false;
-	switch (a->kind)
-	{
-		case RTSYNC_GQL_BOOLEAN:
-			return a->boolean == b->boolean;
-		case RTSYNC_GQL_NULL:
-			return true;
-		case RTSYNC_GQL_LIST:
-			if (list_length(a->items) != list_length(b->items))
-				return false;
-			forboth(la, a->items, lb, b->items)
-				if (!values_equal(lfirst(la), lfirst(lb)))
-				return false;
-			return true;
-		case RTSYNC_GQL_OBJECT:
-			if (list_length(a->fields) != list_length(b->fields))
-				return false;
-			forboth(la, a->fields, lb, b->fields)
-			{
-				RtsyncGqlObjectField *fa = lfirst(la);
-				RtsyncGqlObjectField *fb = lfirst(lb);
-
-				if (strcmp(fa->name, fb->name) != 0 || !values_equal(fa->value, fb->value))
-					return false;
-			}
-			return true;
-		default:
-			return strcmp(a->str, b->str) == 0;
-	}
-}
-
-/* The same arguments with the same values, in any order? */
-static bool
-arguments_equal(List *a, List *b)
-{
-	ListCell   *la;
-	ListCell   *lb;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	foreach(la, a)
-	{
-		RtsyncGqlArgument *arg = lfirst(la);
-		bool		found = false;
-
-		foreach(lb, b)
-		{
-			RtsyncGqlArgument *other = lfirst(lb);
-
-			if (strcmp(arg->name, other->name) == 0)
-				found = values_equal(arg->value, other->value);
-		}
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 /*
  * OverlappingFieldsCanBeMerged, for our flat types: the fields of one
  * response key must be the same field with the same arguments.
@@ -238,7 +172,7 @@ check_mergeable(RtsyncPlanState *ps, Collected *entry)
 			rtsync_gql_error(&ps->sink, other->loc,
 							 "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
 							 entry->key, first->name, other->name);
-		else if (!arguments_equal(first->arguments, other->arguments))
+		else if (!rtsync_gql_arguments_equal(first->arguments, other->arguments))
 			rtsync_gql_error(&ps->sink, other->loc,
 							 "Fields \"%s\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.",
 							 entry->key);
@@ -433,24 +367,10 @@ build_plan(RtsyncPlanState *ps, MemoryContext plan_cxt)
  * NULL at the first phase that reports errors (as graphql-js, which does
  * not execute an invalid document).
  */
-static RtsyncSubscriptionPlan *
-plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
-			  const char *operation_name, const char *variables_json,
-			  MemoryContext plan_cxt)
+static void *
+plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
+			   MemoryContext plan_cxt, void *arg)
 {
-	RtsyncGqlError error;
-
-	memset(&error, 0, sizeof(error));
-	ps->doc = rtsync_gql_parse(query, query_len, &error);
-	if (ps->doc == NULL)
-	{
-		rtsync_gql_error(&ps->sink, error.loc, "%s", error.message);
-		return NULL;
-	}
-	rtsync_validate_document(ps);
-	ps->op = rtsync_select_operation(ps, operation_name);
-	if (ps->op == NULL)
-		return NULL;
 	if (ps->op->type != RTSYNC_GQL_SUBSCRIPTION)
 	{
 		rtsync_gql_error(&ps->sink, ps->op->loc,
@@ -462,24 +382,29 @@ plan_document(RtsyncPlanState *ps, const char *query, size_t query_len,
 	rtsync_validate_subscription(ps);
 	if (ps->sink.count > 0)
 		return NULL;
-	if (!rtsync_input_coerce_variables(&ps->input, variables_json))
+	if (!rtsync_input_coerce_variables(&ps->input, req->variables_json))
 		return NULL;
 	ps->input.substitute = true;
 	return build_plan(ps, plan_cxt);
 }
 
-RtsyncSubscriptionPlan *
-rtsync_plan_subscription(RtsyncSchema *schema, const char *query, size_t query_len,
-						 const char *operation_name, const char *variables_json,
-						 List **errors)
+/*
+ * See subscription_validate.h. Parsing, the rules on the whole document and
+ * the choice of the operation are the same for every kind of request;
+ * plan_op does the rest. An ERROR from Postgres code (out of memory, say)
+ * becomes an internal error of the request: the caller is an lws or libuv
+ * callback, which no ERROR may cross.
+ */
+void *
+rtsync_plan_operation(RtsyncSchema *schema, const RtsyncGqlRequest *req,
+					  MemoryContext plan_cxt, RtsyncOperationPlanner plan_op,
+					  void *arg, List **errors)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext scratch = AllocSetContextCreate(caller, "rtsync plan scratch",
 												  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext plan_cxt = AllocSetContextCreate(caller, "rtsync subscription plan",
-												   ALLOCSET_SMALL_SIZES);
 	RtsyncPlanState ps;
-	RtsyncSubscriptionPlan *volatile plan = NULL;
+	void	   *volatile plan = NULL;
 
 	memset(&ps, 0, sizeof(ps));
 	ps.schema = schema;
@@ -491,8 +416,19 @@ rtsync_plan_subscription(RtsyncSchema *schema, const char *query, size_t query_l
 	MemoryContextSwitchTo(scratch);
 	PG_TRY();
 	{
-		plan = plan_document(&ps, query, query_len, operation_name, variables_json,
-							 plan_cxt);
+		RtsyncGqlError error;
+
+		memset(&error, 0, sizeof(error));
+		ps.doc = rtsync_gql_parse(req->query, req->query_len, &error);
+		if (ps.doc == NULL)
+			rtsync_gql_error(&ps.sink, error.loc, "%s", error.message);
+		else
+		{
+			rtsync_validate_document(&ps);
+			ps.op = rtsync_select_operation(&ps, req->operation_name);
+			if (ps.op != NULL)
+				plan = plan_op(&ps, req, plan_cxt, arg);
+		}
 		if (ps.sink.count > 0)
 			plan = NULL;
 	}
@@ -503,8 +439,7 @@ rtsync_plan_subscription(RtsyncSchema *schema, const char *query, size_t query_l
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		FlushErrorState();
-		rtsync_gql_error(&ps.sink, noloc,
-						 "Internal error while planning the subscription: %s",
+		rtsync_gql_error(&ps.sink, noloc, "Internal error while planning the operation: %s",
 						 edata->message);
 		FreeErrorData(edata);
 		plan = NULL;
@@ -515,6 +450,20 @@ rtsync_plan_subscription(RtsyncSchema *schema, const char *query, size_t query_l
 	if (plan == NULL)
 		MemoryContextDelete(plan_cxt);
 	return plan;
+}
+
+RtsyncSubscriptionPlan *
+rtsync_plan_subscription(RtsyncSchema *schema, const char *query, size_t query_len,
+						 const char *operation_name, const char *variables_json,
+						 List **errors)
+{
+	RtsyncGqlRequest req = {query, query_len, operation_name, variables_json};
+
+	return rtsync_plan_operation(schema, &req,
+								 AllocSetContextCreate(CurrentMemoryContext,
+													   "rtsync subscription plan",
+													   ALLOCSET_SMALL_SIZES),
+								 plan_operation, NULL, errors);
 }
 
 /* ------------------------------------------------------------------------

@@ -26,32 +26,6 @@ PG_FUNCTION_INFO_V1(rtsync_graphql_plan);
 PG_FUNCTION_INFO_V1(rtsync_graphql_deliver);
 PG_FUNCTION_INFO_V1(rtsync_graphql_index_key);
 
-/* The schema of the current database's published tables. */
-static RtsyncSchema *
-load_schema(void)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *json;
-	char	   *error = NULL;
-	RtsyncSchema *schema;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT rtsync._schema_description()::text", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read rtsync._schema_description()");
-	json = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-	schema = rtsync_schema_from_json(json, &error);
-	if (schema == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("could not build the GraphQL schema"),
-				 errdetail("%s", error)));
-	return schema;
-}
-
 /* Plans the function's (document, variables, operation_name) arguments. */
 static RtsyncSubscriptionPlan *
 plan_arguments(FunctionCallInfo fcinfo, RtsyncSchema *schema, bool has_operation_name,
@@ -126,7 +100,7 @@ rtsync_graphql_plan(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	schema = load_schema();
+	schema = rtsync_schema_load_spi();
 	plan = plan_arguments(fcinfo, schema, true, &errors);
 	initStringInfo(&out);
 	if (plan == NULL)
@@ -249,7 +223,7 @@ rtsync_graphql_deliver(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	image = record_image(PG_GETARG_JSONB_P(2), &event, &table_name);
-	schema = load_schema();
+	schema = rtsync_schema_load_spi();
 	plan = plan_arguments(fcinfo, schema, false, &errors);
 	initStringInfo(&out);
 	if (plan == NULL)
@@ -290,7 +264,7 @@ rtsync_graphql_index_key(PG_FUNCTION_ARGS)
 	char	   *key = NULL;
 
 	image = record_image(PG_GETARG_JSONB_P(0), &event, &table_name);
-	schema = load_schema();
+	schema = rtsync_schema_load_spi();
 	table = rtsync_schema_find_table(schema, table_name);
 	for (int i = 0; table != NULL && i < table->ncolumns; i++)
 		if (strcmp(table->columns[i].name, column_name) == 0)

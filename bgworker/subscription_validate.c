@@ -93,6 +93,72 @@ rtsync_root_argument(RtsyncSchemaTable *table, const char *name, int *column)
 	return NULL;
 }
 
+/* Are two literals the same, as graphql-js compares arguments (printed)? */
+static bool
+values_equal(const RtsyncGqlValue *a, const RtsyncGqlValue *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind)
+	{
+		case RTSYNC_GQL_BOOLEAN:
+			return a->boolean == b->boolean;
+		case RTSYNC_GQL_NULL:
+			return true;
+		case RTSYNC_GQL_LIST:
+			if (list_length(a->items) != list_length(b->items))
+				return false;
+			forboth(la, a->items, lb, b->items)
+				if (!values_equal(lfirst(la), lfirst(lb)))
+				return false;
+			return true;
+		case RTSYNC_GQL_OBJECT:
+			if (list_length(a->fields) != list_length(b->fields))
+				return false;
+			forboth(la, a->fields, lb, b->fields)
+			{
+				RtsyncGqlObjectField *fa = lfirst(la);
+				RtsyncGqlObjectField *fb = lfirst(lb);
+
+				if (strcmp(fa->name, fb->name) != 0 || !values_equal(fa->value, fb->value))
+					return false;
+			}
+			return true;
+		default:
+			return strcmp(a->str, b->str) == 0;
+	}
+}
+
+/* The same arguments with the same values, in any order? */
+bool
+rtsync_gql_arguments_equal(List *a, List *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	foreach(la, a)
+	{
+		RtsyncGqlArgument *arg = lfirst(la);
+		bool		found = false;
+
+		foreach(lb, b)
+		{
+			RtsyncGqlArgument *other = lfirst(lb);
+
+			if (strcmp(arg->name, other->name) == 0)
+				found = values_equal(arg->value, other->value);
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 RtsyncGqlFragment *
 rtsync_find_fragment(RtsyncGqlDocument *doc, const char *name)
 {
@@ -603,7 +669,6 @@ void
 rtsync_validate_subscription(RtsyncPlanState *ps)
 {
 	Validator	v = {ps, NIL};
-	ListCell   *lc;
 
 	ps->input.substitute = false;
 	validate_variables(&v);
@@ -627,6 +692,15 @@ rtsync_validate_subscription(RtsyncPlanState *ps)
 		else
 			validate_selections(&v, f->selections, table);
 	}
+
+	rtsync_validate_unused_variables(ps);
+}
+
+/* NoUnusedVariables: after a validation pass marked the used ones. */
+void
+rtsync_validate_unused_variables(RtsyncPlanState *ps)
+{
+	ListCell   *lc;
 
 	foreach(lc, ps->input.variables)
 	{

@@ -25,6 +25,33 @@ typedef struct RtsyncPlanState
 	RtsyncInputContext input;	/* its variables live here */
 } RtsyncPlanState;
 
+/* What one GraphQL request carries (variables: JSON text, or NULL). */
+typedef struct RtsyncGqlRequest
+{
+	const char *query;
+	size_t		query_len;
+	const char *operation_name;
+	const char *variables_json;
+} RtsyncGqlRequest;
+
+/*
+ * Plans the operation ps->op of a parsed and document-validated request
+ * into plan_cxt; NULL, with errors in ps->sink, when it cannot.
+ */
+typedef void *(*RtsyncOperationPlanner) (RtsyncPlanState *ps, const RtsyncGqlRequest *req,
+										  MemoryContext plan_cxt, void *arg);
+
+/*
+ * Parses the request, applies the rules on the whole document, selects the
+ * operation and calls plan_op, in a scratch context and catching any
+ * ERROR (reported as an internal error). Returns plan_op's plan, or NULL
+ * with errors appended to *errors (in the caller's context) and plan_cxt
+ * deleted. Never ereports.
+ */
+extern void *rtsync_plan_operation(RtsyncSchema *schema, const RtsyncGqlRequest *req,
+								   MemoryContext plan_cxt, RtsyncOperationPlanner plan_op,
+								   void *arg, List **errors);
+
 typedef enum RtsyncTypeKind
 {
 	RTSYNC_TYPE_UNKNOWN,
@@ -40,6 +67,8 @@ extern bool rtsync_root_field(RtsyncSchema *schema, const char *name,
 extern RtsyncInputType *rtsync_root_argument(RtsyncSchemaTable *table,
 											 const char *name, int *column);
 extern RtsyncGqlFragment *rtsync_find_fragment(RtsyncGqlDocument *doc, const char *name);
+/* The same arguments with equal values, in any order? (field merging) */
+extern bool rtsync_gql_arguments_equal(List *a, List *b);
 
 /* Rules on the whole document: operation and fragment names, cycles. */
 extern void rtsync_validate_document(RtsyncPlanState *ps);
@@ -55,6 +84,7 @@ extern void rtsync_validate_subscription(RtsyncPlanState *ps);
  * the directives at a location (FIELD, QUERY, ...): for query_plan.c.
  */
 extern void rtsync_validate_variables(RtsyncPlanState *ps);
+extern void rtsync_validate_unused_variables(RtsyncPlanState *ps);
 extern RtsyncGqlOperation *rtsync_select_operation(RtsyncPlanState *ps, const char *name);
 extern void rtsync_validate_directives(RtsyncPlanState *ps, List *directives,
 									   const char *where);

@@ -41,34 +41,6 @@ typedef struct WsOperation
 
 static dlist_head running = DLIST_STATIC_INIT(running);
 
-/* The type of the operation the request selects; -1 when unclear. */
-static int
-operation_type(const char *query, const char *operation_name)
-{
-	RtsyncGqlError error;
-	RtsyncGqlDocument *doc;
-	ListCell   *lc;
-	int			type = -1;
-
-	memset(&error, 0, sizeof(error));
-	doc = rtsync_gql_parse(query, strlen(query), &error);
-	if (doc == NULL)
-		return -1;
-	foreach(lc, doc->operations)
-	{
-		RtsyncGqlOperation *op = lfirst(lc);
-
-		if (operation_name == NULL ?
-			list_length(doc->operations) == 1 :
-			(op->name && strcmp(op->name, operation_name) == 0))
-		{
-			type = op->type;
-			break;
-		}
-	}
-	return type;
-}
-
 static int
 running_on(RtsyncConn *conn)
 {
@@ -138,28 +110,28 @@ bool
 rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
 						  const char *variables, const char *operation_name)
 {
-	int			type;
 	List	   *errors = NIL;
+	bool		is_subscription;
 	RtsyncRequestPlan *plan;
 	WsOperation *op;
 	MemoryContext cxt;
 
 	if (query == NULL)
 		return false;
-	type = operation_type(query, operation_name);
-	if (type != RTSYNC_GQL_QUERY && type != RTSYNC_GQL_MUTATION)
+	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
+							   operation_name, variables, true, &is_subscription, &errors);
+	if (is_subscription)
 		return false;
-	if (running_on(conn) >= rtsync_max_subscriptions_per_connection)
+	if (plan != NULL && running_on(conn) >= rtsync_max_subscriptions_per_connection)
 	{
 		RtsyncGqlError *e = palloc0(sizeof(RtsyncGqlError));
 
 		e->message = psprintf("Max number of %d operations in flight reached",
 							  rtsync_max_subscriptions_per_connection);
-		rtsync_protocol_operation_errors(conn, id, list_make1(e));
-		return true;
+		errors = list_make1(e);
+		rtsync_request_plan_free(plan);
+		plan = NULL;
 	}
-	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
-							   operation_name, variables, true, &errors);
 	if (plan == NULL)
 	{
 		rtsync_protocol_operation_errors(conn, id, errors);

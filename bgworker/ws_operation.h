@@ -16,8 +16,8 @@
 /*
  * Runs the operation when the document's selected operation is a query or
  * a mutation and returns true (the client gets its answer later, or its
- * errors now); false for anything else, which the caller handles as a
- * subscription.
+ * errors now); false for a subscription, which the caller registers. A
+ * document that cannot be planned gets its errors here.
  */
 extern bool rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
 									  const char *variables, const char *operation_name);

@@ -1,7 +1,7 @@
 // Shared helpers for the end-to-end tests: the server's address and key
 // (set up by scripts/test.sh), SQL through psql, and graphql-ws clients
 // that can tell when the server has processed what they sent.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
@@ -146,4 +146,28 @@ export async function streamBarrier() {
 export async function closeBarrier() {
   if (barrierClient) await barrierClient.dispose();
   barrierClient = null;
+}
+
+// A psql session that runs statement in a transaction and holds what it
+// locked until release() (bounded: it fails the test rather than hang when
+// the lock cannot be had).
+export async function holdLock(statement) {
+  const psql = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const locked = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out taking the lock: ${err}`)), 5000);
+    psql.stdout.on('data', (d) => { out += d; if (out.includes('locked')) { clearTimeout(timer); resolve(); } });
+    psql.stderr.on('data', (d) => { err += d; });
+    psql.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psql exited (${code}): ${err}`)); });
+  });
+  psql.stdin.write(`BEGIN; ${statement}; SELECT 'locked';\n`);
+  await locked;
+  const exited = new Promise((resolve) => psql.on('exit', resolve));
+  return {
+    async release() {
+      psql.stdin.end('COMMIT;\n');
+      await exited;
+    },
+  };
 }

@@ -4,8 +4,8 @@
 // error. Mutations made here reach subscribers through the stream.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { sql, transportClient, collect, apiKey, httpUrl, port, streamBarrier, closeBarrier } from '../lib/env.js';
+import { execFileSync } from 'node:child_process';
+import { sql, transportClient, collect, apiKey, httpUrl, port, streamBarrier, closeBarrier, holdLock } from '../lib/env.js';
 
 // POST /graphql; returns { status, body } (body parsed when JSON)
 async function post(query, variables, { key = apiKey, headers = {}, raw } = {}) {
@@ -254,25 +254,9 @@ test('mutations reach subscribers through the stream, like any SQL change', asyn
   await client.dispose();
 });
 
-// A psql session holding a row lock until release().
-async function holdRowLock(statement) {
-  const psql = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const locked = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out taking the lock: ${err}`)), 5000);
-    psql.stdout.on('data', (d) => { out += d; if (out.includes('locked')) { clearTimeout(timer); resolve(); } });
-    psql.stderr.on('data', (d) => { err += d; });
-  });
-  psql.stdin.write(`BEGIN; ${statement}; SELECT 'locked';\n`);
-  await locked;
-  const exited = new Promise((resolve) => psql.on('exit', resolve));
-  return { async release() { psql.stdin.end('ROLLBACK;\n'); await exited; } };
-}
-
 test('a mutation waiting on a lock delays no subscriber, and rtsync.statement_timeout ends it', async () => {
   sql(`INSERT INTO data_items (id, title) VALUES ('http-locked', 'http locked')`);
-  const lock = await holdRowLock(`SELECT 1 FROM data_items WHERE id = 'http-locked' FOR UPDATE`);
+  const lock = await holdLock(`SELECT 1 FROM data_items WHERE id = 'http-locked' FOR UPDATE`);
   const client = transportClient();
   try {
     const inbox = collect(client, { query: 'subscription { onCreateDataItem(title: "http meanwhile") { id } }' });

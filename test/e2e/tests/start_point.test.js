@@ -11,8 +11,7 @@
 // first (it would be delivered first: the stream is in commit order).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { sql, apiKey, port, rawSocket, transportClient, collect, streamBarrier, closeBarrier } from '../lib/env.js';
+import { sql, apiKey, port, rawSocket, transportClient, collect, streamBarrier, closeBarrier, holdLock } from '../lib/env.js';
 
 const realtimeUrl = `ws://127.0.0.1:${port}/graphql/realtime`;
 const b64url = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
@@ -32,29 +31,6 @@ after(async () => {
   sql(`SELECT rtsync.unpublish('start_point_items')`);
   sql(`DROP TABLE start_point_items`);
 });
-
-// A psql session holding a lock until release() (bounded: it fails the test
-// rather than hang when the lock cannot be had).
-async function holdLock(statement) {
-  const psql = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const locked = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out taking the lock: ${err}`)), 5000);
-    psql.stdout.on('data', (d) => { out += d; if (out.includes('locked')) { clearTimeout(timer); resolve(); } });
-    psql.stderr.on('data', (d) => { err += d; });
-    psql.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psql exited (${code}): ${err}`)); });
-  });
-  psql.stdin.write(`BEGIN; ${statement}; SELECT 'locked';\n`);
-  await locked;
-  const exited = new Promise((resolve) => psql.on('exit', resolve));
-  return {
-    async release() {
-      psql.stdin.end('COMMIT;\n');
-      await exited;
-    },
-  };
-}
 
 // Bounded wait for a condition that SQL can see.
 async function until(what, check) {
