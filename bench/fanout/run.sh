@@ -58,6 +58,8 @@ if want postgraphile && [ ! -d bench/node_modules/postgraphile ]; then
 fi
 # shellcheck source=../../scripts/lib.sh
 . scripts/lib.sh
+# shellcheck source=../lib.sh
+. bench/lib.sh
 bindir=$(pg_bindir)
 psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -74,39 +76,18 @@ if [ "$hard" != unlimited ]; then ulimit -Sn "$hard"; else ulimit -Sn 1048576 ||
 nofile=$(ulimit -Sn)
 log "open files limit: $nofile"
 
-# PostGraphile: a Node process on 127.0.0.1:$PG_HTTP, connected through the
-# cluster's unix socket (the directory, URL-encoded, as the host)
+# PostGraphile (bench/lib.sh): live queries on 127.0.0.1:$PG_HTTP, connected
+# through the cluster's unix socket (the directory, URL-encoded, as the host)
 pg_server_start() {
 	log "starting PostGraphile on 127.0.0.1:$PG_HTTP"
-	(cd bench && exec node fanout/postgraphile.cjs "$pg_conn" "$PG_HTTP") >"$work/postgraphile.out" 2>&1 &
-	pg_pid=$!
-	local i
-	for i in $(seq 1 600); do
-		grep -qx listening "$work/postgraphile.out" && return 0
-		kill -0 "$pg_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$work/postgraphile.out" >&2
-	die "PostGraphile did not start"
+	postgraphile_start live "$pg_conn" "$PG_HTTP"
 }
-pg_server_stop() {
-	[ -n "${pg_pid:-}" ] || return 0
-	kill "$pg_pid" 2>/dev/null || true
-	local i
-	for i in $(seq 1 50); do
-		kill -0 "$pg_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pg_pid" 2>/dev/null || true
-	wait "$pg_pid" 2>/dev/null || true
-	pg_pid=
-}
+pg_server_stop() { postgraphile_stop; }
 
 dir=$(mktemp -d /tmp/rtsync-fanout.XXXXXX)
 work=$(mktemp -d /tmp/rtsync-fanout-work.XXXXXX)
 summary="$work/summary.jsonl"
 : >"$summary"
-pg_pid=
 cleanup() {
 	pg_server_stop
 	# crashes and restarts of server processes would otherwise go unnoticed
@@ -138,32 +119,6 @@ if want rtsync; then
 fi
 pg_conn="postgres://$PGUSER@${dir//\//%2F}:$PORT/postgres"
 
-postmaster_pid() { head -1 "$dir/data/postmaster.pid"; }
-worker_pid() {
-	local p
-	for p in $(pgrep -P "$(postmaster_pid)"); do
-		if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'rtsync server'; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-# utime+stime in clock ticks (fields 14 and 15; the command name may hold spaces)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-# every PostgreSQL process: the postmaster, its live children, and the children
-# it has reaped (cutime+cstime), so backends that exit during a run count too
-pg_ticks() {
-	local pm p
-	pm=$(postmaster_pid)
-	{
-		sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}'
-		for p in $(pgrep -P "$pm"); do
-			sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'
-		done
-	} | awk '{s += $1} END {print s + 0}'
-}
-rss_mb() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 printf '%s\n' "INSERT INTO fanout_items (payload) VALUES ('x');" >"$work/insert.sql"
 

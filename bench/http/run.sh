@@ -20,7 +20,7 @@
 # The rtsync worker serves its phase as deployed (its replication stream
 # included); for PostGraphile's phase the cluster is restarted with
 # rtsync.port = 0, so the worker and its walsender are not running.
-# PostGraphile (bench/http/postgraphile.cjs) runs as one Node process
+# PostGraphile (bench/postgraphile.cjs http) runs as one Node process
 # (NODE_ENV=production) on 127.0.0.1, connected over the unix socket with a
 # pg pool of HTTP_POOL connections; rtsync runs with rtsync.pool_size =
 # HTTP_POOL. CPU seconds are taken from /proc for the server process, the
@@ -99,6 +99,8 @@ if want postgraphile && [ ! -d bench/node_modules/postgraphile ]; then
 fi
 # shellcheck source=../../scripts/lib.sh
 . scripts/lib.sh
+# shellcheck source=../lib.sh
+. bench/lib.sh
 bindir=$(pg_bindir)
 psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 PG_ROLE=
@@ -108,32 +110,13 @@ dir=$(mktemp -d /tmp/rtsync-http.XXXXXX)
 work=$(mktemp -d /tmp/rtsync-http-work.XXXXXX)
 summary="$work/summary.jsonl"
 : >"$summary"
-pg_pid=
 wrk_pid=
 
 pg_server_start() {
 	log "starting PostGraphile on 127.0.0.1:$PG_HTTP (pg pool $POOL${PG_ROLE:+, pgSettings role $PG_ROLE})"
-	(cd bench && NODE_ENV=production exec node http/postgraphile.cjs "$pg_conn" "$PG_HTTP" "$POOL" ${PG_ROLE:+"$PG_ROLE"}) >"$work/postgraphile.out" 2>&1 &
-	pg_pid=$!
-	for _ in $(seq 1 600); do
-		grep -qx listening "$work/postgraphile.out" && return 0
-		kill -0 "$pg_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$work/postgraphile.out" >&2
-	die "PostGraphile did not start"
+	PG_NODE_ENV=NODE_ENV=production postgraphile_start http "$pg_conn" "$PG_HTTP" "$POOL" ${PG_ROLE:+"$PG_ROLE"}
 }
-pg_server_stop() {
-	[ -n "${pg_pid:-}" ] || return 0
-	kill "$pg_pid" 2>/dev/null || true
-	for _ in $(seq 1 50); do
-		kill -0 "$pg_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pg_pid" 2>/dev/null || true
-	wait "$pg_pid" 2>/dev/null || true
-	pg_pid=
-}
+pg_server_stop() { postgraphile_stop; }
 cleanup() {
 	[ -n "$wrk_pid" ] && kill "$wrk_pid" 2>/dev/null
 	pg_server_stop
@@ -151,35 +134,6 @@ psql -o /dev/null -f scripts/data_items.sql
 KEY=$(psql -At -c "SELECT rtsync.create_api_key('bench')")
 pg_conn="postgres://$PGUSER@${dir//\//%2F}:$PORT/postgres"
 
-postmaster_pid() { head -1 "$dir/data/postmaster.pid"; }
-worker_pid() {
-	local p
-	for p in $(pgrep -P "$(postmaster_pid)"); do
-		if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'rtsync server'; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-# utime+stime in clock ticks (fields 14 and 15; the command name may hold spaces)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-# every PostgreSQL process: the postmaster, its live children, and the children
-# it has reaped (cutime+cstime)
-pg_ticks() {
-	local pm p
-	pm=$(postmaster_pid)
-	{
-		sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}'
-		for p in $(pgrep -P "$pm"); do
-			sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'
-		done
-	} | awk '{s += $1} END {print s + 0}'
-}
-# busy ticks of the whole machine (user nice system irq softirq steal), to
-# tell what other processes took during a point
-machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
-rss_mb() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 # request bodies, one JSON document per line, and the string every good
 # response contains
