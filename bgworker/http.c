@@ -36,6 +36,8 @@
 
 /* the most one writeable callback writes */
 #define WRITE_CHUNK (32 * 1024)
+/* room for an answer's headers */
+#define HEADERS_MAX 4096
 
 static char *
 header_copy(struct lws *wsi, enum lws_token_indexes token)
@@ -132,10 +134,11 @@ static int
 http_writeable(RtsyncHttpRequest *req)
 {
 	struct lws *wsi = req->wsi;
-	unsigned char buf[LWS_PRE + WRITE_CHUNK];
+	unsigned char buf[LWS_PRE + HEADERS_MAX];
 	unsigned char *start = buf + LWS_PRE;
 	unsigned char *p = start;
 	unsigned char *end = buf + sizeof(buf) - 1;
+	size_t		body_len = req->answer.len - LWS_PRE;
 	size_t		left;
 	size_t		n;
 
@@ -144,29 +147,31 @@ http_writeable(RtsyncHttpRequest *req)
 	if (!req->headers_sent)
 	{
 		if (lws_add_http_common_headers(wsi, req->status, req->answer_type,
-										req->answer.len, &p, end) ||
+										body_len, &p, end) ||
 			add_cors_headers(req, &p, end) ||
 			lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
 		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, p - start);
 		req->headers_sent = true;
-		if (req->answer.len > 0)
+		if (body_len > 0)
 		{
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
 	}
-	left = req->answer.len - req->sent;
+	left = body_len - req->sent;
 	n = Min(left, WRITE_CHUNK);
 	if (n > 0)
 	{
-		memcpy(start, req->answer.data + req->sent, n);
-		if (lws_write(wsi, start, n, n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int) n)
+		/* written in place: LWS_PRE bytes (headroom, or sent ones) precede it */
+		unsigned char *from = (unsigned char *) req->answer.data + LWS_PRE + req->sent;
+
+		if (lws_write(wsi, from, n, n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int) n)
 			return -1;
 		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, n);
 		req->sent += n;
 	}
-	if (req->sent < req->answer.len)
+	if (req->sent < body_len)
 	{
 		lws_callback_on_writable(wsi);
 		return 0;
@@ -195,7 +200,9 @@ rtsync_http_answer(RtsyncHttpRequest *req, int status, const char *type,
 	req->answered = true;
 	req->status = status;
 	req->answer_type = type;
+	/* LWS_PRE bytes of headroom, as lws_write wants before what it writes */
 	resetStringInfo(&req->answer);
+	appendStringInfoSpaces(&req->answer, LWS_PRE);
 	appendBinaryStringInfo(&req->answer, body, len);
 	lws_callback_on_writable(req->wsi);
 }

@@ -400,38 +400,28 @@ rtsync_sql_list(RtsyncSqlBuilder *b, const RtsyncInputValue *filter, char **afte
 	StringInfoData sql;
 	StringInfoData keys;
 	StringInfoData where;
-	int			k = 0;
+	int			nkeys = 0;
 
+	/* the key columns: the page's order, and the cursor's row comparison */
 	initStringInfo(&keys);
+	for (int i = 0; i < b->table->ncolumns; i++)
+	{
+		if (b->table->columns[i].is_key)
+			appendStringInfo(&keys, "%s%s", nkeys++ ? ", " : "", column_ref(b, i));
+	}
 	initStringInfo(&where);
 	append_filter(b, filter, &where);
 	if (after)
 	{
-		StringInfoData params;
-
-		initStringInfo(&params);
-		for (int i = 0; i < b->table->ncolumns; i++)
-		{
-			if (!b->table->columns[i].is_key)
-				continue;
-			appendStringInfo(&keys, "%s%s", k ? ", " : "", column_ref(b, i));
-			appendStringInfo(&params, "%s%s", k ? ", " : "", rtsync_sql_param_text(b, after[k]));
-			k++;
-		}
-		appendStringInfo(&where, " AND ROW(%s) OPERATOR(pg_catalog.>) ROW(%s)", keys.data,
-						 params.data);
-	}
-	resetStringInfo(&keys);
-	k = 0;
-	for (int i = 0; i < b->table->ncolumns; i++)
-	{
-		if (b->table->columns[i].is_key)
-			appendStringInfo(&keys, "%s%s", k++ ? ", " : "", column_ref(b, i));
+		appendStringInfo(&where, " AND ROW(%s) OPERATOR(pg_catalog.>) ROW(", keys.data);
+		for (int k = 0; k < nkeys; k++)
+			appendStringInfo(&where, "%s%s", k ? ", " : "", rtsync_sql_param_text(b, after[k]));
+		appendStringInfoChar(&where, ')');
 	}
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s FROM %s AS t WHERE %s", select_list(b),
 					 b->table->sql_name, where.data);
-	if (k > 0)
+	if (nkeys > 0)
 		appendStringInfo(&sql, " ORDER BY %s", keys.data);
 	appendStringInfo(&sql, " LIMIT %d", limit + 1);
 	return sql.data;
