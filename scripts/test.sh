@@ -2,6 +2,7 @@
 # Sets up rtsync (packages, build, install) and runs the whole test suite:
 # pg_regress on a temporary instance, run as an unprivileged OS user.
 # Usage: scripts/test.sh [regress test names...]   (default: the schedule)
+# RTSYNC_E2E_TESTS="tests/a.test.js ..." runs only those end-to-end files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -67,7 +68,7 @@ run_e2e() {
 	done
 	log="$dir/e2e.log"
 	(cd test/e2e && timeout 900 node --test --test-concurrency=1 --test-timeout=120000 \
-		--test-reporter=spec tests/) 2>&1 | tee "$log" || rc=$?
+		--test-reporter=spec ${RTSYNC_E2E_TESTS:-tests/}) 2>&1 | tee "$log" || rc=$?
 	passed=$((passed + $(awk '/^ℹ pass /{print $3}' "$log" | tail -1 | grep . || echo 0)))
 	failed=$((failed + $(awk '/^ℹ fail /{print $3}' "$log" | tail -1 | grep . || echo 1)))
 	# a test file that failed as a whole (e.g. timed out) counts once
