@@ -57,7 +57,12 @@ typedef struct RtsyncConn
 	List	   *subscriptions;	/* RtsyncSubscription * */
 	int			close_code;		/* non-zero: close once the queue is out */
 	char		close_reason[124];
-	lws_sorted_usec_list_t init_timer;
+	bool		close_sent;		/* the close frame is written */
+	uint64		init_deadline;	/* uv_now() by which init must be acked */
+	dlist_node	init_node;		/* in the server's init FIFO while ... */
+	bool		init_waiting;	/* ... this is set */
+	uint64		last_rx;		/* uv_now() when the client last sent */
+	bool		ping_due;		/* a WebSocket ping is to be written */
 	struct RtsyncHttpRequest *http;	/* an HTTP connection's current request */
 } RtsyncConn;
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *	  HTTP requests on the worker's port: routing, request bodies with a
- *	  size limit, CORS, and answers written as the socket allows.
+ *	  HTTP requests on the worker's port: routing, CORS, and answers handed
+ *	  to the transport that read the request (see http.h).
  *
  * Routes:
  *	  GET  /healthz				"ok"
@@ -12,14 +12,12 @@
  *	  GET  /graphql/schema.graphql	the schema's SDL
  *	  GET  /						the explorer page (http_static.c)
  *	  OPTIONS *					CORS preflight
+ * HEAD is answered like GET, without the body. Another method on a known
+ * path gets 405 with an Allow header; an unknown path 404.
  *
  * /healthz and /metrics take no API key, as usual for health checks and
  * exporters (the server listens on localhost unless configured otherwise);
  * /metrics shows counts, never data or keys.
- *
- * Answers are built whole, then written in pieces from lws' writeable
- * callback (never more than the socket takes), with a Content-Length so
- * that connections are kept alive between requests.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,37 +32,68 @@
 #include "metrics.h"
 #include "settings.h"
 
-/* the most one writeable callback writes */
-#define WRITE_CHUNK (32 * 1024)
-/* room for an answer's headers */
-#define HEADERS_MAX 4096
-
-static char *
-header_copy(struct lws *wsi, enum lws_token_indexes token)
+RtsyncHttpRequest *
+rtsync_http_request_new(MemoryContext parent, const RtsyncHttpTransport *transport,
+						void *transport_data)
 {
-	int			len = lws_hdr_total_length(wsi, token);
-	char	   *buf;
+	MemoryContext cxt = AllocSetContextCreate(parent, "rtsync http request",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	RtsyncHttpRequest *req = palloc0(sizeof(RtsyncHttpRequest));
 
-	if (len <= 0)
-		return NULL;
-	buf = palloc(len + 1);
-	if (lws_hdr_copy(wsi, buf, len + 1, token) < 0)
-		return NULL;
-	return buf;
+	req->cxt = cxt;
+	req->transport = transport;
+	req->transport_data = transport_data;
+	req->query = "";
+	req->started = GetCurrentTimestamp();
+	initStringInfo(&req->body);
+	initStringInfo(&req->answer);
+	MemoryContextSwitchTo(old);
+	return req;
 }
 
-static char *
-custom_header_copy(struct lws *wsi, const char *name)
+const char *
+rtsync_http_reason(int status)
 {
-	int			len = lws_hdr_custom_length(wsi, name, strlen(name));
-	char	   *buf;
-
-	if (len <= 0)
-		return NULL;
-	buf = palloc(len + 1);
-	if (lws_hdr_custom_copy(wsi, buf, len + 1, name, strlen(name)) < 0)
-		return NULL;
-	return buf;
+	switch (status)
+	{
+		case 100:
+			return "Continue";
+		case 200:
+			return "OK";
+		case 204:
+			return "No Content";
+		case 400:
+			return "Bad Request";
+		case 401:
+			return "Unauthorized";
+		case 404:
+			return "Not Found";
+		case 405:
+			return "Method Not Allowed";
+		case 408:
+			return "Request Timeout";
+		case 413:
+			return "Content Too Large";
+		case 414:
+			return "URI Too Long";
+		case 426:
+			return "Upgrade Required";
+		case 429:
+			return "Too Many Requests";
+		case 431:
+			return "Request Header Fields Too Large";
+		case 500:
+			return "Internal Server Error";
+		case 501:
+			return "Not Implemented";
+		case 503:
+			return "Service Unavailable";
+		case 505:
+			return "HTTP Version Not Supported";
+		default:
+			return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Server Error";
+	}
 }
 
 /* Is this Origin allowed by rtsync.cors_allowed_origins? */
@@ -98,124 +127,60 @@ origin_allowed(const char *origin)
 	return false;
 }
 
-static int
-add_header(struct lws *wsi, const char *name, const char *value,
-		   unsigned char **p, unsigned char *end)
+/* A header value we echo must not end the line it is on. */
+static bool
+header_safe(const char *value)
 {
-	return lws_add_http_header_by_name(wsi, (const unsigned char *) name,
-									   (const unsigned char *) value, strlen(value), p, end);
+	return strpbrk(value, "\r\n") == NULL;
 }
 
-static int
-add_cors_headers(RtsyncHttpRequest *req, unsigned char **p, unsigned char *end)
+void
+rtsync_http_append_cors(RtsyncHttpRequest *req, StringInfo out)
 {
-	if (!origin_allowed(req->origin))
-		return 0;
-	if (add_header(req->wsi, "access-control-allow-origin:",
-				   strcmp(rtsync_cors_allowed_origins, "*") == 0 ? "*" : req->origin, p, end) ||
-		add_header(req->wsi, "vary:", "Origin", p, end))
-		return 1;
-	if (!req->post && lws_hdr_total_length(req->wsi, WSI_TOKEN_OPTIONS_URI) > 0)
-	{
-		char	   *asked = custom_header_copy(req->wsi, "access-control-request-headers:");
-
-		if (add_header(req->wsi, "access-control-allow-methods:", "GET, POST, OPTIONS", p, end) ||
-			add_header(req->wsi, "access-control-allow-headers:",
-					   asked ? asked : "content-type, x-api-key, x-amz-user-agent, authorization",
-					   p, end) ||
-			add_header(req->wsi, "access-control-max-age:", "86400", p, end))
-			return 1;
-	}
-	return 0;
-}
-
-/* Writes the headers, then the body a chunk per callback. */
-static int
-http_writeable(RtsyncHttpRequest *req)
-{
-	struct lws *wsi = req->wsi;
-	unsigned char buf[LWS_PRE + HEADERS_MAX];
-	unsigned char *start = buf + LWS_PRE;
-	unsigned char *p = start;
-	unsigned char *end = buf + sizeof(buf) - 1;
-	size_t		body_len = req->answer.len - LWS_PRE;
-	size_t		left;
-	size_t		n;
-
-	if (!req->answered)
-		return 0;
-	if (!req->headers_sent)
-	{
-		if (lws_add_http_common_headers(wsi, req->status, req->answer_type,
-										body_len, &p, end) ||
-			add_cors_headers(req, &p, end) ||
-			lws_finalize_write_http_header(wsi, start, &p, end))
-			return -1;
-		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, p - start);
-		req->headers_sent = true;
-		if (body_len > 0)
-		{
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-	}
-	left = body_len - req->sent;
-	n = Min(left, WRITE_CHUNK);
-	if (n > 0)
-	{
-		/* written in place: LWS_PRE bytes (headroom, or sent ones) precede it */
-		unsigned char *from = (unsigned char *) req->answer.data + LWS_PRE + req->sent;
-
-		if (lws_write(wsi, from, n, n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int) n)
-			return -1;
-		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, n);
-		req->sent += n;
-	}
-	if (req->sent < body_len)
-	{
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	/* done: the connection stays open for the next request, or closes */
-	req->conn->http = NULL;
-	req->wsi = NULL;
-	rtsync_http_request_done(req);
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	if (!origin_allowed(req->origin) || !header_safe(req->origin))
+		return;
+	appendStringInfo(out, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
+					 strcmp(rtsync_cors_allowed_origins, "*") == 0 ? "*" : req->origin);
+	if (req->method == RTSYNC_HTTP_OPTIONS)
+		appendStringInfo(out,
+						 "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+						 "Access-Control-Allow-Headers: %s\r\n"
+						 "Access-Control-Max-Age: 86400\r\n",
+						 req->cors_request_headers && header_safe(req->cors_request_headers) ?
+						 req->cors_request_headers :
+						 "content-type, x-api-key, x-amz-user-agent, authorization");
 }
 
 void
 rtsync_http_answer(RtsyncHttpRequest *req, int status, const char *type,
 				   const char *body, size_t len)
 {
+	MemoryContext old;
+
 	req->busy = false;
 	/* every answer counts, also one whose client went away meanwhile */
 	rtsync_metrics_http_request(status, req->started);
-	if (status == HTTP_STATUS_UNAUTHORIZED)
+	if (status == RTSYNC_HTTP_STATUS_UNAUTHORIZED)
 		rtsync_metrics_count(RTSYNC_M_KEYS_REFUSED, 1);
-	if (req->wsi == NULL)
+	if (req->transport == NULL)
 	{
 		rtsync_http_request_done(req);	/* the client went away */
 		return;
 	}
+	old = MemoryContextSwitchTo(req->cxt);
 	req->answered = true;
 	req->status = status;
 	req->answer_type = type;
-	/* LWS_PRE bytes of headroom, as lws_write wants before what it writes */
 	resetStringInfo(&req->answer);
-	appendStringInfoSpaces(&req->answer, LWS_PRE);
-	appendBinaryStringInfo(&req->answer, body, len);
-	lws_callback_on_writable(req->wsi);
+	if (req->method != RTSYNC_HTTP_HEAD)
+		appendBinaryStringInfo(&req->answer, body, len);
+	MemoryContextSwitchTo(old);
+	req->transport->send(req);
 }
 
 void
-rtsync_http_request_done(RtsyncHttpRequest *req)
-{
-	if (req->wsi == NULL && !req->busy)
-		MemoryContextDelete(req->cxt);
-}
-
-static void
-answer_error(RtsyncHttpRequest *req, int status, const char *error_type, const char *message)
+rtsync_http_answer_error(RtsyncHttpRequest *req, int status, const char *error_type,
+						 const char *message)
 {
 	StringInfoData buf;
 
@@ -226,140 +191,85 @@ answer_error(RtsyncHttpRequest *req, int status, const char *error_type, const c
 	rtsync_json_append_string(&buf, message, strlen(message));
 	appendStringInfoString(&buf, "}]}");
 	rtsync_http_answer(req, status, "application/json", buf.data, buf.len);
+	pfree(buf.data);
 }
 
-static RtsyncHttpRequest *
-new_request(struct lws *wsi, RtsyncConn *conn, const char *uri)
+/* The transport is done with the request: its client or answer is gone. */
+void
+rtsync_http_request_detach(RtsyncHttpRequest *req)
 {
-	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "rtsync http request",
-											  ALLOCSET_SMALL_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	RtsyncHttpRequest *req = palloc0(sizeof(RtsyncHttpRequest));
-
-	req->cxt = cxt;
-	req->wsi = wsi;
-	req->conn = conn;
-	req->uri = pstrdup(uri);
-	req->started = GetCurrentTimestamp();
-	req->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-	req->api_key = custom_header_copy(wsi, "x-api-key:");
-	req->origin = header_copy(wsi, WSI_TOKEN_ORIGIN);
-	req->content_type = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
-	initStringInfo(&req->body);
-	initStringInfo(&req->answer);
-	MemoryContextSwitchTo(old);
-	return req;
+	req->transport = NULL;
+	req->transport_data = NULL;
+	rtsync_http_request_done(req);
 }
 
-/* A new request: answer now, or wait for its body. */
-static int
-http_request(struct lws *wsi, RtsyncConn *conn, const char *uri)
+/* Frees a request no one needs any more. */
+void
+rtsync_http_request_done(RtsyncHttpRequest *req)
 {
-	RtsyncHttpRequest *req = new_request(wsi, conn, uri);
+	if (req->transport == NULL && !req->busy)
+	{
+		/* never delete the context we are in */
+		if (CurrentMemoryContext == req->cxt)
+			MemoryContextSwitchTo(MemoryContextGetParent(req->cxt));
+		MemoryContextDelete(req->cxt);
+	}
+}
+
+static void
+method_not_allowed(RtsyncHttpRequest *req, const char *allow, const char *message)
+{
+	req->extra_headers = psprintf("Allow: %s\r\n", allow);
+	rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_METHOD_NOT_ALLOWED,
+							 "MethodNotAllowedException", message);
+}
+
+/* Routes a whole request; the answer may come later (the pool, a reload). */
+void
+rtsync_http_route(RtsyncHttpRequest *req)
+{
 	MemoryContext old = MemoryContextSwitchTo(req->cxt);
-	bool		options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
-	bool		get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	const char *uri = req->uri;
+	bool		get = req->method == RTSYNC_HTTP_GET || req->method == RTSYNC_HTTP_HEAD;
 
-	conn->http = req;
-	if (options)
-		rtsync_http_answer(req, HTTP_STATUS_NO_CONTENT, "text/plain", "", 0);
-	else if (strcmp(uri, "/healthz") == 0)
-		rtsync_http_answer(req, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
-	else if (strcmp(uri, "/metrics") == 0)
+	if (req->method == RTSYNC_HTTP_OPTIONS)
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_NO_CONTENT, "text/plain", "", 0);
+	else if (strcmp(uri, "/") == 0)
 	{
-		StringInfoData text;
-
-		initStringInfo(&text);
-		rtsync_metrics_write_prometheus(&text);
-		rtsync_http_answer(req, HTTP_STATUS_OK, RTSYNC_METRICS_CONTENT_TYPE,
-						   text.data, text.len);
+		if (get)
+			rtsync_explorer_serve(req);
+		else
+			method_not_allowed(req, "GET, HEAD",
+							   "The explorer page takes GET; GraphQL requests go to /graphql.");
 	}
-	else if (strcmp(uri, "/graphql") == 0 && req->post)
+	else if (strcmp(uri, "/healthz") == 0 || strcmp(uri, "/metrics") == 0)
 	{
-		char	   *length = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-
-		if (length && strtoll(length, NULL, 10) > rtsync_max_request_bytes)
+		if (!get)
+			method_not_allowed(req, "GET, HEAD", "Use GET.");
+		else if (uri[1] == 'h')
+			rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+		else
 		{
-			req->too_big = true;
-			answer_error(req, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "PayloadTooLargeException",
-						 psprintf("The request body is larger than rtsync.max_request_bytes (%d bytes).",
-								  rtsync_max_request_bytes));
+			StringInfoData text;
+
+			initStringInfo(&text);
+			rtsync_metrics_write_prometheus(&text);
+			rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, RTSYNC_METRICS_CONTENT_TYPE,
+							   text.data, text.len);
 		}
-		/* else: the body follows */
 	}
-	else if ((strcmp(uri, "/graphql") == 0 || strcmp(uri, "/graphql/schema.graphql") == 0) && get)
-		rtsync_graphql_http(req, true);
-	else if (strcmp(uri, "/graphql") == 0)
-		answer_error(req, HTTP_STATUS_METHOD_NOT_ALLOWED, "MethodNotAllowedException",
-					 "Use POST (or GET for queries) on /graphql.");
+	else if (strcmp(uri, "/graphql") == 0 || strcmp(uri, "/graphql/schema.graphql") == 0)
+	{
+		if (get || (req->post && uri[8] == '\0'))
+			rtsync_graphql_http(req, true);
+		else if (uri[8] == '\0')
+			method_not_allowed(req, "GET, HEAD, POST, OPTIONS",
+							   "Use POST (or GET for queries) on /graphql.");
+		else
+			method_not_allowed(req, "GET, HEAD", "Use GET.");
+	}
 	else
-		answer_error(req, HTTP_STATUS_NOT_FOUND, "NotFoundException",
-					 "Not found. GraphQL is served at /graphql: POST for queries and mutations, WebSocket for subscriptions.");
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_NOT_FOUND, "NotFoundException",
+								 "Not found. GraphQL is served at /graphql: POST for queries and mutations, WebSocket for subscriptions.");
 	MemoryContextSwitchTo(old);
-	return 0;
-}
-
-static int
-http_body(RtsyncHttpRequest *req, const char *in, size_t len)
-{
-	if (req->too_big || req->answered)
-		return 0;
-	if (req->body.len + len > (size_t) rtsync_max_request_bytes)
-	{
-		MemoryContext old = MemoryContextSwitchTo(req->cxt);
-
-		req->too_big = true;
-		answer_error(req, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "PayloadTooLargeException",
-					 psprintf("The request body is larger than rtsync.max_request_bytes (%d bytes).",
-							  rtsync_max_request_bytes));
-		MemoryContextSwitchTo(old);
-		return 0;
-	}
-	appendBinaryStringInfo(&req->body, in, len);
-	return 0;
-}
-
-int
-rtsync_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
-					 RtsyncConn *conn, void *in, size_t len)
-{
-	RtsyncHttpRequest *req = conn ? conn->http : NULL;
-
-	switch (reason)
-	{
-		case LWS_CALLBACK_HTTP:
-			if (req)
-			{
-				/* an earlier request on this connection is still running */
-				req->wsi = NULL;
-				conn->http = NULL;
-				rtsync_http_request_done(req);
-			}
-			if (strcmp((const char *) in, "/") == 0)
-				return rtsync_explorer_serve(wsi);	/* served by lws from a file */
-			return http_request(wsi, conn, (const char *) in);
-		case LWS_CALLBACK_HTTP_BODY:
-			return req ? http_body(req, in, len) : 0;
-		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-			if (req && !req->answered && !req->too_big)
-			{
-				MemoryContext old = MemoryContextSwitchTo(req->cxt);
-
-				rtsync_graphql_http(req, true);
-				MemoryContextSwitchTo(old);
-			}
-			return 0;
-		case LWS_CALLBACK_HTTP_WRITEABLE:
-			return req ? http_writeable(req) : 0;
-		case LWS_CALLBACK_CLOSED_HTTP:
-			if (req)
-			{
-				conn->http = NULL;
-				req->wsi = NULL;
-				rtsync_http_request_done(req);
-			}
-			return 0;
-		default:
-			return 0;
-	}
 }

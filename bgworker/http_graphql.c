@@ -229,11 +229,25 @@ execution_done(void *arg, List *results, const char *failure)
 	MemoryContext old = MemoryContextSwitchTo(req->cxt);
 	StringInfoData body;
 
+	if (failure && strncmp(failure, RTSYNC_POOL_TOO_LARGE, strlen(RTSYNC_POOL_TOO_LARGE)) == 0)
+	{
+		/* it ran (a mutation committed); its answer is not sent */
+		StringInfoData errors;
+
+		rtsync_request_plan_free(plan);
+		initStringInfo(&errors);
+		append_error(&errors, "ResponseTooLarge", failure, NULL, NULL);
+		initStringInfo(&body);
+		appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", errors.data);
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (failure)
 	{
 		ereport(LOG, (errmsg("rtsync GraphQL request failed: %s", failure)));
 		rtsync_request_plan_free(plan);
-		answer_errors_only(req, HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+		answer_errors_only(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
 						   strncmp(failure, "The ", 4) == 0 ? failure :
 						   "The database could not run the request.");
 		MemoryContextSwitchTo(old);
@@ -243,7 +257,7 @@ execution_done(void *arg, List *results, const char *failure)
 	initStringInfo(&body);
 	rtsync_graphql_result(plan, results, &body);
 	rtsync_request_plan_free(plan);
-	rtsync_http_answer(req, HTTP_STATUS_OK, "application/json", body.data, body.len);
+	rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
 	MemoryContextSwitchTo(old);
 }
 
@@ -254,17 +268,17 @@ read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char *
 	*query = *operation_name = *variables = NULL;
 	if (!req->post)
 	{
-		int			len = lws_hdr_total_length(req->wsi, WSI_TOKEN_HTTP_URI_ARGS);
-		char	   *buf = palloc(len + 1);
-		const char *v;
+		RtsyncHttpSlice q = {req->query, strlen(req->query)};
+		char	   *buf = palloc(q.len + 1);
 
-		/* lws gives the whole decoded "name=value", and where the value starts */
-		if (len > 0 && (v = lws_get_urlarg_by_name(req->wsi, "query=", buf, len + 1)))
-			*query = pstrdup(v);
-		if (len > 0 && (v = lws_get_urlarg_by_name(req->wsi, "operationName=", buf, len + 1)))
-			*operation_name = pstrdup(v);
-		if (len > 0 && (v = lws_get_urlarg_by_name(req->wsi, "variables=", buf, len + 1)))
-			*variables = pstrdup(v);
+		/* decoded values are never longer than the query string */
+		if (rtsync_http_query_arg(&q, "query", buf, q.len + 1) >= 0)
+			*query = pstrdup(buf);
+		if (rtsync_http_query_arg(&q, "operationName", buf, q.len + 1) >= 0)
+			*operation_name = pstrdup(buf);
+		if (rtsync_http_query_arg(&q, "variables", buf, q.len + 1) >= 0)
+			*variables = pstrdup(buf);
+		pfree(buf);
 	}
 	else if (req->content_type && strncmp(req->content_type, "application/graphql", 19) == 0)
 		*query = req->body.data;
@@ -276,7 +290,7 @@ read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char *
 
 		if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
 		{
-			answer_errors_only(req, HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
+			answer_errors_only(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
 							   jb == NULL ? psprintf("The request body is not JSON: %s", error) :
 							   "The request body must be a JSON object with a \"query\".");
 			return false;
@@ -301,7 +315,7 @@ read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char *
 	}
 	if (*query == NULL)
 	{
-		answer_errors_only(req, HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
+		answer_errors_only(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
 						   "The request has no GraphQL document: send {\"query\": \"...\"}.");
 		return false;
 	}
@@ -328,7 +342,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 
 	if (req->api_key == NULL)
 	{
-		answer_errors_only(req, HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+		answer_errors_only(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 						   "Valid authorization header not provided.");
 		return;
 	}
@@ -346,7 +360,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	}
 	if (status != RTSYNC_KEY_OK)
 	{
-		answer_errors_only(req, HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+		answer_errors_only(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 						   "You are not authorized to make this call.");
 		return;
 	}
@@ -357,7 +371,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		initStringInfo(&sdl);
 		rtsync_schema_print_sdl(rtsync_registry_schema(), &sdl);
 		appendStringInfoChar(&sdl, '\n');
-		rtsync_http_answer(req, HTTP_STATUS_OK, "text/plain; charset=utf-8", sdl.data, sdl.len);
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "text/plain; charset=utf-8", sdl.data, sdl.len);
 		return;
 	}
 	if (!read_request(req, &query, &operation_name, &variables))
@@ -383,7 +397,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		}
 		initStringInfo(&body);
 		appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", out.data);
-		rtsync_http_answer(req, HTTP_STATUS_OK, "application/json", body.data, body.len);
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
 		return;
 	}
 	MemoryContextSetParent(plan->cxt, req->cxt);
@@ -400,7 +414,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 							execution_done, ex))
 	{
 		req->busy = false;
-		answer_errors_only(req, HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+		answer_errors_only(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
 						   "The server has too many requests waiting; retry later.");
 	}
 }
@@ -419,7 +433,7 @@ rtsync_http_control_loaded(void)
 		MemoryContext old = MemoryContextSwitchTo(req->cxt);
 
 		req->busy = false;
-		if (req->wsi == NULL)
+		if (req->transport == NULL)
 			rtsync_http_request_done(req);
 		else
 			rtsync_graphql_http(req, false);

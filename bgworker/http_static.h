@@ -8,11 +8,11 @@
 #ifndef RTSYNC_HTTP_STATIC_H
 #define RTSYNC_HTTP_STATIC_H
 
-#include <libwebsockets.h>
+#include "http.h"
 
 /* the page's file name in PostgreSQL's share/extension directory */
 #define RTSYNC_EXPLORER_FILE "rtsync_explorer.html"
 
-extern int	rtsync_explorer_serve(struct lws *wsi);
+extern void rtsync_explorer_serve(RtsyncHttpRequest *req);
 
 #endif							/* RTSYNC_HTTP_STATIC_H */

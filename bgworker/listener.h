@@ -1,23 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * listener.h
- *	  The server's TCP listener: accepts connections itself, fixes up the
- *	  one request header libwebsockets 4.1 cannot take, and hands each
- *	  connection to libwebsockets.
+ *	  The server's plain-TCP listening socket: accepts connections and
+ *	  hands each one's descriptor to whoever registered for them.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef RTSYNC_LISTENER_H
 #define RTSYNC_LISTENER_H
 
-#include <libwebsockets.h>
 #include <uv.h>
 
-/* The header that carries an AppSync client's "header-..." token to us. */
-#define RTSYNC_APPSYNC_HEADER "x-rtsync-appsync-header:"
+/* Takes an accepted connection's descriptor (it is the callee's now). */
+typedef void (*RtsyncAcceptFn) (int fd);
 
-extern bool rtsync_listener_start(uv_loop_t *loop, struct lws_vhost *vhost,
-								  const char *address, int port);
+extern bool rtsync_listener_start(uv_loop_t *loop, const char *address, int port,
+								  RtsyncAcceptFn on_accept);
 extern void rtsync_listener_stop(void);
 
 #endif							/* RTSYNC_LISTENER_H */

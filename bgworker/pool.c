@@ -58,6 +58,8 @@ typedef struct PoolConn
 	int			open_statements;	/* sent, and their results not yet all
 									 * read (each ends with a NULL) */
 	List	   *results;		/* of the running job, in pool_cxt */
+	uint64		result_bytes;	/* their values' sizes, added up */
+	bool		too_large;		/* past rtsync.max_response_bytes: dropped */
 } PoolConn;
 
 static MemoryContext pool_cxt = NULL;
@@ -69,6 +71,32 @@ static char timeout_text[32];
 
 static void pool_dispatch(void);
 
+/* What a result's values take: the bound on an answer is checked on it. */
+static uint64
+result_size(const PGresult *res)
+{
+	uint64		n = 0;
+	int			rows = PQntuples(res);
+	int			cols = PQnfields(res);
+
+	for (int r = 0; r < rows; r++)
+		for (int f = 0; f < cols; f++)
+			n += PQgetlength(res, r, f);
+	return n;
+}
+
+/* The running job's results so far, freed (its answer is too large). */
+static void
+foreach_delete_results(PoolConn *c)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->results)
+		PQclear(lfirst(lc));
+	list_free(c->results);
+	c->results = NIL;
+}
+
 static void
 job_finish(PoolConn *c, List *results, const char *failure)
 {
@@ -77,6 +105,8 @@ job_finish(PoolConn *c, List *results, const char *failure)
 
 	c->job = NULL;
 	c->results = NIL;
+	c->result_bytes = 0;
+	c->too_large = false;
 	job->done(job->arg, results, failure);
 	foreach(lc, results)
 		PQclear(lfirst(lc));
@@ -178,6 +208,9 @@ pool_read(RtsyncPgConn *pc)
 					PQclear(r);
 				}
 				results = list_delete_first_n(results, 2);
+				if (failure == NULL && c->too_large)
+					failure = psprintf(RTSYNC_POOL_TOO_LARGE " (%d bytes); ask for fewer rows or fields.",
+									   rtsync_max_response_bytes);
 				job_finish(c, results, failure);
 				if (failure)
 					pfree(failure);
@@ -192,7 +225,14 @@ pool_read(RtsyncPgConn *pc)
 			pool_dispatch();
 			return;
 		}
-		if (c->rolling_back || c->job == NULL)
+		if (!c->rolling_back && c->job && !c->too_large &&
+			(c->result_bytes += result_size(res)) > (uint64) rtsync_max_response_bytes)
+		{
+			/* libpq holds each result whole: drop them as they come */
+			c->too_large = true;
+			foreach_delete_results(c);
+		}
+		if (c->rolling_back || c->job == NULL || c->too_large)
 			PQclear(res);
 		else
 		{

@@ -47,4 +47,7 @@ extern bool rtsync_pool_submit(const char *role, bool read_only,
 							   const RtsyncPoolStatement *statements, int n,
 							   RtsyncPoolDone done, void *arg);
 
+/* how a job's failure starts when its answer passed rtsync.max_response_bytes */
+#define RTSYNC_POOL_TOO_LARGE "The answer is larger than rtsync.max_response_bytes"
+
 #endif							/* RTSYNC_POOL_H */

@@ -34,11 +34,14 @@
 
 #include "connection.h"
 #include "http.h"
+#include "http_lws.h"
+#include "http_server.h"
 #include "listener.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "server.h"
 #include "settings.h"
+#include "ws_upgrade.h"
 
 typedef struct RtsyncFrame
 {
@@ -56,15 +59,32 @@ static int	nsockets = 0;		/* client sockets, WebSocket or not */
 static char socket_counted;		/* marks (opaque user data) a counted wsi */
 static uv_timer_t keepalive_timer;
 static bool shutting_down = false;
+static uv_loop_t *server_loop = NULL;
+
+/*
+ * Connections waiting for connection_init, oldest first: they all get the
+ * same timeout, so their deadlines are in order and one timer serves them
+ * (lws' own timers keep one sorted list, O(n) per insertion).
+ */
+static dlist_head init_fifo = DLIST_STATIC_INIT(init_fifo);
+static uv_timer_t init_timer;
 
 static int	server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 							void *user, void *in, size_t len);
 
-/* WebSocket pings after 30 s of silence; a peer silent 60 s is dropped */
+/*
+ * No lws validity timers: lws 4.1 re-arms each connection's into one
+ * sorted list on every message, O(n) each, which made idle CPU grow with
+ * the square of the connections. The keep-alive sweep pings instead.
+ */
 static const lws_retry_bo_t idle_policy = {
-	.secs_since_valid_ping = 30,
-	.secs_since_valid_hangup = 60,
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
 };
+
+/* WebSocket pings after 30 s of silence; a peer silent 60 s is dropped */
+#define PING_AFTER_MS 30000
+#define HANGUP_AFTER_MS 60000
 
 /* lws' per-connection receive buffer: larger messages arrive in pieces */
 #define RX_BUFFER_BYTES 1024
@@ -96,7 +116,9 @@ static void
 connection_gauges(void)
 {
 	rtsync_metrics_set(RTSYNC_M_CONNECTIONS_WEBSOCKET, nconnections);
-	rtsync_metrics_set(RTSYNC_M_CONNECTIONS_HTTP, nsockets - nconnections);
+	/* without TLS, http_server.c counts the HTTP connections */
+	if (rtsync_tls_cert_file[0] != '\0')
+		rtsync_metrics_set(RTSYNC_M_CONNECTIONS_HTTP, nsockets - nconnections);
 }
 
 /* lws' own log lines, at LOG level, without its trailing newline. */
@@ -179,8 +201,11 @@ rtsync_conn_close(RtsyncConn *conn, int code, const char *reason)
 			pfree(dlist_container(RtsyncFrame, node, dlist_pop_head_node(&conn->outq)));
 		conn->out_bytes = 0;
 	}
-	/* a peer that takes not even the close frame is dropped */
-	lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
+	/*
+	 * A peer that takes not even the close frame is dropped; a slow reader
+	 * gets longer, to resume and read why it was closed
+	 */
+	lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, code == 1013 ? 15 : 5);
 	lws_callback_on_writable(conn->wsi);
 }
 
@@ -194,12 +219,65 @@ init_string_in(StringInfo s, MemoryContext cxt)
 }
 
 static void
-init_timeout_cb(lws_sorted_usec_list_t *sul)
+init_fifo_remove(RtsyncConn *conn)
 {
-	RtsyncConn *conn = lws_container_of(sul, RtsyncConn, init_timer);
+	if (conn->init_waiting)
+		dlist_delete(&conn->init_node);
+	conn->init_waiting = false;
+}
 
-	if (!conn->acked)
+/* Closes the connections whose init is overdue; waits for the next one. */
+static void
+init_timeout_cb(uv_timer_t *timer)
+{
+	uint64		now = uv_now(timer->loop);
+
+	while (!dlist_is_empty(&init_fifo))
+	{
+		RtsyncConn *conn = dlist_head_element(RtsyncConn, init_node, &init_fifo);
+
+		if (conn->acked)
+		{
+			init_fifo_remove(conn);
+			continue;
+		}
+		if (conn->init_deadline > now)
+		{
+			uv_timer_start(&init_timer, init_timeout_cb, conn->init_deadline - now, 0);
+			return;
+		}
+		init_fifo_remove(conn);
 		rtsync_conn_close(conn, 4408, "Connection initialisation timeout");
+	}
+}
+
+static void
+init_fifo_add(RtsyncConn *conn)
+{
+	conn->init_deadline = uv_now(server_loop) + rtsync_connection_init_timeout_ms;
+	conn->init_waiting = true;
+	dlist_push_tail(&init_fifo, &conn->init_node);
+	if (!uv_is_active((uv_handle_t *) &init_timer))
+		uv_timer_start(&init_timer, init_timeout_cb, rtsync_connection_init_timeout_ms, 0);
+}
+
+/*
+ * Pings a connection silent for PING_AFTER_MS, drops one silent for
+ * HANGUP_AFTER_MS (a peer that is gone without a FIN): one sweep with the
+ * keep-alive, flat cost per connection, nothing re-armed per message.
+ */
+static void
+liveness_check(RtsyncConn *conn, uint64 now)
+{
+	if (conn->close_code != 0)
+		return;
+	if (now - conn->last_rx >= HANGUP_AFTER_MS)
+		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	else if (now - conn->last_rx >= PING_AFTER_MS && !conn->ping_due)
+	{
+		conn->ping_due = true;
+		lws_callback_on_writable(conn->wsi);
+	}
 }
 
 static void
@@ -207,8 +285,29 @@ keepalive_cb(uv_timer_t *timer)
 {
 	dlist_iter	iter;
 
+	uint64		now = uv_now(timer->loop);
+
 	dlist_foreach(iter, &connections)
-		rtsync_protocol_keepalive(dlist_container(RtsyncConn, node, iter.cur));
+	{
+		RtsyncConn *conn = dlist_container(RtsyncConn, node, iter.cur);
+
+		rtsync_protocol_keepalive(conn);
+		liveness_check(conn, now);
+	}
+}
+
+/* A new plain-TCP connection starts as HTTP (http_server.c). */
+static void
+accept_plain(int fd)
+{
+	rtsync_http_server_adopt(fd, NULL, 0);
+}
+
+/* Can a WebSocket upgrade be taken now? (ws_upgrade.c asks) */
+static bool
+websocket_accepting(void)
+{
+	return !shutting_down && nconnections < rtsync_max_connections;
 }
 
 /* Only the GraphQL paths upgrade: /graphql, /graphql/realtime, /realtime. */
@@ -263,7 +362,7 @@ inspect_handshake(struct lws *wsi, RtsyncConn *conn)
 	char		buf[16384];
 	int			n;
 
-	/* the listener moved AppSync's header- token here (listener.c) */
+	/* ws_upgrade.c moved AppSync's header- token here */
 	n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), RTSYNC_APPSYNC_HEADER,
 							strlen(RTSYNC_APPSYNC_HEADER));
 	if (n <= 0)
@@ -318,8 +417,8 @@ conn_established(struct lws *wsi, RtsyncConn *conn)
 	nconnections++;
 	rtsync_metrics_count(RTSYNC_M_WEBSOCKET_CONNECTIONS_ACCEPTED, 1);
 	connection_gauges();
-	lws_sul_schedule(lws_get_context(wsi), 0, &conn->init_timer, init_timeout_cb,
-					 (lws_usec_t) rtsync_connection_init_timeout_ms * 1000);
+	conn->last_rx = uv_now(server_loop);
+	init_fifo_add(conn);
 }
 
 static void
@@ -327,7 +426,7 @@ conn_closed(RtsyncConn *conn)
 {
 	if (conn->cxt == NULL)
 		return;
-	lws_sul_cancel(&conn->init_timer);
+	init_fifo_remove(conn);
 	rtsync_protocol_closed(conn);
 	if (conn->flush_pending)
 		dlist_delete(&conn->flush_node);
@@ -497,6 +596,17 @@ rtsync_server_flush(void)
 static int
 conn_writeable(RtsyncConn *conn)
 {
+	if (conn->ping_due && conn->close_code == 0 && !lws_partial_buffered(conn->wsi))
+	{
+		unsigned char ping[LWS_PRE + 1];
+
+		conn->ping_due = false;
+		if (lws_write(conn->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+		if (!dlist_is_empty(&conn->outq))
+			lws_callback_on_writable(conn->wsi);
+		return 0;
+	}
 	if (!dlist_is_empty(&conn->outq))
 	{
 		size_t		len;
@@ -511,6 +621,16 @@ conn_writeable(RtsyncConn *conn)
 		if (!dlist_is_empty(&conn->outq) || conn->close_code)
 			lws_callback_on_writable(conn->wsi);
 		return 0;
+	}
+	if (conn->close_code && conn->close_sent)
+	{
+		/* close once lws has put the whole close frame into the socket */
+		if (lws_partial_buffered(conn->wsi))
+		{
+			lws_callback_on_writable(conn->wsi);
+			return 0;
+		}
+		return -1;
 	}
 	if (conn->close_code)
 	{
@@ -529,7 +649,19 @@ conn_writeable(RtsyncConn *conn)
 		p[2] = (unsigned char) (conn->close_code >> 8);
 		p[3] = (unsigned char) (conn->close_code & 0xff);
 		memcpy(p + 4, conn->close_reason, reason_len);
-		lws_write(conn->wsi, p, 4 + reason_len, LWS_WRITE_RAW);
+		conn->close_sent = true;
+		if (lws_write(conn->wsi, p, 4 + reason_len, LWS_WRITE_RAW) < 0)
+			return -1;
+		/*
+		 * A full socket (a slow reader) keeps part of it in lws: wait, up
+		 * to the close timeout, so that a reader that resumes sees the
+		 * code, not a bare end of stream (1006)
+		 */
+		if (lws_partial_buffered(conn->wsi))
+		{
+			lws_callback_on_writable(conn->wsi);
+			return 0;
+		}
 		return -1;
 	}
 	return 0;
@@ -620,7 +752,13 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 			conn_established(wsi, conn);
 			return 0;
 		case LWS_CALLBACK_RECEIVE:
+			if (conn->cxt)
+				conn->last_rx = uv_now(server_loop);
 			return conn->cxt ? conn_receive(conn, in, len) : -1;
+		case LWS_CALLBACK_RECEIVE_PONG:
+			if (conn->cxt)
+				conn->last_rx = uv_now(server_loop);
+			return 0;
 		case LWS_CALLBACK_SERVER_WRITEABLE:
 			return conn->cxt ? conn_writeable(conn) : -1;
 		case LWS_CALLBACK_CLOSED:
@@ -631,7 +769,7 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		case LWS_CALLBACK_HTTP_WRITEABLE:
 		case LWS_CALLBACK_CLOSED_HTTP:
-			return rtsync_http_callback(wsi, reason, conn, in, len);
+			return rtsync_http_lws_callback(wsi, reason, conn, in, len);
 		default:
 			return lws_callback_http_dummy(wsi, reason, conn, in, len);
 	}
@@ -709,7 +847,8 @@ rtsync_server_start(uv_loop_t *loop)
 	info.foreign_loops = foreign_loops;
 	/* no HTTP/2 with TLS: lws 4.1 sends DATA frames larger than 16 KB */
 	info.alpn = "http/1.1";
-	info.max_http_header_data = 16384;
+	/* an upgrade's head as http_server.c takes it, plus what ws_upgrade adds */
+	info.max_http_header_data = RTSYNC_HTTP_HEAD_MAX + 1024;
 	info.pt_serv_buf_size = 64 * 1024;
 	info.timeout_secs = 20;
 	info.retry_and_idle_policy = &idle_policy;
@@ -734,9 +873,13 @@ rtsync_server_start(uv_loop_t *loop)
 						rtsync_listen_addresses, rtsync_port)));
 		return false;
 	}
+	server_loop = loop;
+	uv_timer_init(loop, &init_timer);
+	rtsync_ws_upgrade_init(lws_get_vhost_by_name(context, "default"), websocket_accepting);
+	rtsync_http_server_init(loop, rtsync_ws_upgrade);
 	if (rtsync_tls_cert_file[0] == '\0' &&
-		!rtsync_listener_start(loop, lws_get_vhost_by_name(context, "default"),
-							   iface ? iface : "0.0.0.0", rtsync_port))
+		!rtsync_listener_start(loop, iface ? iface : "0.0.0.0", rtsync_port,
+							   accept_plain))
 	{
 		lws_context_destroy(context);
 		context = NULL;
@@ -770,7 +913,9 @@ rtsync_server_shutdown(void)
 
 	shutting_down = true;
 	rtsync_listener_stop();
+	rtsync_http_server_shutdown();
 	uv_timer_stop(&keepalive_timer);
+	uv_timer_stop(&init_timer);
 	dlist_foreach(iter, &connections)
 		rtsync_conn_close(dlist_container(RtsyncConn, node, iter.cur), 1001,
 						  "server shutting down");
@@ -782,6 +927,7 @@ rtsync_server_destroy(void)
 	if (context)
 	{
 		uv_close((uv_handle_t *) &keepalive_timer, NULL);
+		uv_close((uv_handle_t *) &init_timer, NULL);
 		lws_context_destroy(context);
 		context = NULL;
 	}

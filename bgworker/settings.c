@@ -29,6 +29,10 @@ int			rtsync_log_replication_lag_ms = 1000;
 int			rtsync_pool_size = 8;
 int			rtsync_statement_timeout_ms = 30000;
 int			rtsync_max_request_bytes = 5 * 1024 * 1024;
+int			rtsync_max_response_bytes = 16 * 1024 * 1024;
+int			rtsync_http_head_timeout_ms = 10000;
+int			rtsync_http_body_timeout_ms = 30000;
+int			rtsync_http_keepalive_timeout_ms = 60000;
 char	   *rtsync_cors_allowed_origins = NULL;
 
 /* A slot name must be usable in START_REPLICATION without quoting. */
@@ -116,6 +120,24 @@ rtsync_settings_define(void)
 							"Largest HTTP request body accepted (AppSync: about 5 MB).",
 							NULL, &rtsync_max_request_bytes, 5 * 1024 * 1024, 1024, 256 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_response_bytes",
+							"Largest answer to a GraphQL query or mutation; a larger one is refused with errorType ResponseTooLarge.",
+							"Bounds the worker's memory per request: the database's rows are counted as they arrive and dropped past the limit.",
+							&rtsync_max_response_bytes, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.http_head_timeout",
+							"Time a client has to send a whole HTTP request head, counted from its first byte (or from connecting).",
+							"A total: a head sent a byte at a time does not extend it. Past it the client gets 408 and is closed.",
+							&rtsync_http_head_timeout_ms, 10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.http_body_timeout",
+							"Time a client has to send an HTTP request body, and to take an answer.",
+							NULL, &rtsync_http_body_timeout_ms, 30000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.http_keepalive_timeout",
+							"Time an HTTP connection is kept open between requests.",
+							NULL, &rtsync_http_keepalive_timeout_ms, 60000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomStringVariable("rtsync.cors_allowed_origins",
 							   "Origins browsers may call the GraphQL endpoint from: * for any, or a comma-separated list; empty: none.",
 							   NULL, &rtsync_cors_allowed_origins, "*",

@@ -24,6 +24,10 @@ extern int	rtsync_log_replication_lag_ms;
 extern int	rtsync_pool_size;
 extern int	rtsync_statement_timeout_ms;
 extern int	rtsync_max_request_bytes;
+extern int	rtsync_max_response_bytes;
+extern int	rtsync_http_head_timeout_ms;
+extern int	rtsync_http_body_timeout_ms;
+extern int	rtsync_http_keepalive_timeout_ms;
 extern char *rtsync_cors_allowed_origins;
 
 extern void rtsync_settings_define(void);
