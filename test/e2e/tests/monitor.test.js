@@ -79,6 +79,14 @@ test('the worker is in pg_stat_activity, holds no transaction or xmin, and lets 
   psql('DROP DATABASE rtsync_monitor_tmp');
   // and other signals meant for backends reach it
   assert.equal(sql(`SELECT pg_log_backend_memory_contexts(${workerPid()})`), 't');
+  // only a superuser may end it: pg_signal_backend is not enough
+  sql(`DROP ROLE IF EXISTS rtsync_monitor_signaler; CREATE ROLE rtsync_monitor_signaler IN ROLE pg_signal_backend`);
+  try {
+    assert.throws(() => sql(`SET ROLE rtsync_monitor_signaler; SELECT pg_terminate_backend(${workerPid()})`),
+      /must be a superuser to terminate superuser process/);
+  } finally {
+    sql(`DROP ROLE rtsync_monitor_signaler`);
+  }
 });
 
 test('an idle worker\'s heartbeat stays fresh although its keep-alive timer is 10 s', async () => {
