@@ -19,6 +19,12 @@
  * does not report the server's WAL end in its messages. Reading the flush
  * position is a shared-memory read, not a query.
  *
+ * The heartbeat is the time of the worker's last loop pass. GET /metrics
+ * shows it as a Unix time (age it with Prometheus' time()); the view
+ * rtsync.stats adds what only a process other than the worker can judge —
+ * the heartbeat's age and the replication slot's own state — in SQL, when
+ * it is read (sql/rtsync--0.1.sql).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -94,6 +100,8 @@ static const MetricInfo metric_info[] = {
 	"Seconds from the last transaction's commit to its processing; 0 once the stream is idle."},
 	{"rtsync_server_start_time_seconds", NULL, "gauge", SHOW_SECONDS,
 	"Unix time the rtsync server started; 0 while it is not running."},
+	{"rtsync_server_heartbeat_seconds", NULL, "gauge", SHOW_SECONDS,
+	"Unix time the rtsync server's event loop last turned (at least once a second while it runs); 0 while it is not running."},
 };
 
 StaticAssertDecl(lengthof(metric_info) == RTSYNC_M_COUNT,
@@ -174,6 +182,10 @@ metrics_worker_exit(int code, Datum arg)
 	rtsync_metrics_writer = NULL;
 }
 
+/* microseconds from the Unix epoch to PostgreSQL's */
+#define UNIX_TO_POSTGRES_EPOCH_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
 /*
  * Makes this process (the worker) the writer. Gauges start from zero: the
  * connections and subscriptions of an earlier worker are gone.
@@ -187,9 +199,17 @@ rtsync_metrics_worker_start(void)
 		return;
 	rtsync_metrics_writer = shared;
 	reset_gauges();
-	rtsync_metrics_set(RTSYNC_M_START_TIME_US,
-					   now + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	rtsync_metrics_set(RTSYNC_M_START_TIME_US, now + UNIX_TO_POSTGRES_EPOCH_US);
+	rtsync_metrics_set(RTSYNC_M_HEARTBEAT_US, now + UNIX_TO_POSTGRES_EPOCH_US);
 	before_shmem_exit(metrics_worker_exit, (Datum) 0);
+}
+
+void
+rtsync_metrics_heartbeat(void)
+{
+	if (rtsync_metrics_writer != NULL)
+		rtsync_metrics_set(RTSYNC_M_HEARTBEAT_US,
+						   GetCurrentTimestamp() + UNIX_TO_POSTGRES_EPOCH_US);
 }
 
 /*

@@ -50,6 +50,7 @@ typedef enum RtsyncMetric
 	RTSYNC_M_REPLICATION_PROCESSED_LSN, /* shown as the lag in bytes */
 	RTSYNC_M_REPLICATION_LAG_US,	/* gauge, shown in seconds */
 	RTSYNC_M_START_TIME_US,		/* gauge, Unix time; shown in seconds */
+	RTSYNC_M_HEARTBEAT_US,		/* gauge, Unix time; shown in seconds */
 	RTSYNC_M_COUNT
 } RtsyncMetric;
 
@@ -91,6 +92,12 @@ rtsync_metrics_set(RtsyncMetric m, uint64 value)
 	if (s != NULL)
 		pg_atomic_write_u64(&s->values[m], value);
 }
+
+/*
+ * The worker's loop turned: stores the time (Unix microseconds) as the
+ * heartbeat that rtsync.stats ages. One clock read and one store a pass.
+ */
+extern void rtsync_metrics_heartbeat(void);
 
 /* shared memory, from _PG_init's hooks (extension/rtsync.c) */
 extern Size rtsync_metrics_shmem_size(void);

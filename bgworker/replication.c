@@ -23,10 +23,14 @@
  *
  * Lag: at each transaction's COMMIT record the worker measures how long ago
  * it committed (the record's commit time against our clock) and how far
- * behind the server's WAL end its commit was (the end the walsender reported
- * in the message's header). Above rtsync.log_replication_lag it says so in
- * the log, at most once every LAG_LOG_INTERVAL_MS, and once more when the
- * lag is back under the threshold.
+ * behind the server's WAL end its commit is, now. The server's WAL end is
+ * its flush position, read from shared memory as the record is processed:
+ * a logical walsender sends no such figure (the "WAL end" of an XLogData
+ * header is the record's own position, a keepalive's is what the walsender
+ * has read so far), and a header read late, after the worker was stopped,
+ * says nothing of the WAL written since. Above rtsync.log_replication_lag it
+ * says so in the log, at most once every LAG_LOG_INTERVAL_MS, and once more
+ * when the lag is back under the threshold.
  *
  * Metrics (metrics.c): records and transactions processed, the lag in
  * seconds (0 again once a keepalive finds no transaction pending), and the
@@ -37,6 +41,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "common/string.h"
 #include "port/pg_bswap.h"
 #include "miscadmin.h"
@@ -170,11 +175,12 @@ repl_maybe_feedback(void)
  * rtsync.log_replication_lag (see the banner).
  */
 static void
-repl_note_lag(TimestampTz commit_time, XLogRecPtr commit_end, XLogRecPtr wal_end)
+repl_note_lag(TimestampTz commit_time, XLogRecPtr commit_end)
 {
 	RtsyncReplicationStats *st = &rtsync_replication_stats;
 	TimestampTz now = GetCurrentTimestamp();
 	int64		threshold_us = (int64) rtsync_log_replication_lag_ms * 1000;
+	XLogRecPtr	wal_end = RecoveryInProgress() ? InvalidXLogRecPtr : GetFlushRecPtr(NULL);
 
 	st->last_commit_time = commit_time;
 	st->lag_us = Max(now - commit_time, 0);
@@ -193,7 +199,7 @@ repl_note_lag(TimestampTz commit_time, XLogRecPtr commit_end, XLogRecPtr wal_end
 			ereport(LOG,
 					(errmsg("rtsync replication lag: %.3f s behind the commit, %llu bytes behind the server's WAL end",
 							st->lag_us / 1000000.0, (unsigned long long) st->lag_bytes),
-					 errdetail("The last transaction processed committed at %s and ends at %X/%X; the server's WAL ended at %X/%X.",
+					 errdetail("The last transaction processed committed at %s and ends at %X/%X; the server's WAL is flushed to %X/%X.",
 							   timestamptz_to_str(commit_time),
 							   LSN_FORMAT_ARGS(commit_end), LSN_FORMAT_ARGS(wal_end))));
 			lag_logged_at = now;
@@ -243,7 +249,7 @@ repl_handle_xlogdata(const char *buf, int len)
 		rtsync_metrics_set(RTSYNC_M_REPLICATION_PROCESSED_LSN, processed_lsn);
 		rtsync_metrics_count(RTSYNC_M_STREAM_TRANSACTIONS, 1);
 		if (info.commit_time != 0)
-			repl_note_lag(info.commit_time, data_start, wal_end);
+			repl_note_lag(info.commit_time, data_start);
 	}
 	else if (kind == RTSYNC_RECORD_CHANGE)
 	{

@@ -23,10 +23,11 @@ typedef struct RtsyncReplicationStats
 	XLogRecPtr	confirmed_lsn;	/* flush position last confirmed */
 	TimestampTz last_send_time; /* walsender's clock on its last message */
 	TimestampTz last_receive_time;	/* ours, when it arrived */
-	XLogRecPtr	server_wal_end; /* the server's WAL end, as last told */
+	XLogRecPtr	server_wal_end; /* the walsender's position, as last told */
 	TimestampTz last_commit_time;	/* of the last transaction processed */
 	int64		lag_us;			/* its commit to its processing */
-	uint64		lag_bytes;		/* its commit to the server's WAL end then */
+	uint64		lag_bytes;		/* its commit to the server's WAL flush
+								 * position when it was processed */
 } RtsyncReplicationStats;
 
 extern RtsyncReplicationStats rtsync_replication_stats;

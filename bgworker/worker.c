@@ -11,14 +11,29 @@
  * libuv's next timer as the timeout: no polling interval, idle CPU near
  * zero. Each pass runs the loop without blocking (UV_RUN_NOWAIT).
  *
+ * Heartbeat: each pass stores the time in shared memory (metrics.c), so
+ * rtsync.stats can tell a loop that has stopped turning. An idle loop may
+ * have no timer for a long while (the keep-alive timer runs every
+ * rtsync.keepalive_interval), so a pass waits at most
+ * HEARTBEAT_INTERVAL_MS: an idle, healthy worker's heartbeat is never older
+ * than that plus one pass. Such a wake does no work beyond the empty pass.
+ *
  * Signals only set flags and the latch. SIGHUP reloads the configuration;
  * SIGTERM closes every client with 1001 and exits with status 1, so that
  * the postmaster starts the worker again unless it is itself shutting down
  * (status 0 would unregister the worker for good: pg_terminate_backend on
- * it must not switch real-time sync off until the next restart).
+ * it must not switch real-time sync off until the next restart). SIGINT
+ * (pg_cancel_backend) is ignored: the worker runs no statement of its own.
  *
- * The worker connects to no database itself and so holds no transaction;
- * it talks to PostgreSQL only through libpq.
+ * The worker is a backend connected to no database, like the logical
+ * replication launcher: it is in the proc array, so pg_stat_activity shows
+ * it (backend_type and application_name "rtsync server") and
+ * pg_terminate_backend can signal it. InitPostgres runs one short
+ * transaction to set that up and commits it; after that the worker holds no
+ * transaction, snapshot or xmin, and talks to PostgreSQL only through
+ * libpq. Being in the proc array also means it takes part in ProcSignal
+ * barriers (DROP DATABASE waits for every process to absorb one), so each
+ * pass processes pending interrupts.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +41,7 @@
 
 #include <uv.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -49,6 +65,11 @@
 
 #define SHUTDOWN_GRACE_MS 2000
 
+/* longest wait of a pass: the heartbeat's bound when idle (see above) */
+#define HEARTBEAT_INTERVAL_MS 1000
+
+#define WORKER_NAME "rtsync server"
+
 static volatile sig_atomic_t terminate_requested = false;
 
 static void
@@ -71,23 +92,27 @@ rtsync_worker_register(void)
 		return;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "rtsync");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "rtsync_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "rtsync server");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "rtsync server");
+	snprintf(worker.bgw_name, BGW_MAXLEN, WORKER_NAME);
+	snprintf(worker.bgw_type, BGW_MAXLEN, WORKER_NAME);
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Run the loop once without blocking, then wait for anything to happen. */
+/*
+ * Run the loop once without blocking, then wait for anything to happen (at
+ * most max_timeout_ms, or as long as libuv allows when it is negative).
+ */
 static void
 loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
 {
 	WaitEvent	event;
 	long		timeout;
 
+	rtsync_metrics_heartbeat();
 	uv_run(loop, UV_RUN_NOWAIT);
 	/* what the pass queued for clients goes out now, a write per client */
 	rtsync_server_flush();
@@ -97,6 +122,8 @@ loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
 	if (WaitEventSetWait(wes, timeout, &event, 1, PG_WAIT_EXTENSION) > 0 &&
 		(event.events & WL_LATCH_SET))
 		ResetLatch(MyLatch);
+	/* ProcSignal barriers, pg_log_backend_memory_contexts() */
+	CHECK_FOR_INTERRUPTS();
 }
 
 void
@@ -108,9 +135,17 @@ rtsync_worker_main(Datum arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, handle_sigterm);
+	pqsignal(SIGINT, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
-	/* backend facilities we use (sha256 for API keys) track resources */
-	CurrentResourceOwner = ResourceOwnerCreate(NULL, "rtsync server");
+	/* in the proc array, no database (see the banner) */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	SetConfigOption("application_name", WORKER_NAME, PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Backend facilities we use (sha256 for API keys) track resources. Made
+	 * after InitPostgres, whose transaction leaves no owner behind.
+	 */
+	Assert(!IsTransactionState());
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, WORKER_NAME);
 	rtsync_metrics_worker_start();
 
 	if (uv_loop_init(&loop) != 0)
@@ -128,7 +163,7 @@ rtsync_worker_main(Datum arg)
 
 	while (!terminate_requested)
 	{
-		loop_pass(&loop, wes, -1);
+		loop_pass(&loop, wes, HEARTBEAT_INTERVAL_MS);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

@@ -512,6 +512,61 @@ RETURNS SETOF record
 LANGUAGE C VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'rtsync_stats';
 
+/*
+ * The view adds what the worker cannot say about itself, computed by the
+ * backend that reads it, when it reads it, so that it is right when the
+ * worker is stopped or hung (then GET /metrics does not answer at all):
+ *
+ *   rtsync_server_heartbeat_age_seconds: seconds since the worker's loop last
+ *     turned (rtsync_server_heartbeat_seconds); NULL while no worker runs. A
+ *     running worker turns its loop at least once a second, idle or not.
+ *   rtsync_replication_slot_active: 1 while a walsender streams the slot
+ *     named by rtsync.slot_name (pg_replication_slots.active).
+ *   rtsync_replication_slot_lag_bytes: WAL written beyond the slot's
+ *     confirmed_flush_lsn (pg_current_wal_lsn() minus it), i.e. what the
+ *     worker has not yet confirmed; NULL without the slot or in recovery.
+ *
+ * and rtsync_replication_streaming is 1 only when the worker says it
+ * streams, the slot is active, and the heartbeat is at most 3 s old (three
+ * times the idle bound): a stopped or hung worker is not streaming, however
+ * it last set its gauge. These rows come after the worker's series.
+ */
 CREATE VIEW rtsync.stats AS
-	SELECT name, labels, kind, value FROM rtsync._stats();
+	WITH worker AS (
+		SELECT name, labels, kind, value, ord
+		  FROM rtsync._stats() WITH ORDINALITY AS s(name, labels, kind, value, ord)
+	),
+	heartbeat AS (
+		SELECT CASE WHEN value > 0
+					THEN greatest(extract(epoch FROM clock_timestamp())::float8 - value, 0)
+			   END AS age
+		  FROM worker WHERE name = 'rtsync_server_heartbeat_seconds'
+	),
+	slot AS (
+		SELECT coalesce(bool_or(active), false) AS active,
+			   CASE WHEN NOT pg_is_in_recovery()
+					THEN max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn))::float8
+			   END AS lag_bytes
+		  FROM pg_catalog.pg_replication_slots
+		 WHERE slot_name = coalesce(current_setting('rtsync.slot_name', true), 'rtsync')
+	)
+	SELECT name, labels, kind, value FROM (
+		SELECT w.name, w.labels, w.kind,
+			   CASE WHEN w.name <> 'rtsync_replication_streaming' THEN w.value
+					WHEN w.value = 1 AND slot.active AND heartbeat.age <= 3 THEN 1
+					ELSE 0
+			   END AS value,
+			   w.ord
+		  FROM worker w, heartbeat, slot
+		UNION ALL
+		SELECT 'rtsync_server_heartbeat_age_seconds', NULL, 'gauge', heartbeat.age, 1000001
+		  FROM heartbeat
+		UNION ALL
+		SELECT 'rtsync_replication_slot_active', NULL, 'gauge', slot.active::int, 1000002
+		  FROM slot
+		UNION ALL
+		SELECT 'rtsync_replication_slot_lag_bytes', NULL, 'gauge', slot.lag_bytes, 1000003
+		  FROM slot
+	) AS rows
+	ORDER BY ord;
 GRANT SELECT ON rtsync.stats TO PUBLIC;

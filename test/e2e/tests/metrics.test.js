@@ -138,6 +138,7 @@ const EXPECTED = {
   rtsync_replication_lag_bytes: 'gauge',
   rtsync_replication_lag_seconds: 'gauge',
   rtsync_server_start_time_seconds: 'gauge',
+  rtsync_server_heartbeat_seconds: 'gauge',
   'rtsync_http_request_duration_seconds_bucket{le="0.001"}': 'histogram',
   'rtsync_http_request_duration_seconds_bucket{le="10"}': 'histogram',
   'rtsync_http_request_duration_seconds_bucket{le="+Inf"}': 'histogram',
@@ -164,6 +165,8 @@ test('GET /metrics and /healthz answer without an API key; /metrics is valid Pro
   }
   assert.equal(samples.get('rtsync_replication_streaming'), 1);
   assert.ok(samples.get('rtsync_server_start_time_seconds') > 1.7e9);
+  // the loop that answers this very request has just turned
+  assert.ok(Math.abs(samples.get('rtsync_server_heartbeat_seconds') - Date.now() / 1000) < 5);
   // this very request's connection is open while it is answered
   assert.ok(samples.get('rtsync_connections{kind="http"}') >= 1);
 });
@@ -220,13 +223,18 @@ test('the figures follow a subscription, an INSERT, a mutation and a 401; rtsync
   assert.ok(now.get('rtsync_replication_lag_bytes') >= 0);
   assert.ok(now.get('rtsync_replication_lag_seconds') >= 0);
 
-  // SQL between two scrapes: counters in between, the same series and kinds
+  // SQL between two scrapes: counters in between, the same series and kinds,
+  // then the rows only the view has (monitor.test.js tests their values)
   const first = await scrape();
   const view = stats();
   const second = await scrape();
-  assert.deepEqual([...view.keys()].sort(), [...first.keys()].sort());
+  const viewOnly = ['rtsync_server_heartbeat_age_seconds', 'rtsync_replication_slot_active',
+    'rtsync_replication_slot_lag_bytes'];
+  assert.deepEqual([...view.keys()].slice(-viewOnly.length), viewOnly);
+  assert.deepEqual([...view.keys()].slice(0, -viewOnly.length).sort(), [...first.keys()].sort());
   for (const [key, { kind, value }] of view) {
     if (kind === 'gauge') continue;
+    assert.ok(first.has(key), `${key} is in /metrics`);
     assert.ok(first.get(key) <= value && value <= second.get(key),
       `${key}: ${first.get(key)} <= ${value} (rtsync.stats) <= ${second.get(key)}`);
   }
