@@ -13,8 +13,6 @@
 #ifndef RTSYNC_ROLE_WATCH_H
 #define RTSYNC_ROLE_WATCH_H
 
-#include "c.h"
-
 /* from _PG_init (extension/rtsync.c), only when preloaded */
 extern void rtsync_role_watch_install(void);
 extern Size rtsync_role_watch_shmem_size(void);
