@@ -9,6 +9,7 @@ OBJS = \
 	extension/value_encode.o \
 	extension/publication.o \
 	extension/notify.o \
+	extension/role_watch.o \
 	bgworker/settings.o \
 	bgworker/worker.o \
 	bgworker/pgconn.o \

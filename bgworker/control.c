@@ -8,10 +8,23 @@
  *
  * When: at start, after every reconnect, and whenever the stream carries a
  * CONTROL record. The SQL API emits one (a transactional logical message)
- * from publish, unpublish, create_api_key and revoke_api_key, and an event
- * trigger does for ALTER TABLE, GRANT, REVOKE and policy changes; so the
- * worker learns of each change in stream order, right after the commit that
- * made it, and never polls. A reload asked for while one runs is queued.
+ * from publish, unpublish, create_api_key and revoke_api_key, an event
+ * trigger does for ALTER TABLE, GRANT, REVOKE and policy changes, and a
+ * utility hook in every backend does for role changes (GRANT/REVOKE of
+ * roles, ALTER, CREATE, DROP and renaming of roles; ../extension/
+ * role_watch.c); so the worker learns of each change in stream order, right
+ * after the commit that made it, and never polls. Role changes made in
+ * another database cannot reach this database's stream: for those the
+ * committing backend moves a counter in shared memory and sets our latch,
+ * and we reload when we see it move, on the next pass of the loop and
+ * before any client message is handled (notice_role_changes). A reload
+ * asked for while one runs is queued.
+ *
+ * A reload recomputes every key role's privileges from scratch with the
+ * server's own functions (has_table_privilege, has_column_privilege,
+ * pg_has_role), so whatever membership, INHERIT, SUPERUSER or BYPASSRLS
+ * changed is in the answer; afterwards every live subscription is checked
+ * again, and those that lost access end with the protocol's error.
  *
  * Start points: a subscription is acknowledged with the server's WAL insert
  * position read after it was accepted, and gets only transactions that
@@ -35,6 +48,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "../extension/role_watch.h"
 #include "apikeys.h"
 #include "connection.h"
 #include "control.h"
@@ -49,21 +63,31 @@
 /*
  * A transaction's commit reaches the stream a moment before the committing
  * backend leaves the proc array: a snapshot taken right after its CONTROL
- * record may not see it yet. So a load first waits, bounded (1 s), until
- * the last CONTROL record's transaction is visible. Its 32-bit xid is
- * widened with the epoch of the current snapshot's xmax.
+ * record may not see it yet. Nor has it then sent its catalog
+ * invalidations: a backend that had cached the old pg_authid or
+ * pg_auth_members rows (role attributes, memberships) could still answer
+ * from them. So a load first waits, bounded (1 s), until the last CONTROL
+ * record's transaction is visible and has released its transaction lock,
+ * which it does after sending its invalidations; in a transaction of its
+ * own, so that the load's transaction starts afterwards and takes in those
+ * invalidations when it starts. The 32-bit xid is widened with the epoch of
+ * the current snapshot's xmax.
  */
 static const char *wait_sql_format =
+"BEGIN;"
 "DO $rtsync$ DECLARE x xid8; lo bigint; ep bigint; BEGIN"
 "  lo := pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric %% 4294967296;"
 "  ep := floor(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric / 4294967296);"
 "  IF %u > lo THEN ep := ep - 1; END IF;"
 "  x := (ep * 4294967296 + %u)::text::xid8;"
 "  FOR i IN 1..2000 LOOP"
-"    EXIT WHEN pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot());"
+"    EXIT WHEN pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())"
+"      AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"
+"                      WHERE l.locktype = 'transactionid' AND l.transactionid = '%u'::xid);"
 "    PERFORM pg_catalog.pg_sleep(0.0005);"
 "  END LOOP;"
-"END $rtsync$;";
+"END $rtsync$;"
+"COMMIT;";
 
 /*
  * One round trip, four results: the schema; the keys; for every (key role,
@@ -71,7 +95,16 @@ static const char *wait_sql_format =
  * whether row-level security applies to it; and, where it has no SELECT on
  * the table, the columns it may read (column privileges). Roles are taken
  * by OID from pg_authid, so a key whose role was dropped matches nothing
- * rather than failing the privilege functions.
+ * rather than failing the privilege functions, and a role created again
+ * under that name is the key's role again.
+ *
+ * Privileges through membership count as the server counts them: the
+ * privilege functions take inherited privileges only from roles the key's
+ * role inherits from (INHERIT), and superusers have every privilege. Row-
+ * level security applies as check_enable_rls() decides: not to superusers
+ * and BYPASSRLS roles (attributes of the role itself, never inherited), nor
+ * to the table's owner or roles that inherit from it unless the table
+ * forces row-level security.
  */
 static const char *load_sql =
 "SELECT rtsync._schema_description()::text;"
@@ -80,7 +113,8 @@ static const char *load_sql =
 "SELECT a.rolname, p.relid::oid,"
 "       pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT'),"
 "       c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
-"                                 OR pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE')),"
+"                                 OR (NOT c.relforcerowsecurity"
+"                                     AND pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE'))),"
 "       c.relname"
 "  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
@@ -127,6 +161,10 @@ static HTAB *grants = NULL;
 static HTAB *new_grants = NULL;
 static MemoryContext new_grants_cxt = NULL;
 
+/* role changes in other databases: the shared counter as last seen */
+static uint64 roles_seen = 0;
+static uv_prepare_t roles_check;
+
 /*
  * Waits for the insert position: queued ones, and those the query in
  * flight answers (queued before it was sent).
@@ -156,7 +194,7 @@ control_send_load(void)
 
 	ereport(DEBUG1, (errmsg("rtsync reloads schema, keys and grants")));
 	if (TransactionIdIsValid(wait_xid))
-		sql = psprintf(wait_sql_format, wait_xid, wait_xid);
+		sql = psprintf(wait_sql_format, wait_xid, wait_xid, wait_xid);
 	if (!control_send(psprintf("%s%s", sql, load_sql), CONTROL_LOADING))
 		return;
 	reload_pending = false;
@@ -201,6 +239,49 @@ control_load(void)
 								control.ready ? "busy" : "not ready")));
 	reload_pending = true;
 	control_next();
+}
+
+/*
+ * Roles changed in another database (../extension/role_watch.c moved the
+ * shared counter after the commit, and set our latch): load again. Cheap
+ * enough (one atomic read) to run on every pass of the loop and before
+ * every client message, which is what orders the reload before any client
+ * message sent after the commit.
+ */
+static void
+notice_role_changes(void)
+{
+	uint64		generation = rtsync_role_watch_generation();
+
+	if (generation == roles_seen)
+		return;
+	ereport(DEBUG1, (errmsg("rtsync reloads: roles changed in another database")));
+	control_load();
+	/* only now: should the above fail, the next call tries again */
+	roles_seen = generation;
+}
+
+/*
+ * On every pass of the loop, before it polls; woken by the latch the
+ * committing backend set. An error (out of memory building the query) is
+ * logged, never unwound through libuv; the next pass tries again.
+ */
+static void
+roles_check_cb(uv_prepare_t *handle)
+{
+	MemoryContext old = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		notice_role_changes();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
 }
 
 static void
@@ -495,12 +576,19 @@ rtsync_control_start(uv_loop_t *loop)
 	control.on_ready = control_on_ready;
 	control.on_readable = control_on_readable;
 	control.on_closed = control_on_closed;
+	/* the first load follows: what changed before is in it */
+	roles_seen = rtsync_role_watch_attach_worker();
+	uv_prepare_init(loop, &roles_check);
+	uv_prepare_start(&roles_check, roles_check_cb);
+	uv_unref((uv_handle_t *) &roles_check);
 	rtsync_pgconn_start(&control, rtsync_pgconn_conninfo(false));
 }
 
 void
 rtsync_control_stop(void)
 {
+	uv_prepare_stop(&roles_check);
+	uv_close((uv_handle_t *) &roles_check, NULL);
 	rtsync_pgconn_stop(&control);
 }
 
@@ -523,6 +611,7 @@ rtsync_control_message(JsonbContainer *record)
 bool
 rtsync_control_busy(void)
 {
+	notice_role_changes();
 	return control.ready && (state == CONTROL_LOADING || reload_pending);
 }
 

@@ -3,8 +3,10 @@
  * control.h
  *	  The worker's control connection: loads the schema, API keys and the
  *	  keys' privileges over libpq, reloads them when the stream says they
- *	  changed (CONTROL records, emitted by the SQL API), and tells waiting
- *	  subscriptions the server's WAL insert position (their start point).
+ *	  changed (CONTROL records, emitted by the SQL API, its event trigger
+ *	  and the role hook) or when roles changed in another database (a
+ *	  shared counter), and tells waiting subscriptions the server's WAL
+ *	  insert position (their start point).
  *
  *-------------------------------------------------------------------------
  */

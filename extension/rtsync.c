@@ -6,10 +6,11 @@
  *	  of the SQL API's C functions (publication.c), and the background
  *	  worker serving GraphQL (../bgworker/).
  *
- *	  The worker, its settings and the shared memory of its metrics
- *	  (../bgworker/metrics.c) are registered only when the library is
- *	  preloaded by the postmaster; loaded as an output plugin it does
- *	  nothing at load time.
+ *	  The worker, its settings, the shared memory of its metrics
+ *	  (../bgworker/metrics.c) and the hook that tells it of role changes
+ *	  (role_watch.c) are registered only when the library is preloaded by
+ *	  the postmaster; loaded as an output plugin it does nothing at load
+ *	  time.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +23,7 @@
 
 #include "../bgworker/metrics.h"
 #include "../bgworker/worker.h"
+#include "role_watch.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,6 +38,7 @@ rtsync_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rtsync_metrics_shmem_size());
+	RequestAddinShmemSpace(rtsync_role_watch_shmem_size());
 }
 
 static void
@@ -44,6 +47,7 @@ rtsync_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	rtsync_metrics_shmem_startup();
+	rtsync_role_watch_shmem_startup();
 }
 
 void
@@ -52,6 +56,7 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	rtsync_worker_register();
+	rtsync_role_watch_install();
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = rtsync_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
