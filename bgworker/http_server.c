@@ -443,6 +443,21 @@ route(HttpConn *hc)
 	rtsync_http_route(hc->req);
 }
 
+/* A body over rtsync.max_request_bytes: answer 413, then close unread. */
+static void
+body_too_big(HttpConn *hc)
+{
+	RtsyncHttpRequest *req = hc->req;
+
+	hc->keep_alive = false;
+	hc->state = HC_ROUTED;
+	read_stop(hc);
+	rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_PAYLOAD_TOO_LARGE,
+							 "PayloadTooLargeException",
+							 psprintf("The request body is larger than rtsync.max_request_bytes (%d bytes).",
+									  rtsync_max_request_bytes));
+}
+
 /*
  * A whole head is in: make the request, decide how its body is framed.
  * Returns false when the connection answered and is closing, or was
@@ -514,14 +529,7 @@ start_request(HttpConn *hc, const RtsyncHttpHead *head)
 	if (hc->body_kind == RTSYNC_BODY_LENGTH &&
 		hc->body_left > (uint64) rtsync_max_request_bytes)
 	{
-		/* the body is not read: answer, then close */
-		hc->keep_alive = false;
-		hc->state = HC_ROUTED;
-		read_stop(hc);
-		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_PAYLOAD_TOO_LARGE,
-								 "PayloadTooLargeException",
-								 psprintf("The request body is larger than rtsync.max_request_bytes (%d bytes).",
-										  rtsync_max_request_bytes));
+		body_too_big(hc);
 		return false;
 	}
 	if (hc->body_kind != RTSYNC_BODY_NONE && expect &&
@@ -536,20 +544,6 @@ start_request(HttpConn *hc, const RtsyncHttpHead *head)
 	memset(&hc->chunked, 0, sizeof(hc->chunked));
 	hc->state = hc->body_kind == RTSYNC_BODY_NONE ? HC_ROUTED : HC_BODY;
 	return true;
-}
-
-static void
-body_too_big(HttpConn *hc)
-{
-	RtsyncHttpRequest *req = hc->req;
-
-	hc->keep_alive = false;
-	hc->state = HC_ROUTED;
-	read_stop(hc);
-	rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_PAYLOAD_TOO_LARGE,
-							 "PayloadTooLargeException",
-							 psprintf("The request body is larger than rtsync.max_request_bytes (%d bytes).",
-									  rtsync_max_request_bytes));
 }
 
 /* Moves what has arrived of the body into the request. */

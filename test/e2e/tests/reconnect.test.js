@@ -9,8 +9,8 @@ import { sql, transportClient, collect, Inbox } from '../lib/env.js';
 before(() => sql(`DELETE FROM data_items WHERE id LIKE 'rec-%'`));
 after(() => sql(`DELETE FROM data_items WHERE id LIKE 'rec-%'`));
 
-// The worker is no client backend (pg_terminate_backend refuses it): find
-// it among this cluster's postmaster's children, to SIGTERM it.
+// The worker among this cluster's postmaster's children, to SIGTERM it
+// (pg_terminate_backend works too: see monitor.test.js).
 function workerPid() {
   const dataDir = sql(`SHOW data_directory`);
   const postmaster = readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0];
