@@ -300,8 +300,11 @@ CREATE TABLE rtsync.api_key (
 	revoked_at timestamptz
 );
 ALTER TABLE rtsync.api_key ENABLE ROW LEVEL SECURITY;
+-- through pg_roles: a key whose role was dropped matches no one (and the
+-- policy does not fail with "role does not exist" for everyone else)
 CREATE POLICY api_key_member ON rtsync.api_key
-	USING (pg_catalog.pg_has_role(current_user, role, 'MEMBER'))
+	USING (EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = role
+				   AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
 	WITH CHECK (pg_catalog.pg_has_role(current_user, role, 'MEMBER'));
 GRANT SELECT, INSERT (key_id, key_hash, description, role, expires_at),
 	UPDATE (revoked_at) ON rtsync.api_key TO PUBLIC;
