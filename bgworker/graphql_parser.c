@@ -538,6 +538,7 @@ parse_definition(GqlParser *p, RtsyncGqlDocument *doc)
 
 		if (frag == NULL)
 			return false;
+		frag->index = list_length(doc->fragments);
 		doc->fragments = lappend(doc->fragments, frag);
 		return true;
 	}
@@ -578,6 +579,13 @@ parse_definition(GqlParser *p, RtsyncGqlDocument *doc)
 RtsyncGqlDocument *
 rtsync_gql_parse(const char *source, size_t len, RtsyncGqlError *error)
 {
+	return rtsync_gql_parse_limited(source, len, 0, error);
+}
+
+RtsyncGqlDocument *
+rtsync_gql_parse_limited(const char *source, size_t len, int max_tokens,
+						 RtsyncGqlError *error)
+{
 	GqlParser	p;
 	RtsyncGqlError err;
 	RtsyncGqlDocument *doc;
@@ -594,6 +602,7 @@ rtsync_gql_parse(const char *source, size_t len, RtsyncGqlError *error)
 	}
 
 	rtsync_gql_lexer_init(&p.lexer, source, len, &err);
+	p.lexer.max_tokens = Max(max_tokens, 0);
 	p.error = &err;
 	p.depth = 0;
 	doc = palloc0(sizeof(RtsyncGqlDocument));

@@ -74,6 +74,16 @@ build_schema(void)
 	rtsync_schema_finish_table(schema, t, NULL);
 }
 
+/* RTSYNC_MAX_QUERY_DEPTH=n etc. override settings.c's defaults. */
+static void
+limit_from_env(const char *name, int *value)
+{
+	const char *s = getenv(name);
+
+	if (s != NULL && atoi(s) > 0)
+		*value = atoi(s);
+}
+
 static void
 init_once(void)
 {
@@ -81,6 +91,10 @@ init_once(void)
 		return;
 	rtsync_shim_init();
 	build_schema();
+	limit_from_env("RTSYNC_MAX_QUERY_DEPTH", &rtsync_max_query_depth);
+	limit_from_env("RTSYNC_MAX_QUERY_ALIASES", &rtsync_max_query_aliases);
+	limit_from_env("RTSYNC_MAX_QUERY_NODES", &rtsync_max_query_nodes);
+	limit_from_env("RTSYNC_MAX_QUERY_TOKENS", &rtsync_max_query_tokens);
 }
 
 /* The errors of a failed plan must say something, and nothing internal. */
