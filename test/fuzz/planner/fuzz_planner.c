@@ -340,6 +340,23 @@ main(int argc, char **argv)
 	init_once();
 	if (getenv("RTSYNC_BENCH_UNLIMITED"))
 		rtsync_bench_unlimited();
+	if (argc == 3 && strcmp(argv[1], "file") == 0)
+	{
+		/* bench file <path>: one document, as a query */
+		FILE	   *f = fopen(argv[2], "r");
+		StringInfoData doc;
+		char		buf[8192];
+		size_t		n;
+
+		if (f == NULL)
+			return 1;
+		initStringInfo(&doc);
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			appendBinaryStringInfo(&doc, buf, n);
+		fclose(f);
+		bench("file", 1, doc.data, strstr(doc.data, "subscription") == doc.data);
+		return 0;
+	}
 	for (int c = 0; c < lengthof(cases); c++)
 	{
 		for (int i = 0; cases[c].n[i] > 0; i++)
