@@ -11,7 +11,8 @@
  * The lexer turns a malformed token into an error token (its message
  * already recorded), which no rule accepts, so lexing errors surface through
  * the same paths.  Nesting is counted and bounded by RTSYNC_GQL_MAX_DEPTH,
- * the only thing that makes the recursion deep.
+ * the only thing that makes the recursion deep; the number of tokens can be
+ * bounded too (rtsync_gql_parse_limited), which bounds the tree.
  *
  *-------------------------------------------------------------------------
  */

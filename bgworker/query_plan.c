@@ -43,7 +43,8 @@ typedef struct KeySet
 {
 	List	   *items;			/* RtsyncProjField * or RtsyncConnField * */
 	RtsyncNameMap *keys;		/* response key -> its item */
-	bool	   *spread;			/* by fragment index */
+	bool	   *spread;			/* by fragment index; NULL until one is */
+	int			nfragments;
 } KeySet;
 
 typedef struct Planner
@@ -98,7 +99,8 @@ keyset_init(Planner *p, KeySet *set)
 {
 	set->items = NIL;
 	set->keys = rtsync_name_map_create(16);
-	set->spread = palloc0(Max(list_length(p->ps->doc->fragments), 1) * sizeof(bool));
+	set->spread = NULL;
+	set->nfragments = list_length(p->ps->doc->fragments);
 }
 
 /* Adds key, with its item; false (and nothing added) if it is there already. */
@@ -119,6 +121,8 @@ keyset_add(KeySet *set, const char *key, void *item)
 static bool
 keyset_first_spread(KeySet *set, const RtsyncGqlFragment *fragment)
 {
+	if (set->spread == NULL)
+		set->spread = palloc0(set->nfragments * sizeof(bool));
 	if (set->spread[fragment->index])
 		return false;
 	set->spread[fragment->index] = true;

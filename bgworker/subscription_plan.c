@@ -410,9 +410,11 @@ plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 }
 
 /*
- * See subscription_validate.h. Parsing, the rules on the whole document and
- * the choice of the operation are the same for every kind of request;
- * plan_op does the rest. An ERROR from Postgres code (out of memory, say)
+ * See subscription_validate.h. Parsing (at most rtsync.max_query_tokens
+ * tokens), the limits on depth, aliases and expanded size, the rules on the
+ * whole document and the choice of the operation are the same for every
+ * kind of request; plan_op does the rest. The limits come before the rules:
+ * they bound what the rules (and plan_op) may have to walk. An ERROR from Postgres code (out of memory, say)
  * becomes an internal error of the request: the caller is an lws or libuv
  * callback, which no ERROR may cross.
  */

@@ -16,6 +16,12 @@
  * subscription's single root field are checked while planning, after
  * @skip/@include have been applied (see subscription_plan.c).
  *
+ * Everything here is linear in the document: names are looked up in hash
+ * tables (RtsyncNameMap), fragments by their index, and each fragment is
+ * walked once. The limits (rtsync_check_document_limits) expand fragments
+ * arithmetically, memoizing each fragment's figures, so that a document
+ * whose expansion is exponential is measured, and refused, in linear time.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

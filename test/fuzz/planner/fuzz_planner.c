@@ -354,7 +354,9 @@ main(int argc, char **argv)
 		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 			appendBinaryStringInfo(&doc, buf, n);
 		fclose(f);
-		bench("file", 1, doc.data, strstr(doc.data, "subscription") == doc.data);
+		/* three times: the first one also pays for the process's first pages */
+		for (int i = 0; i < 3; i++)
+			bench("file", 1, doc.data, strstr(doc.data, "subscription") == doc.data);
 		return 0;
 	}
 	for (int c = 0; c < lengthof(cases); c++)
