@@ -131,6 +131,7 @@ typedef struct RtsyncGqlOperation
 
 typedef struct RtsyncGqlFragment
 {
+	int			index;			/* its position in the document's fragments */
 	char	   *name;
 	char	   *type_condition;
 	List	   *directives;
@@ -142,6 +143,9 @@ typedef struct RtsyncGqlDocument
 {
 	List	   *operations;		/* RtsyncGqlOperation *, in document order */
 	List	   *fragments;		/* RtsyncGqlFragment *, in document order */
+	struct RtsyncNameMap *fragment_index;	/* fragments by name, built on
+											 * first use (see
+											 * rtsync_find_fragment) */
 } RtsyncGqlDocument;
 
 #endif							/* RTSYNC_GRAPHQL_AST_H */

@@ -205,6 +205,8 @@ set_token(RtsyncGqlLexer *lexer, RtsyncGqlTokenKind kind, size_t start,
 	lexer->token.loc = rtsync_gql_lexer_location(lexer, start);
 	lexer->token.value = value;
 	lexer->pos = end;
+	if (kind != RTSYNC_GQL_TOK_EOF)
+		lexer->ntokens++;
 }
 
 /*
@@ -332,6 +334,16 @@ rtsync_gql_lexer_advance(RtsyncGqlLexer *lexer)
 		if (c < 0)
 		{
 			set_token(lexer, RTSYNC_GQL_TOK_EOF, pos, pos, NULL);
+			return;
+		}
+		if (lexer->max_tokens > 0 && lexer->ntokens >= lexer->max_tokens &&
+			!(c == ' ' || c == '\t' || c == ',' || c == '\n' || c == '\r' ||
+			  c == '#' || c == 0xEF))
+		{
+			/* graphql-js's maxTokens wording, and the setting's name */
+			lex_error(lexer, pos,
+					  "Document contains more than %d tokens. Parsing aborted (rtsync.max_query_tokens).",
+					  lexer->max_tokens);
 			return;
 		}
 		if (c == ' ' || c == '\t' || c == ',' || c == '\n' || c == '\r')

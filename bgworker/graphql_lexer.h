@@ -76,6 +76,14 @@ typedef struct RtsyncGqlLexer
 	int			loc_column;
 
 	StringInfoData buf;			/* scratch space for string values */
+
+	/*
+	 * Tokens read so far, and how many a document may have (0: any number):
+	 * the one more is an error token. This bounds the syntax tree, and so
+	 * everything done with it, by a number the client cannot raise.
+	 */
+	int			ntokens;
+	int			max_tokens;
 } RtsyncGqlLexer;
 
 extern void rtsync_gql_lexer_init(RtsyncGqlLexer *lexer, const char *src,

@@ -11,7 +11,8 @@
  * The lexer turns a malformed token into an error token (its message
  * already recorded), which no rule accepts, so lexing errors surface through
  * the same paths.  Nesting is counted and bounded by RTSYNC_GQL_MAX_DEPTH,
- * the only thing that makes the recursion deep.
+ * the only thing that makes the recursion deep; the number of tokens can be
+ * bounded too (rtsync_gql_parse_limited), which bounds the tree.
  *
  *-------------------------------------------------------------------------
  */
@@ -538,6 +539,7 @@ parse_definition(GqlParser *p, RtsyncGqlDocument *doc)
 
 		if (frag == NULL)
 			return false;
+		frag->index = list_length(doc->fragments);
 		doc->fragments = lappend(doc->fragments, frag);
 		return true;
 	}
@@ -578,6 +580,13 @@ parse_definition(GqlParser *p, RtsyncGqlDocument *doc)
 RtsyncGqlDocument *
 rtsync_gql_parse(const char *source, size_t len, RtsyncGqlError *error)
 {
+	return rtsync_gql_parse_limited(source, len, 0, error);
+}
+
+RtsyncGqlDocument *
+rtsync_gql_parse_limited(const char *source, size_t len, int max_tokens,
+						 RtsyncGqlError *error)
+{
 	GqlParser	p;
 	RtsyncGqlError err;
 	RtsyncGqlDocument *doc;
@@ -594,6 +603,7 @@ rtsync_gql_parse(const char *source, size_t len, RtsyncGqlError *error)
 	}
 
 	rtsync_gql_lexer_init(&p.lexer, source, len, &err);
+	p.lexer.max_tokens = Max(max_tokens, 0);
 	p.error = &err;
 	p.depth = 0;
 	doc = palloc0(sizeof(RtsyncGqlDocument));

@@ -28,4 +28,13 @@
 extern RtsyncGqlDocument *rtsync_gql_parse(const char *source, size_t len,
 										   RtsyncGqlError *error);
 
+/*
+ * The same, refusing a document of more than max_tokens tokens (0: no
+ * limit) with a syntax error, before reading further: what the worker
+ * parses is bounded by rtsync.max_query_tokens.
+ */
+extern RtsyncGqlDocument *rtsync_gql_parse_limited(const char *source, size_t len,
+												   int max_tokens,
+												   RtsyncGqlError *error);
+
 #endif							/* RTSYNC_GRAPHQL_PARSER_H */

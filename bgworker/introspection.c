@@ -95,6 +95,17 @@ typedef struct CollectedSet
 	List	   *collected;		/* Collected * */
 } CollectedSet;
 
+/*
+ * One collectFields: response keys in order, found again through a map,
+ * and the fragments spread so far (each is collected once).
+ */
+typedef struct Collector
+{
+	List	   *entries;		/* Collected * */
+	RtsyncNameMap *keys;		/* response key -> Collected * */
+	bool	   *visited;		/* by fragment index */
+} Collector;
+
 static void execute_object(Intro *in, const Obj *obj, List *nodes);
 
 /* Does a type condition apply to objects of this type? */
@@ -110,8 +121,7 @@ condition_applies(const char *condition, const char *type_name)
  * @skip and @include.
  */
 static void
-collect_fields(Intro *in, List *selections, const char *type_name, List **collected,
-			   List **visited)
+collect_fields(Intro *in, List *selections, const char *type_name, Collector *c)
 {
 	ListCell   *lc;
 
@@ -119,38 +129,35 @@ collect_fields(Intro *in, List *selections, const char *type_name, List **collec
 	{
 		RtsyncGqlSelection *sel = lfirst(lc);
 		RtsyncGqlFragment *fragment;
-		const char *key;
-		Collected  *entry = NULL;
-		ListCell   *le;
+		Collected **entry;
+		bool		found;
 
 		if (!rtsync_directives_include(in->ps, sel->directives))
 			continue;
 		switch (sel->kind)
 		{
 			case RTSYNC_GQL_FIELD:
-				key = sel->alias ? sel->alias : sel->name;
-				foreach(le, *collected)
-					if (strcmp(((Collected *) lfirst(le))->key, key) == 0)
-						entry = lfirst(le);
-				if (entry == NULL)
+				entry = (Collected **) rtsync_name_map_enter(c->keys, sel->alias ? sel->alias : sel->name,
+															 &found);
+				if (!found)
 				{
-					entry = palloc0(sizeof(Collected));
-					entry->key = key;
-					*collected = lappend(*collected, entry);
+					*entry = palloc0(sizeof(Collected));
+					(*entry)->key = sel->alias ? sel->alias : sel->name;
+					c->entries = lappend(c->entries, *entry);
 				}
-				entry->fields = lappend(entry->fields, sel);
+				(*entry)->fields = lappend((*entry)->fields, sel);
 				break;
 			case RTSYNC_GQL_FRAGMENT_SPREAD:
 				fragment = rtsync_find_fragment(in->ps->doc, sel->name);
-				if (fragment == NULL || list_member_ptr(*visited, fragment))
+				if (fragment == NULL || c->visited[fragment->index])
 					break;
-				*visited = lappend(*visited, fragment);
+				c->visited[fragment->index] = true;
 				if (condition_applies(fragment->type_condition, type_name))
-					collect_fields(in, fragment->selections, type_name, collected, visited);
+					collect_fields(in, fragment->selections, type_name, c);
 				break;
 			case RTSYNC_GQL_INLINE_FRAGMENT:
 				if (condition_applies(sel->type_condition, type_name))
-					collect_fields(in, sel->selections, type_name, collected, visited);
+					collect_fields(in, sel->selections, type_name, c);
 				break;
 		}
 	}
@@ -194,22 +201,23 @@ collect_subfields(Intro *in, List *nodes, const char *type_name)
 	CollectedKey key = {nodes, type_name};
 	CollectedSet *set;
 	bool		found;
-	List	   *collected = NIL;
-	List	   *visited = NIL;
+	Collector	c;
 	ListCell   *lc;
 
 	set = hash_search(in->collected, &key, HASH_ENTER, &found);
 	if (found)
 		return set->collected;
 	set->collected = NIL;
+	c.entries = NIL;
+	c.keys = rtsync_name_map_create(16);
+	c.visited = palloc0(Max(list_length(in->ps->doc->fragments), 1) * sizeof(bool));
 	foreach(lc, nodes)
-		collect_fields(in, ((RtsyncGqlSelection *) lfirst(lc))->selections, type_name,
-					   &collected, &visited);
-	foreach(lc, collected)
+		collect_fields(in, ((RtsyncGqlSelection *) lfirst(lc))->selections, type_name, &c);
+	foreach(lc, c.entries)
 		if (!check_mergeable(in, lfirst(lc)))
 			return NIL;
-	set->collected = collected;
-	return collected;
+	set->collected = c.entries;
+	return c.entries;
 }
 
 static void

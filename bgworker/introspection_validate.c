@@ -34,6 +34,7 @@ typedef struct Validator
 	RtsyncFieldDef *type_field; /* __type(name: String!): __Type */
 	RtsyncFieldDef *typename_field; /* __typename: String! */
 	List	   *fragments;		/* RtsyncGqlFragment * to validate, each once */
+	bool	   *queued;			/* by fragment index: in fragments already */
 } Validator;
 
 static void validate_selections(Validator *v, List *selections,
@@ -127,6 +128,7 @@ validate_arguments(Validator *v, List *given, List *defs, const char *owner,
 				   bool directive, RtsyncGqlLocation loc)
 {
 	RtsyncErrorSink *sink = &v->ps->sink;
+	bool	   *dups = rtsync_duplicate_names(given, offsetof(RtsyncGqlArgument, name));
 	ListCell   *lc;
 
 	foreach(lc, given)
@@ -135,11 +137,8 @@ validate_arguments(Validator *v, List *given, List *defs, const char *owner,
 		RtsyncInputValueDef *def = rtsync_types_input_value(defs, arg->name);
 		RtsyncInputType *type = def ? input_type(def->type) : NULL;
 		RtsyncInputValue *value;
-		bool		duplicate = false;
 
-		for (ListCell *prev = list_head(given); prev != lc; prev = lnext(given, prev))
-			duplicate |= strcmp(((RtsyncGqlArgument *) lfirst(prev))->name, arg->name) == 0;
-		if (duplicate)
+		if (dups && dups[foreach_current_index(lc)])
 			rtsync_gql_error(sink, arg->loc, "There can be only one argument named \"%s\".",
 							 arg->name);
 		else if (def == NULL)
@@ -173,6 +172,7 @@ static void
 validate_directives(Validator *v, List *directives, const char *location)
 {
 	RtsyncErrorSink *sink = &v->ps->sink;
+	bool	   *dups = rtsync_duplicate_names(directives, offsetof(RtsyncGqlDirective, name));
 	ListCell   *lc;
 
 	foreach(lc, directives)
@@ -195,17 +195,10 @@ validate_directives(Validator *v, List *directives, const char *location)
 							 d->name, location);
 			continue;
 		}
-		for (ListCell *prev = list_head(directives); prev != lc && !def->repeatable;
-			 prev = lnext(directives, prev))
-		{
-			if (strcmp(((RtsyncGqlDirective *) lfirst(prev))->name, d->name) == 0)
-			{
-				rtsync_gql_error(sink, d->loc,
-								 "The directive \"@%s\" can only be used once at this location.",
-								 d->name);
-				break;
-			}
-		}
+		if (!def->repeatable && dups && dups[foreach_current_index(lc)])
+			rtsync_gql_error(sink, d->loc,
+							 "The directive \"@%s\" can only be used once at this location.",
+							 d->name);
 		validate_arguments(v, d->arguments, def->args, d->name, true, d->loc);
 	}
 }
@@ -319,9 +312,14 @@ validate_selections(Validator *v, List *selections, const RtsyncTypeDef *parent)
 				if (fragment == NULL)
 					break;		/* the caller reports unknown fragments */
 				condition_type(v, fragment->name, fragment->type_condition, parent, sel->loc);
+				if (v->queued == NULL)
+					v->queued = palloc0(list_length(v->ps->doc->fragments) * sizeof(bool));
 				if (rtsync_introspection_type(fragment->type_condition) &&
-					!list_member_ptr(v->fragments, fragment))
+					!v->queued[fragment->index])
+				{
+					v->queued[fragment->index] = true;
 					v->fragments = lappend(v->fragments, fragment);
+				}
 				break;
 			case RTSYNC_GQL_INLINE_FRAGMENT:
 				validate_directives(v, sel->directives, "INLINE_FRAGMENT");

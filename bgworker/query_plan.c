@@ -30,13 +30,30 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 1000
 
+/*
+ * The response keys of one object, connection or the root as they are
+ * planned: in order, each once, found again through a map (an object may
+ * have thousands of aliases); and the fragments spread into it so far.
+ * Like graphql-js's collectFields, a selection set takes each fragment
+ * once however often it is spread, which is what keeps nested doubling
+ * spreads from doubling the work; rtsync.max_query_nodes bounds what is
+ * left (rtsync_check_document_limits).
+ */
+typedef struct KeySet
+{
+	List	   *items;			/* RtsyncProjField * or RtsyncConnField * */
+	RtsyncNameMap *keys;		/* response key -> its item */
+	bool	   *spread;			/* by fragment index; NULL until one is */
+	int			nfragments;
+} KeySet;
+
 typedef struct Planner
 {
 	RtsyncPlanState *ps;
 	bool		build;			/* second pass: values known, build the plan */
 	RtsyncRequestPlan *plan;
 	List	   *statements;		/* RtsyncPoolStatement * */
-	List	   *root_keys;		/* response keys seen at the root */
+	KeySet		root;			/* the root's response keys */
 } Planner;
 
 typedef struct ArgDef
@@ -46,25 +63,70 @@ typedef struct ArgDef
 	int			column;			/* or -1 */
 } ArgDef;
 
+/*
+ * "key": as JSON. Kept at its size: a plan holds one per projected field,
+ * and a StringInfo's initial kilobyte each would be most of the plan.
+ */
 static char *
 json_key_prefix(const char *key)
 {
 	StringInfoData buf;
+	char	   *result;
 
 	initStringInfo(&buf);
 	rtsync_json_append_string(&buf, key, strlen(key));
 	appendStringInfoChar(&buf, ':');
-	return buf.data;
+	result = pnstrdup(buf.data, buf.len);
+	pfree(buf.data);
+	return result;
 }
 
 static char *
 json_string(const char *s)
 {
 	StringInfoData buf;
+	char	   *result;
 
 	initStringInfo(&buf);
 	rtsync_json_append_string(&buf, s, strlen(s));
-	return buf.data;
+	result = pnstrdup(buf.data, buf.len);
+	pfree(buf.data);
+	return result;
+}
+
+static void
+keyset_init(Planner *p, KeySet *set)
+{
+	set->items = NIL;
+	set->keys = rtsync_name_map_create(16);
+	set->spread = NULL;
+	set->nfragments = list_length(p->ps->doc->fragments);
+}
+
+/* Adds key, with its item; false (and nothing added) if it is there already. */
+static bool
+keyset_add(KeySet *set, const char *key, void *item)
+{
+	bool		found;
+	void	  **slot = rtsync_name_map_enter(set->keys, key, &found);
+
+	if (found)
+		return false;
+	*slot = item;
+	set->items = lappend(set->items, item);
+	return true;
+}
+
+/* Is this the fragment's first spread into the set? */
+static bool
+keyset_first_spread(KeySet *set, const RtsyncGqlFragment *fragment)
+{
+	if (set->spread == NULL)
+		set->spread = palloc0(set->nfragments * sizeof(bool));
+	if (set->spread[fragment->index])
+		return false;
+	set->spread[fragment->index] = true;
+	return true;
 }
 
 static bool
@@ -88,6 +150,9 @@ coerce_args(Planner *p, const RtsyncGqlSelection *field, const char *parent,
 {
 	RtsyncPlanState *ps = p->ps;
 	bool		ok = true;
+	bool	   *dups = rtsync_duplicate_names(field->arguments,
+											  offsetof(RtsyncGqlArgument, name));
+	bool	   *given = palloc0(Max(ndefs, 1) * sizeof(bool));
 	ListCell   *lc;
 
 	for (int i = 0; i < ndefs; i++)
@@ -99,20 +164,15 @@ coerce_args(Planner *p, const RtsyncGqlSelection *field, const char *parent,
 
 		for (i = 0; i < ndefs && strcmp(defs[i].name, arg->name) != 0; i++)
 			;
-		for (ListCell *prev = list_head(field->arguments); prev != lc;
-			 prev = lnext(field->arguments, prev))
+		if (i < ndefs)
+			given[i] = true;
+		if (dups && dups[foreach_current_index(lc)])
 		{
-			if (strcmp(((RtsyncGqlArgument *) lfirst(prev))->name, arg->name) == 0)
-			{
-				rtsync_gql_error(&ps->sink, arg->loc,
-								 "There can be only one argument named \"%s\".", arg->name);
-				ok = false;
-				i = -1;
-				break;
-			}
-		}
-		if (i < 0)
+			rtsync_gql_error(&ps->sink, arg->loc,
+							 "There can be only one argument named \"%s\".", arg->name);
+			ok = false;
 			continue;
+		}
 		if (i == ndefs)
 		{
 			rtsync_gql_error(&ps->sink, arg->loc, "Unknown argument \"%s\" on field \"%s.%s\".",
@@ -125,13 +185,9 @@ coerce_args(Planner *p, const RtsyncGqlSelection *field, const char *parent,
 	}
 	for (int i = 0; i < ndefs; i++)
 	{
-		bool		given = false;
-
 		if (!defs[i].type->non_null)
 			continue;
-		foreach(lc, field->arguments)
-			given |= strcmp(((RtsyncGqlArgument *) lfirst(lc))->name, defs[i].name) == 0;
-		if (!given)
+		if (!given[i])
 		{
 			rtsync_gql_error(&ps->sink, field->loc,
 							 "Field \"%s\" argument \"%s\" of type \"%s\" is required, but it was not provided.",
@@ -167,27 +223,23 @@ condition_ok(Planner *p, const char *condition, const char *type_name,
  * ------------------------------------------------------------------------
  */
 
+/* The same response key twice is the same field (validated): once. */
 static void
-add_proj_field(List **fields, const char *key, int column)
+add_proj_field(KeySet *fields, const char *key, int column)
 {
-	ListCell   *lc;
 	RtsyncProjField *f;
 
-	/* the same response key twice: the same field (validated), once */
-	foreach(lc, *fields)
-	{
-		if (strcmp(((RtsyncProjField *) lfirst(lc))->prefix, json_key_prefix(key)) == 0)
-			return;
-	}
+	if (rtsync_name_map_get(fields->keys, key) != NULL)
+		return;
 	f = palloc(sizeof(RtsyncProjField));
 	f->prefix = json_key_prefix(key);
 	f->column = column;
-	*fields = lappend(*fields, f);
+	(void) keyset_add(fields, key, f);
 }
 
 static void
 plan_object(Planner *p, List *selections, RtsyncSchemaTable *table,
-			RtsyncSqlBuilder *b, List **fields)
+			RtsyncSqlBuilder *b, KeySet *fields)
 {
 	RtsyncPlanState *ps = p->ps;
 	ListCell   *lc;
@@ -231,13 +283,15 @@ plan_object(Planner *p, List *selections, RtsyncSchemaTable *table,
 										 rtsync_scalar_name(table->columns[column].scalar));
 					continue;
 				}
-				add_proj_field(fields, sel->alias ? sel->alias : sel->name,
-							   column < 0 ? -1 : rtsync_sql_output(b, column));
+				if (rtsync_name_map_get(fields->keys, sel->alias ? sel->alias : sel->name) == NULL)
+					add_proj_field(fields, sel->alias ? sel->alias : sel->name,
+								   column < 0 ? -1 : rtsync_sql_output(b, column));
 				break;
 			case RTSYNC_GQL_FRAGMENT_SPREAD:
 				frag = rtsync_find_fragment(ps->doc, sel->name);
 				if (frag == NULL || !include(p, sel->directives, "FRAGMENT_SPREAD") ||
-					!condition_ok(p, frag->type_condition, table->type_name, frag->name, sel->loc))
+					!condition_ok(p, frag->type_condition, table->type_name, frag->name, sel->loc) ||
+					!keyset_first_spread(fields, frag))
 					continue;
 				plan_object(p, frag->selections, table, b, fields);
 				break;
@@ -271,7 +325,7 @@ static RtsyncProjection *
 plan_object_root(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table,
 				 RtsyncSqlBuilder *b)
 {
-	List	   *fields = NIL;
+	KeySet		fields;
 
 	if (field->selections == NIL)
 	{
@@ -281,14 +335,15 @@ plan_object_root(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table
 							 field->name, table->type_name, field->name);
 		return NULL;
 	}
+	keyset_init(p, &fields);
 	plan_object(p, field->selections, table, b, &fields);
-	return p->build ? make_projection(fields, table) : NULL;
+	return p->build ? make_projection(fields.items, table) : NULL;
 }
 
 /* The selections on a ModelTConnection. */
 static void
 plan_connection(Planner *p, List *selections, RtsyncSchemaTable *table,
-				RtsyncSqlBuilder *b, List **conn_fields, List **item_fields)
+				RtsyncSqlBuilder *b, KeySet *conn_fields, KeySet *item_fields)
 {
 	RtsyncPlanState *ps = p->ps;
 	char	   *conn_type = psprintf("Model%sConnection", table->type_name);
@@ -306,7 +361,6 @@ plan_connection(Planner *p, List *selections, RtsyncSchemaTable *table,
 				if (!include(p, sel->directives, "FIELD"))
 					continue;
 				cf = palloc0(sizeof(RtsyncConnField));
-				cf->prefix = json_key_prefix(sel->alias ? sel->alias : sel->name);
 				if (strcmp(sel->name, "items") == 0)
 				{
 					cf->kind = RTSYNC_CONN_ITEMS;
@@ -336,21 +390,18 @@ plan_connection(Planner *p, List *selections, RtsyncSchemaTable *table,
 					rtsync_gql_error(&ps->sink, sel->loc,
 									 "Field \"%s\" must not have a selection since type \"String\" has no subfields.",
 									 sel->name);
-				if (p->build)
+				if (p->build &&
+					rtsync_name_map_get(conn_fields->keys, sel->alias ? sel->alias : sel->name) == NULL)
 				{
-					ListCell   *prev;
-					bool		dup = false;
-
-					foreach(prev, *conn_fields)
-						dup |= strcmp(((RtsyncConnField *) lfirst(prev))->prefix, cf->prefix) == 0;
-					if (!dup)
-						*conn_fields = lappend(*conn_fields, cf);
+					cf->prefix = json_key_prefix(sel->alias ? sel->alias : sel->name);
+					(void) keyset_add(conn_fields, sel->alias ? sel->alias : sel->name, cf);
 				}
 				break;
 			case RTSYNC_GQL_FRAGMENT_SPREAD:
 				frag = rtsync_find_fragment(ps->doc, sel->name);
 				if (frag == NULL || !include(p, sel->directives, "FRAGMENT_SPREAD") ||
-					!condition_ok(p, frag->type_condition, conn_type, frag->name, sel->loc))
+					!condition_ok(p, frag->type_condition, conn_type, frag->name, sel->loc) ||
+					!keyset_first_spread(conn_fields, frag))
 					continue;
 				plan_connection(p, frag->selections, table, b, conn_fields, item_fields);
 				break;
@@ -473,8 +524,8 @@ plan_list(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table)
 	};
 	RtsyncInputValue *values[3];
 	RtsyncSqlBuilder b;
-	List	   *conn_fields = NIL;
-	List	   *item_fields = NIL;
+	KeySet		conn_fields;
+	KeySet		item_fields;
 	RtsyncRootPlan *root;
 	char	  **after = NULL;
 	int			limit = DEFAULT_LIMIT;
@@ -489,6 +540,8 @@ plan_list(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table)
 							 field->name, table->type_name, field->name);
 		return;
 	}
+	keyset_init(p, &conn_fields);
+	keyset_init(p, &item_fields);
 	plan_connection(p, field->selections, table, &b, &conn_fields, &item_fields);
 	if (!p->build || !ok)
 		return;
@@ -517,17 +570,23 @@ plan_list(Planner *p, RtsyncGqlSelection *field, RtsyncSchemaTable *table)
 		}
 	}
 	root = new_root(p, field, RTSYNC_ROOT_LIST, table);
-	root->conn_fields = conn_fields;
+	root->conn_fields = conn_fields.items;
 	root->limit = limit;
 	{
+		RtsyncProjection *items = NULL;
 		ListCell   *lc;
 
-		foreach(lc, conn_fields)
+		/* every alias of items shares one projection */
+		foreach(lc, conn_fields.items)
 		{
 			RtsyncConnField *cf = lfirst(lc);
 
 			if (cf->kind == RTSYNC_CONN_ITEMS)
-				cf->items = make_projection(item_fields, table);
+			{
+				if (items == NULL)
+					items = make_projection(item_fields.items, table);
+				cf->items = items;
+			}
 		}
 	}
 	/* the key's text after the projected columns, for nextToken */
@@ -582,20 +641,11 @@ plan_root_field(Planner *p, RtsyncGqlSelection *field, bool mutation)
 	const char *key = field->alias ? field->alias : field->name;
 	RtsyncSchemaTable *table;
 
-	if (p->build)
+	if (p->build && !keyset_add(&p->root, key, (void *) key))
 	{
-		ListCell   *lc;
-
-		foreach(lc, p->root_keys)
-		{
-			if (strcmp(lfirst(lc), key) == 0)
-			{
-				rtsync_gql_error(&ps->sink, field->loc,
-								 "Fields \"%s\" conflict: give each root field its own alias.", key);
-				return;
-			}
-		}
-		p->root_keys = lappend(p->root_keys, pstrdup(key));
+		rtsync_gql_error(&ps->sink, field->loc,
+						 "Fields \"%s\" conflict: give each root field its own alias.", key);
+		return;
 	}
 
 	if (strcmp(field->name, "__typename") == 0)
@@ -681,7 +731,8 @@ plan_root_selections(Planner *p, List *selections, bool mutation)
 			case RTSYNC_GQL_FRAGMENT_SPREAD:
 				frag = rtsync_find_fragment(p->ps->doc, sel->name);
 				if (frag != NULL && include(p, sel->directives, "FRAGMENT_SPREAD") &&
-					condition_ok(p, frag->type_condition, root_type, frag->name, sel->loc))
+					condition_ok(p, frag->type_condition, root_type, frag->name, sel->loc) &&
+					keyset_first_spread(&p->root, frag))
 					plan_root_selections(p, frag->selections, mutation);
 				break;
 			case RTSYNC_GQL_INLINE_FRAGMENT:
@@ -733,6 +784,7 @@ plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 	/* pass 1: validate */
 	memset(&p, 0, sizeof(p));
 	p.ps = ps;
+	keyset_init(&p, &p.root);
 	ps->input.substitute = false;
 	rtsync_validate_variables(ps);
 	rtsync_validate_directives(ps, ps->op->directives, mutation ? "MUTATION" : "QUERY");
@@ -747,6 +799,7 @@ plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 	MemoryContextSwitchTo(plan_cxt);
 	ps->input.substitute = true;
 	p.build = true;
+	keyset_init(&p, &p.root);
 	p.plan = palloc0(sizeof(RtsyncRequestPlan));
 	p.plan->cxt = plan_cxt;
 	p.plan->mutation = mutation;

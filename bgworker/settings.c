@@ -35,6 +35,44 @@ int			rtsync_http_body_timeout_ms = 30000;
 int			rtsync_http_keepalive_timeout_ms = 60000;
 char	   *rtsync_cors_allowed_origins = NULL;
 
+/*
+ * The planner's limits. The defaults refuse what only an attacker sends
+ * and nothing a stock client does:
+ *
+ * - max_query_depth 32 (levels of fields; fragments add none). graphql-js's
+ *   getIntrospectionQuery(), every option on, is 15 deep (its TypeRef
+ *   fragment nests ofType 9 times) and this schema's own types are at most
+ *   3 deep (listT { items { field } }). AppSync lets one choose 1 to 75
+ *   (off by default); graphql-armor defaults to 6 but leaves introspection
+ *   alone, which we do not.
+ * - max_query_aliases 1000. graphql-armor's 15 would refuse clients that
+ *   batch lookups into one request with aliases (a1: getT(...) a2: ...);
+ *   a thousand is far beyond those and keeps a document's statements (one
+ *   per root field) to what one transaction should run.
+ * - max_query_nodes 10000 fields, spreads and inline fragments once
+ *   fragments are expanded: the cost budget. AppSync's resolver count
+ *   limit is at most 10000 per request; getIntrospectionQuery() is 239.
+ *   A document of nested doubling fragment spreads, whose expansion grows
+ *   as 2^levels, is refused here before anything walks it.
+ * - max_query_tokens 15000, Apollo Router's parser_max_tokens default
+ *   (graphql-js has the option, maxTokens, without a default). It bounds
+ *   the syntax tree, so the memory and time of everything after parsing;
+ *   getIntrospectionQuery() is 183 tokens.
+ *
+ * Lower values than those getIntrospectionQuery() needs are refused by
+ * the check hooks: they would break every introspecting client (GraphiQL,
+ * Apollo and Amplify codegen) while protecting nothing the others do not.
+ */
+int			rtsync_max_query_depth = 32;
+int			rtsync_max_query_aliases = 1000;
+int			rtsync_max_query_nodes = 10000;
+int			rtsync_max_query_tokens = 15000;
+
+/* What the full getIntrospectionQuery() takes (test/fuzz/planner/corpus). */
+#define INTROSPECTION_DEPTH 15
+#define INTROSPECTION_NODES 239
+#define INTROSPECTION_TOKENS 183
+
 /* A slot name must be usable in START_REPLICATION without quoting. */
 static bool
 check_slot_name(char **newval, void **extra, GucSource source)
@@ -55,6 +93,46 @@ check_slot_name(char **newval, void **extra, GucSource source)
 		}
 	}
 	return true;
+}
+
+/*
+ * A planner limit must let graphql-js's getIntrospectionQuery() through:
+ * the floor, and what needs it, in the message.
+ */
+static bool
+check_planner_limit(int value, int floor, const char *what)
+{
+	if (value >= floor)
+		return true;
+	GUC_check_errdetail("graphql-js's getIntrospectionQuery() needs %d %s; a lower limit would refuse every introspecting client.",
+						floor, what);
+	GUC_check_errhint("Set it to %d or more.", floor);
+	return false;
+}
+
+static bool
+check_max_query_depth(int *newval, void **extra, GucSource source)
+{
+	return check_planner_limit(*newval, INTROSPECTION_DEPTH, "levels of fields");
+}
+
+static bool
+check_max_query_aliases(int *newval, void **extra, GucSource source)
+{
+	/* introspection needs none; one alias is the least that makes sense */
+	return check_planner_limit(*newval, 1, "alias");
+}
+
+static bool
+check_max_query_nodes(int *newval, void **extra, GucSource source)
+{
+	return check_planner_limit(*newval, INTROSPECTION_NODES, "fields and fragments");
+}
+
+static bool
+check_max_query_tokens(int *newval, void **extra, GucSource source)
+{
+	return check_planner_limit(*newval, INTROSPECTION_TOKENS, "tokens");
 }
 
 void
@@ -146,5 +224,22 @@ rtsync_settings_define(void)
 							"Logs the replication lag when a transaction reaches the server this long after its commit (at most once every 10 s); -1 disables.",
 							NULL, &rtsync_log_replication_lag_ms, 1000, -1, PG_INT32_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_query_depth",
+							"Deepest nesting of fields a GraphQL document may have (fragments add no level).",
+							NULL, &rtsync_max_query_depth, 32,
+							1, RTSYNC_MAX_QUERY_DEPTH_LIMIT,
+							PGC_SIGHUP, 0, check_max_query_depth, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_query_aliases",
+							"Most aliases a GraphQL operation may have, counted through its fragments.",
+							NULL, &rtsync_max_query_aliases, 1000, 1, PG_INT32_MAX,
+							PGC_SIGHUP, 0, check_max_query_aliases, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_query_nodes",
+							"Most fields, fragment spreads and inline fragments a GraphQL operation may have once its fragments are expanded.",
+							NULL, &rtsync_max_query_nodes, 10000, 1, PG_INT32_MAX,
+							PGC_SIGHUP, 0, check_max_query_nodes, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_query_tokens",
+							"Most tokens (names, punctuators, values) a GraphQL document may have.",
+							NULL, &rtsync_max_query_tokens, 15000, 1, PG_INT32_MAX,
+							PGC_SIGHUP, 0, check_max_query_tokens, NULL, NULL);
 	MarkGUCPrefixReserved("rtsync");
 }

@@ -30,6 +30,18 @@ extern int	rtsync_http_body_timeout_ms;
 extern int	rtsync_http_keepalive_timeout_ms;
 extern char *rtsync_cors_allowed_origins;
 
+/*
+ * What one GraphQL document may ask of the planner (see settings.c for the
+ * defaults' reasons). Fields, fragment spreads and inline fragments nest at
+ * most RTSYNC_GQL_MAX_DEPTH (graphql_parser.h) levels whatever these say.
+ */
+#define RTSYNC_HAVE_PLANNER_LIMITS 1
+#define RTSYNC_MAX_QUERY_DEPTH_LIMIT 128
+extern int	rtsync_max_query_depth;
+extern int	rtsync_max_query_aliases;
+extern int	rtsync_max_query_nodes;
+extern int	rtsync_max_query_tokens;
+
 extern void rtsync_settings_define(void);
 
 #endif							/* RTSYNC_SETTINGS_H */

@@ -34,6 +34,7 @@
 
 #include "filter.h"
 #include "subscription_input.h"
+#include "subscription_validate.h"
 
 /*
  * Reports an error: a formatted message and its location, appended to the
@@ -850,6 +851,8 @@ coerce_object_literal(RtsyncInputContext *ctx, const RtsyncGqlValue *value,
 {
 	RtsyncInputValue *object = rtsync_input_new_value(RTSYNC_VALUE_OBJECT, value->loc);
 	bool		ok = true;
+	bool	   *dups = rtsync_duplicate_names(value->fields,
+											  offsetof(RtsyncGqlObjectField, name));
 	ListCell   *lc;
 
 	foreach(lc, value->fields)
@@ -859,12 +862,8 @@ coerce_object_literal(RtsyncInputContext *ctx, const RtsyncGqlValue *value,
 		RtsyncInputValue *fvalue;
 		RtsyncInputField *field;
 		int			index;
-		bool		duplicate = false;
 
-		for (ListCell *prev = list_head(value->fields); prev != lc;
-			 prev = lnext(value->fields, prev))
-			duplicate |= strcmp(((RtsyncGqlObjectField *) lfirst(prev))->name, f->name) == 0;
-		if (duplicate)
+		if (dups && dups[foreach_current_index(lc)])
 		{
 			rtsync_gql_error(ctx->sink, f->loc,
 							 "There can be only one input field named \"%s\".", f->name);

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "graphql_parser.h"
+#include "settings.h"
 #include "subscription_plan.h"
 #include "subscription_validate.h"
 
@@ -36,6 +37,25 @@ typedef struct Collected
 	const char *key;
 	List	   *fields;			/* RtsyncGqlSelection * */
 } Collected;
+
+/*
+ * One collectFields: the response keys in order, found again through a
+ * map (a payload may have thousands), and the fragments already spread.
+ */
+typedef struct Collector
+{
+	List	   *entries;		/* Collected * */
+	RtsyncNameMap *keys;		/* response key -> Collected * */
+	bool	   *visited;		/* by fragment index */
+} Collector;
+
+static void
+collector_init(RtsyncPlanState *ps, Collector *c)
+{
+	c->entries = NIL;
+	c->keys = rtsync_name_map_create(16);
+	c->visited = palloc0(Max(list_length(ps->doc->fragments), 1) * sizeof(bool));
+}
 
 static const RtsyncGqlLocation noloc = {0, 0};
 
@@ -109,7 +129,7 @@ condition_applies(RtsyncPlanState *ps, const char *condition, RtsyncSchemaTable 
  */
 static void
 collect_fields(RtsyncPlanState *ps, List *selections, RtsyncSchemaTable *parent,
-			   List **collected, List **visited)
+			   Collector *c)
 {
 	ListCell   *lc;
 
@@ -117,38 +137,35 @@ collect_fields(RtsyncPlanState *ps, List *selections, RtsyncSchemaTable *parent,
 	{
 		RtsyncGqlSelection *sel = lfirst(lc);
 		RtsyncGqlFragment *fragment;
-		const char *key;
-		Collected  *entry = NULL;
-		ListCell   *le;
+		Collected **entry;
+		bool		found;
 
 		if (!rtsync_directives_include(ps, sel->directives))
 			continue;
 		switch (sel->kind)
 		{
 			case RTSYNC_GQL_FIELD:
-				key = sel->alias ? sel->alias : sel->name;
-				foreach(le, *collected)
-					if (strcmp(((Collected *) lfirst(le))->key, key) == 0)
-						entry = lfirst(le);
-				if (entry == NULL)
+				entry = (Collected **) rtsync_name_map_enter(c->keys, sel->alias ? sel->alias : sel->name,
+															 &found);
+				if (!found)
 				{
-					entry = palloc0(sizeof(Collected));
-					entry->key = key;
-					*collected = lappend(*collected, entry);
+					*entry = palloc0(sizeof(Collected));
+					(*entry)->key = sel->alias ? sel->alias : sel->name;
+					c->entries = lappend(c->entries, *entry);
 				}
-				entry->fields = lappend(entry->fields, sel);
+				(*entry)->fields = lappend((*entry)->fields, sel);
 				break;
 			case RTSYNC_GQL_FRAGMENT_SPREAD:
 				fragment = rtsync_find_fragment(ps->doc, sel->name);
-				if (fragment == NULL || list_member_ptr(*visited, fragment))
+				if (fragment == NULL || c->visited[fragment->index])
 					break;
-				*visited = lappend(*visited, fragment);
+				c->visited[fragment->index] = true;
 				if (condition_applies(ps, fragment->type_condition, parent))
-					collect_fields(ps, fragment->selections, parent, collected, visited);
+					collect_fields(ps, fragment->selections, parent, c);
 				break;
 			case RTSYNC_GQL_INLINE_FRAGMENT:
 				if (condition_applies(ps, sel->type_condition, parent))
-					collect_fields(ps, sel->selections, parent, collected, visited);
+					collect_fields(ps, sel->selections, parent, c);
 				break;
 		}
 	}
@@ -187,13 +204,15 @@ check_mergeable(RtsyncPlanState *ps, Collected *entry)
 static Collected *
 root_field(RtsyncPlanState *ps)
 {
-	List	   *roots = NIL;
-	List	   *visited = NIL;
+	Collector	c;
+	List	   *roots;
 	Collected  *root;
 	const char *name = ps->op->name;
 	RtsyncGqlLocation loc = ps->op->loc;
 
-	collect_fields(ps, ps->op->selections, NULL, &roots, &visited);
+	collector_init(ps, &c);
+	collect_fields(ps, ps->op->selections, NULL, &c);
+	roots = c.entries;
 	if (ps->sink.count > 0)
 		return NULL;
 	if (list_length(roots) != 1)
@@ -281,15 +300,17 @@ json_key(const char *key, int *len, MemoryContext cxt)
 static bool
 plan_projection(RtsyncPlanState *ps, Collected *root, RtsyncSubscriptionPlan *plan)
 {
-	List	   *fields = NIL;
-	List	   *visited = NIL;
+	Collector	collector;
+	List	   *fields;
 	StringInfoData key;
 	ListCell   *lc;
 	int			i = 0;
 
+	collector_init(ps, &collector);
 	foreach(lc, root->fields)
 		collect_fields(ps, ((RtsyncGqlSelection *) lfirst(lc))->selections, plan->table,
-					   &fields, &visited);
+					   &collector);
+	fields = collector.entries;
 	foreach(lc, fields)
 		if (!check_mergeable(ps, lfirst(lc)))
 			return false;
@@ -389,9 +410,11 @@ plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 }
 
 /*
- * See subscription_validate.h. Parsing, the rules on the whole document and
- * the choice of the operation are the same for every kind of request;
- * plan_op does the rest. An ERROR from Postgres code (out of memory, say)
+ * See subscription_validate.h. Parsing (at most rtsync.max_query_tokens
+ * tokens), the limits on depth, aliases and expanded size, the rules on the
+ * whole document and the choice of the operation are the same for every
+ * kind of request; plan_op does the rest. The limits come before the rules:
+ * they bound what the rules (and plan_op) may have to walk. An ERROR from Postgres code (out of memory, say)
  * becomes an internal error of the request: the caller is an lws or libuv
  * callback, which no ERROR may cross.
  */
@@ -419,10 +442,11 @@ rtsync_plan_operation(RtsyncSchema *schema, const RtsyncGqlRequest *req,
 		RtsyncGqlError error;
 
 		memset(&error, 0, sizeof(error));
-		ps.doc = rtsync_gql_parse(req->query, req->query_len, &error);
+		ps.doc = rtsync_gql_parse_limited(req->query, req->query_len,
+										  rtsync_max_query_tokens, &error);
 		if (ps.doc == NULL)
 			rtsync_gql_error(&ps.sink, error.loc, "%s", error.message);
-		else
+		else if (rtsync_check_document_limits(&ps))
 		{
 			rtsync_validate_document(&ps);
 			ps.op = rtsync_select_operation(&ps, req->operation_name);

@@ -16,17 +16,123 @@
  * subscription's single root field are checked while planning, after
  * @skip/@include have been applied (see subscription_plan.c).
  *
+ * Everything here is linear in the document: names are looked up in hash
+ * tables (RtsyncNameMap), fragments by their index, and each fragment is
+ * walked once. The limits (rtsync_check_document_limits) expand fragments
+ * arithmetically, memoizing each fragment's figures, so that a document
+ * whose expansion is exponential is measured, and refused, in linear time.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+#include "utils/memutils.h"
+
+#include "graphql_parser.h"
+#include "settings.h"
 #include "subscription_validate.h"
 
 typedef struct Validator
 {
 	RtsyncPlanState *ps;
 	List	   *fragments;		/* RtsyncGqlFragment * reached, to validate */
+	bool	   *queued;			/* by fragment index: in fragments already */
 } Validator;
+
+/* ------------------------------------------------------------------------
+ * Name maps (simplehash, string keys)
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct NameEntry
+{
+	const char *key;
+	void	   *value;
+	uint32		hash;
+	char		status;
+} NameEntry;
+
+#define SH_PREFIX namemap
+#define SH_ELEMENT_TYPE NameEntry
+#define SH_KEY_TYPE const char *
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+struct RtsyncNameMap
+{
+	namemap_hash *hash;
+};
+
+/* Lists shorter than this are checked pair by pair: no map to build. */
+#define SHORT_LIST 8
+
+RtsyncNameMap *
+rtsync_name_map_create(int expected)
+{
+	RtsyncNameMap *map = palloc(sizeof(RtsyncNameMap));
+
+	map->hash = namemap_create(CurrentMemoryContext, Max(expected, 16), NULL);
+	return map;
+}
+
+void	  **
+rtsync_name_map_enter(RtsyncNameMap *map, const char *name, bool *found)
+{
+	NameEntry  *entry = namemap_insert(map->hash, name, found);
+
+	if (!*found)
+		entry->value = NULL;
+	return &entry->value;
+}
+
+void *
+rtsync_name_map_get(RtsyncNameMap *map, const char *name)
+{
+	NameEntry  *entry = namemap_lookup(map->hash, name);
+
+	return entry ? entry->value : NULL;
+}
+
+bool *
+rtsync_duplicate_names(List *items, size_t name_offset)
+{
+	int			n = list_length(items);
+	bool	   *dup = NULL;
+	RtsyncNameMap *map = NULL;
+
+#define ITEM_NAME(i) (*(const char **) ((char *) list_nth(items, (i)) + name_offset))
+	if (n < 2)
+		return NULL;
+	if (n > SHORT_LIST)
+		map = rtsync_name_map_create(n);
+	for (int i = 0; i < n; i++)
+	{
+		const char *name = ITEM_NAME(i);
+		bool		found = false;
+
+		if (map)
+			(void) rtsync_name_map_enter(map, name, &found);
+		else
+			for (int j = 0; j < i && !found; j++)
+				found = strcmp(ITEM_NAME(j), name) == 0;
+		if (found)
+		{
+			if (dup == NULL)
+				dup = palloc0(n * sizeof(bool));
+			dup[i] = true;
+		}
+	}
+#undef ITEM_NAME
+	return dup;
+}
 
 static void validate_selections(Validator *v, List *selections, RtsyncSchemaTable *parent);
 
@@ -159,19 +265,224 @@ rtsync_gql_arguments_equal(List *a, List *b)
 	return true;
 }
 
+/*
+ * The index lives with the document, in its memory context, and is built
+ * the first time a document with more than a few fragments is searched.
+ */
 RtsyncGqlFragment *
 rtsync_find_fragment(RtsyncGqlDocument *doc, const char *name)
 {
 	ListCell   *lc;
 
-	foreach(lc, doc->fragments)
+	if (list_length(doc->fragments) <= SHORT_LIST)
+	{
+		foreach(lc, doc->fragments)
+		{
+			RtsyncGqlFragment *f = lfirst(lc);
+
+			if (strcmp(f->name, name) == 0)
+				return f;
+		}
+		return NULL;
+	}
+	if (doc->fragment_index == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(doc));
+
+		doc->fragment_index = rtsync_name_map_create(list_length(doc->fragments));
+		foreach(lc, doc->fragments)
+		{
+			RtsyncGqlFragment *f = lfirst(lc);
+			bool		found;
+			void	  **slot = rtsync_name_map_enter(doc->fragment_index, f->name, &found);
+
+			if (!found)
+				*slot = f;		/* the first of a name, as the scan finds */
+		}
+		MemoryContextSwitchTo(old);
+	}
+	return rtsync_name_map_get(doc->fragment_index, name);
+}
+
+/* ------------------------------------------------------------------------
+ * Limits
+ * ------------------------------------------------------------------------
+ */
+
+/* Counts saturate here: 2^levels of doubling spreads must not overflow. */
+#define COUNT_CAP (((int64) 1) << 50)
+
+/* What a selection set costs, its fragments expanded. */
+typedef struct DocCost
+{
+	int64		nodes;			/* fields, fragment spreads, inline fragments */
+	int64		aliases;
+	int			depth;			/* levels of fields */
+	int			nesting;		/* levels of fields and fragments */
+} DocCost;
+
+typedef struct Costing
+{
+	RtsyncPlanState *ps;
+	DocCost	   *fragments;		/* by fragment index, once worked out */
+	char	   *state;			/* by fragment index: 0 not yet, 1 being
+								 * worked out (a spread of it now is a
+								 * cycle), 2 done */
+	bool		too_deep;
+} Costing;
+
+static inline int64
+add_count(int64 a, int64 b)
+{
+	return Min(a + b, COUNT_CAP);
+}
+
+static void
+nested_too_deeply(Costing *c, RtsyncGqlLocation loc)
+{
+	rtsync_gql_error(&c->ps->sink, loc,
+					 "Document is nested too deeply: at most %d levels of fields and fragment spreads are allowed.",
+					 RTSYNC_GQL_MAX_DEPTH);
+	c->too_deep = true;
+}
+
+/*
+ * The cost of selections at nesting level "level" (the operation's own
+ * are at 1). Each fragment is worked out once, where it is first spread,
+ * and its figures reused for every later spread: linear in the document
+ * however the spreads multiply. The recursion stops once past
+ * RTSYNC_GQL_MAX_DEPTH levels, so it never goes deeper than that. Cycles
+ * and unknown fragments count nothing here (rtsync_validate_document
+ * reports them).
+ */
+static void
+selections_cost(Costing *c, List *selections, int level, DocCost *cost)
+{
+	ListCell   *lc;
+
+	memset(cost, 0, sizeof(DocCost));
+	foreach(lc, selections)
+	{
+		RtsyncGqlSelection *sel = lfirst(lc);
+		RtsyncGqlFragment *f;
+		DocCost		sub;
+
+		if (c->too_deep)
+			return;
+		if (level > RTSYNC_GQL_MAX_DEPTH)
+		{
+			nested_too_deeply(c, sel->loc);
+			return;
+		}
+		memset(&sub, 0, sizeof(sub));
+		switch (sel->kind)
+		{
+			case RTSYNC_GQL_FIELD:
+				if (sel->selections != NIL)
+					selections_cost(c, sel->selections, level + 1, &sub);
+				sub.depth++;
+				if (sel->alias != NULL)
+					sub.aliases = add_count(sub.aliases, 1);
+				break;
+			case RTSYNC_GQL_INLINE_FRAGMENT:
+				selections_cost(c, sel->selections, level + 1, &sub);
+				break;
+			case RTSYNC_GQL_FRAGMENT_SPREAD:
+				f = rtsync_find_fragment(c->ps->doc, sel->name);
+				if (f == NULL || c->state[f->index] == 1)
+					break;
+				if (c->state[f->index] == 0)
+				{
+					c->state[f->index] = 1;
+					selections_cost(c, f->selections, level + 1, &c->fragments[f->index]);
+					c->state[f->index] = 2;
+				}
+				else if (level + c->fragments[f->index].nesting > RTSYNC_GQL_MAX_DEPTH)
+					nested_too_deeply(c, sel->loc);
+				sub = c->fragments[f->index];
+				break;
+		}
+		if (c->too_deep)
+			return;
+		cost->nodes = add_count(cost->nodes, add_count(sub.nodes, 1));
+		cost->aliases = add_count(cost->aliases, sub.aliases);
+		cost->depth = Max(cost->depth, sub.depth);
+		cost->nesting = Max(cost->nesting, sub.nesting + 1);
+	}
+}
+
+/* Works out every fragment's cost; false when one nests too deeply. */
+static bool
+cost_fragments(Costing *c)
+{
+	int			n = list_length(c->ps->doc->fragments);
+	ListCell   *lc;
+
+	c->fragments = palloc0(Max(n, 1) * sizeof(DocCost));
+	c->state = palloc0(Max(n, 1));
+	foreach(lc, c->ps->doc->fragments)
 	{
 		RtsyncGqlFragment *f = lfirst(lc);
 
-		if (strcmp(f->name, name) == 0)
-			return f;
+		if (c->state[f->index] != 0)
+			continue;
+		c->state[f->index] = 1;
+		selections_cost(c, f->selections, 1, &c->fragments[f->index]);
+		c->state[f->index] = 2;
+		if (c->too_deep)
+			return false;
 	}
-	return NULL;
+	return true;
+}
+
+static const char *
+operation_words(const RtsyncGqlOperation *op)
+{
+	const char *type = op->type == RTSYNC_GQL_QUERY ? "Query" :
+		op->type == RTSYNC_GQL_MUTATION ? "Mutation" : "Subscription";
+
+	return op->name ? psprintf("%s \"%s\"", type, op->name) :
+		psprintf("Anonymous %s", type);
+}
+
+bool
+rtsync_check_document_limits(RtsyncPlanState *ps)
+{
+	Costing		c;
+	int			errors = ps->sink.count;
+	ListCell   *lc;
+
+	memset(&c, 0, sizeof(c));
+	c.ps = ps;
+	if (!cost_fragments(&c))
+		return false;
+	foreach(lc, ps->doc->operations)
+	{
+		RtsyncGqlOperation *op = lfirst(lc);
+		DocCost		cost;
+
+		selections_cost(&c, op->selections, 1, &cost);
+		if (c.too_deep)
+			return false;
+		if (cost.depth > rtsync_max_query_depth)
+			rtsync_gql_error(&ps->sink, op->loc,
+							 "%s is %d levels of fields deep, more than the %d that rtsync.max_query_depth allows.",
+							 operation_words(op), cost.depth, rtsync_max_query_depth);
+		if (cost.aliases > rtsync_max_query_aliases)
+			rtsync_gql_error(&ps->sink, op->loc,
+							 "%s has %s" INT64_FORMAT " aliases, more than the %d that rtsync.max_query_aliases allows.",
+							 operation_words(op), cost.aliases == COUNT_CAP ? "over " : "",
+							 cost.aliases, rtsync_max_query_aliases);
+		if (cost.nodes > rtsync_max_query_nodes)
+			rtsync_gql_error(&ps->sink, op->loc,
+							 "%s has %s" INT64_FORMAT " fields and fragments once its fragments are expanded, more than the %d that rtsync.max_query_nodes allows.",
+							 operation_words(op), cost.nodes == COUNT_CAP ? "over " : "",
+							 cost.nodes, rtsync_max_query_nodes);
+	}
+	if (ps->sink.count > errors)
+		return false;
+	ps->nesting_checked = true;
+	return true;
 }
 
 /* ------------------------------------------------------------------------
@@ -198,18 +509,21 @@ direct_spreads(List *selections, List **spreads)
 
 /*
  * graphql-js's NoFragmentCycles: a depth-first walk that reports each cycle
- * once, as "within itself via ..." naming the fragments on its way.
+ * once, as "within itself via ..." naming the fragments on its way. The
+ * path is at most RTSYNC_GQL_MAX_DEPTH long (the fragments' nesting was
+ * checked first), which bounds both the recursion and the scan of
+ * path_names.
  */
 static void
-detect_cycles(RtsyncPlanState *ps, RtsyncGqlFragment *fragment, List **visited,
+detect_cycles(RtsyncPlanState *ps, RtsyncGqlFragment *fragment, bool *visited,
 			  List **path, List **path_names)
 {
 	List	   *spreads = NIL;
 	ListCell   *lc;
 
-	if (list_member_ptr(*visited, fragment))
+	if (visited[fragment->index])
 		return;
-	*visited = lappend(*visited, fragment);
+	visited[fragment->index] = true;
 	direct_spreads(fragment->selections, &spreads);
 	*path_names = lappend(*path_names, fragment->name);
 	foreach(lc, spreads)
@@ -278,31 +592,41 @@ void
 rtsync_validate_document(RtsyncPlanState *ps)
 {
 	RtsyncGqlDocument *doc = ps->doc;
+	int			nfragments = list_length(doc->fragments);
 	List	   *reached = NIL;
-	List	   *visited = NIL;
+	bool	   *visited;
 	List	   *path = NIL;
 	List	   *path_names = NIL;
+	RtsyncNameMap *names = NULL;
 	ListCell   *lc;
 
+	/* the recursions below follow spreads: bound them first */
+	if (!ps->nesting_checked)
+	{
+		Costing		c;
+
+		memset(&c, 0, sizeof(c));
+		c.ps = ps;
+		if (!cost_fragments(&c))
+			return;
+		ps->nesting_checked = true;
+	}
+	visited = palloc0(Max(nfragments, 1) * sizeof(bool));
+	if (list_length(doc->operations) > 1)
+		names = rtsync_name_map_create(list_length(doc->operations));
 	foreach(lc, doc->operations)
 	{
 		RtsyncGqlOperation *op = lfirst(lc);
+		bool		found = false;
 
 		if (op->name == NULL && list_length(doc->operations) > 1)
 			rtsync_gql_error(&ps->sink, op->loc,
 							 "This anonymous operation must be the only defined operation.");
-		for (ListCell *prev = list_head(doc->operations); op->name && prev != lc;
-			 prev = lnext(doc->operations, prev))
-		{
-			RtsyncGqlOperation *other = lfirst(prev);
-
-			if (other->name && strcmp(other->name, op->name) == 0)
-			{
-				rtsync_gql_error(&ps->sink, op->loc,
-								 "There can be only one operation named \"%s\".", op->name);
-				break;
-			}
-		}
+		if (op->name && names)
+			(void) rtsync_name_map_enter(names, op->name, &found);
+		if (found)
+			rtsync_gql_error(&ps->sink, op->loc,
+							 "There can be only one operation named \"%s\".", op->name);
 		check_known_fragments(ps, op->selections);
 		direct_spreads(op->selections, &reached);
 	}
@@ -314,19 +638,19 @@ rtsync_validate_document(RtsyncPlanState *ps)
 			rtsync_gql_error(&ps->sink, f->loc,
 							 "There can be only one fragment named \"%s\".", f->name);
 		check_known_fragments(ps, f->selections);
-		detect_cycles(ps, f, &visited, &path, &path_names);
+		detect_cycles(ps, f, visited, &path, &path_names);
 	}
 
 	/* fragments reached from some operation; reached grows as we go */
-	visited = NIL;
+	memset(visited, 0, Max(nfragments, 1) * sizeof(bool));
 	for (int i = 0; i < list_length(reached); i++)
 	{
 		RtsyncGqlSelection *spread = list_nth(reached, i);
 		RtsyncGqlFragment *f = rtsync_find_fragment(doc, spread->name);
 
-		if (f != NULL && !list_member_ptr(visited, f))
+		if (f != NULL && !visited[f->index])
 		{
-			visited = lappend(visited, f);
+			visited[f->index] = true;
 			direct_spreads(f->selections, &reached);
 		}
 	}
@@ -334,7 +658,7 @@ rtsync_validate_document(RtsyncPlanState *ps)
 	{
 		RtsyncGqlFragment *f = lfirst(lc);
 
-		if (!list_member_ptr(visited, rtsync_find_fragment(doc, f->name)))
+		if (!visited[rtsync_find_fragment(doc, f->name)->index])
 			rtsync_gql_error(&ps->sink, f->loc, "Fragment \"%s\" is never used.", f->name);
 	}
 }
@@ -354,6 +678,7 @@ validate_directives(Validator *v, List *directives, const char *where)
 	RtsyncPlanState *ps = v->ps;
 	bool		executable = strcmp(where, "FIELD") == 0 ||
 		strcmp(where, "FRAGMENT_SPREAD") == 0 || strcmp(where, "INLINE_FRAGMENT") == 0;
+	bool		seen[2] = {false, false};	/* @skip, @include */
 	ListCell   *lc;
 
 	foreach(lc, directives)
@@ -374,16 +699,12 @@ validate_directives(Validator *v, List *directives, const char *where)
 							 d->name, where);
 			continue;
 		}
-		for (ListCell *prev = list_head(directives); prev != lc; prev = lnext(directives, prev))
-		{
-			if (strcmp(((RtsyncGqlDirective *) lfirst(prev))->name, d->name) == 0)
-			{
-				rtsync_gql_error(&ps->sink, d->loc,
-								 "The directive \"@%s\" can only be used once at this location.",
-								 d->name);
-				break;
-			}
-		}
+		/* only these two get this far: one flag each, not a scan */
+		if (seen[d->name[0] == 'i'])
+			rtsync_gql_error(&ps->sink, d->loc,
+							 "The directive \"@%s\" can only be used once at this location.",
+							 d->name);
+		seen[d->name[0] == 'i'] = true;
 		foreach(la, d->arguments)
 		{
 			RtsyncGqlArgument *arg = lfirst(la);
@@ -444,6 +765,8 @@ column_type_string(StringInfo out, const RtsyncSchemaColumn *col)
 static void
 validate_root_arguments(Validator *v, RtsyncGqlSelection *field, RtsyncSchemaTable *table)
 {
+	bool	   *dups = rtsync_duplicate_names(field->arguments,
+											  offsetof(RtsyncGqlArgument, name));
 	ListCell   *lc;
 
 	foreach(lc, field->arguments)
@@ -452,11 +775,8 @@ validate_root_arguments(Validator *v, RtsyncGqlSelection *field, RtsyncSchemaTab
 		RtsyncInputType *type;
 		RtsyncInputValue *value;
 		int			column;
-		bool		duplicate = false;
+		bool		duplicate = dups && dups[foreach_current_index(lc)];
 
-		for (ListCell *prev = list_head(field->arguments); prev != lc;
-			 prev = lnext(field->arguments, prev))
-			duplicate |= strcmp(((RtsyncGqlArgument *) lfirst(prev))->name, arg->name) == 0;
 		type = rtsync_root_argument(table, arg->name, &column);
 		if (duplicate)
 			rtsync_gql_error(&v->ps->sink, arg->loc,
@@ -501,10 +821,7 @@ validate_field(Validator *v, RtsyncGqlSelection *field, RtsyncSchemaTable *paren
 	}
 
 	/* a leaf: __typename, or a column */
-	initStringInfo(&type);
-	if (strcmp(field->name, "__typename") == 0)
-		appendStringInfoString(&type, "String!");
-	else
+	if (strcmp(field->name, "__typename") != 0)
 	{
 		for (int i = 0; i < parent->ncolumns && col == NULL; i++)
 			if (strcmp(parent->columns[i].name, field->name) == 0)
@@ -515,7 +832,6 @@ validate_field(Validator *v, RtsyncGqlSelection *field, RtsyncSchemaTable *paren
 							 field->name, parent_name);
 			return;
 		}
-		column_type_string(&type, col);
 	}
 	foreach(lc, field->arguments)
 	{
@@ -525,9 +841,18 @@ validate_field(Validator *v, RtsyncGqlSelection *field, RtsyncSchemaTable *paren
 						 arg->name, parent_name, field->name);
 	}
 	if (field->selections != NIL)
+	{
+		/* the type's name only for the message: most fields are fine */
+		initStringInfo(&type);
+		if (col == NULL)
+			appendStringInfoString(&type, "String!");
+		else
+			column_type_string(&type, col);
 		rtsync_gql_error(sink, field->loc,
 						 "Field \"%s\" must not have a selection since type \"%s\" has no subfields.",
 						 field->name, type.data);
+		pfree(type.data);
+	}
 }
 
 /*
@@ -588,8 +913,13 @@ validate_selections(Validator *v, List *selections, RtsyncSchemaTable *parent)
 				if (kind == RTSYNC_TYPE_SUBSCRIPTION || kind == RTSYNC_TYPE_OBJECT)
 					check_type_condition(v, fragment->name, fragment->type_condition,
 										 parent, sel->loc, &composite, &table);
-				if (!list_member_ptr(v->fragments, fragment))
+				if (v->queued == NULL)
+					v->queued = palloc0(list_length(v->ps->doc->fragments) * sizeof(bool));
+				if (!v->queued[fragment->index])
+				{
+					v->queued[fragment->index] = true;
 					v->fragments = lappend(v->fragments, fragment);
+				}
 				break;
 			case RTSYNC_GQL_INLINE_FRAGMENT:
 				validate_directives(v, sel->directives, "INLINE_FRAGMENT");
@@ -616,18 +946,16 @@ static void
 validate_variables(Validator *v)
 {
 	RtsyncPlanState *ps = v->ps;
+	bool	   *dups = rtsync_duplicate_names(ps->op->variables,
+											  offsetof(RtsyncGqlVariableDef, name));
 	ListCell   *lc;
 
 	foreach(lc, ps->op->variables)
 	{
 		RtsyncGqlVariableDef *def = lfirst(lc);
 		RtsyncVariable *var;
-		bool		duplicate = false;
 
-		for (ListCell *prev = list_head(ps->op->variables); prev != lc;
-			 prev = lnext(ps->op->variables, prev))
-			duplicate |= strcmp(((RtsyncGqlVariableDef *) lfirst(prev))->name, def->name) == 0;
-		if (duplicate)
+		if (dups && dups[foreach_current_index(lc)])
 		{
 			rtsync_gql_error(&ps->sink, def->loc,
 							 "There can be only one variable named \"$%s\".", def->name);
@@ -652,7 +980,7 @@ validate_variables(Validator *v)
 void
 rtsync_validate_variables(RtsyncPlanState *ps)
 {
-	Validator	v = {ps, NIL};
+	Validator	v = {ps, NIL, NULL};
 
 	validate_variables(&v);
 }
@@ -660,7 +988,7 @@ rtsync_validate_variables(RtsyncPlanState *ps)
 void
 rtsync_validate_directives(RtsyncPlanState *ps, List *directives, const char *where)
 {
-	Validator	v = {ps, NIL};
+	Validator	v = {ps, NIL, NULL};
 
 	validate_directives(&v, directives, where);
 }
@@ -668,7 +996,7 @@ rtsync_validate_directives(RtsyncPlanState *ps, List *directives, const char *wh
 void
 rtsync_validate_subscription(RtsyncPlanState *ps)
 {
-	Validator	v = {ps, NIL};
+	Validator	v = {ps, NIL, NULL};
 
 	ps->input.substitute = false;
 	validate_variables(&v);

@@ -23,6 +23,7 @@ typedef struct RtsyncPlanState
 	RtsyncGqlOperation *op;		/* the operation being planned */
 	RtsyncErrorSink sink;
 	RtsyncInputContext input;	/* its variables live here */
+	bool		nesting_checked;	/* rtsync_check_document_limits passed */
 } RtsyncPlanState;
 
 /* What one GraphQL request carries (variables: JSON text, or NULL). */
@@ -66,7 +67,37 @@ extern bool rtsync_root_field(RtsyncSchema *schema, const char *name,
 							  RtsyncSchemaTable **table, RtsyncEvent *event);
 extern RtsyncInputType *rtsync_root_argument(RtsyncSchemaTable *table,
 											 const char *name, int *column);
+/* By name (the first of that name); an index is built on first use. */
 extern RtsyncGqlFragment *rtsync_find_fragment(RtsyncGqlDocument *doc, const char *name);
+
+/*
+ * Strings to pointers, in the current memory context, for the lookups and
+ * duplicate checks that would otherwise compare every pair: a document is
+ * an attacker's, and one of 10,000 aliases must not take 10^8 steps.
+ * Keys are not copied: they must outlive the map.
+ */
+typedef struct RtsyncNameMap RtsyncNameMap;
+
+extern RtsyncNameMap *rtsync_name_map_create(int expected);
+/* The value's slot for name, created NULL; *found: whether it existed. */
+extern void **rtsync_name_map_enter(RtsyncNameMap *map, const char *name, bool *found);
+extern void *rtsync_name_map_get(RtsyncNameMap *map, const char *name);
+
+/*
+ * Which items of a List of structs, whose char * name is at name_offset,
+ * repeat an earlier item's name: NULL when none does (no allocation for a
+ * short list), else a bool per item, in list order.
+ */
+extern bool *rtsync_duplicate_names(List *items, size_t name_offset);
+
+/*
+ * The limits of settings.h on every operation of the document, its
+ * fragments expanded (in linear time: each fragment's figures are worked
+ * out once), and the nesting of fields and fragment spreads, which bounds
+ * every recursion that follows spreads. Reports and returns false when a
+ * limit is passed. rtsync_validate_document checks the nesting itself.
+ */
+extern bool rtsync_check_document_limits(RtsyncPlanState *ps);
 /* The same arguments with equal values, in any order? (field merging) */
 extern bool rtsync_gql_arguments_equal(List *a, List *b);
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the planner fuzz target: build.sh <output binary>
+# (FUZZ_MODE=bench builds the benchmark main() instead; see fuzz_planner.c)
+# Run from the repository root; scripts/fuzz.sh does.
+here=test/fuzz/planner
+. test/fuzz/lib/common.sh
+
+# rtsync's GraphQL modules, and what they call of the rest of rtsync
+SRCS=(
+	bgworker/graphql_lexer.c bgworker/graphql_parser.c
+	bgworker/subscription_validate.c bgworker/subscription_input.c
+	bgworker/subscription_variables.c bgworker/subscription_plan.c
+	bgworker/filter.c bgworker/query_plan.c bgworker/query_sql.c
+	bgworker/query_result.c bgworker/introspection.c
+	bgworker/introspection_validate.c bgworker/schema.c
+	bgworker/schema_types.c bgworker/builtin_types.c bgworker/settings.c
+	extension/value_encode.c extension/decoder_options.c
+)
+# the backend's own: Lists, hash tables, numeric and jsonb values
+BITCODE=(
+	nodes/list utils/hash/dynahash utils/adt/numeric utils/adt/numutils
+	utils/adt/jsonb utils/adt/jsonb_util
+)
+fuzz_build "$1" "$here/fuzz_planner.c"
