@@ -35,6 +35,23 @@ int			rtsync_http_body_timeout_ms = 30000;
 int			rtsync_http_keepalive_timeout_ms = 60000;
 char	   *rtsync_cors_allowed_origins = NULL;
 
+/*
+ * A database name as CREATE DATABASE takes it: 1 to NAMEDATALEN - 1 bytes
+ * (any characters; the conninfo quotes the name, pgconn.c).
+ */
+static bool
+check_database(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+
+	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A database name needs 1 to %d bytes.", NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
 /* A slot name must be usable in START_REPLICATION without quoting. */
 static bool
 check_slot_name(char **newval, void **extra, GucSource source)
@@ -63,7 +80,7 @@ rtsync_settings_define(void)
 	DefineCustomStringVariable("rtsync.database",
 							   "Database whose published tables the rtsync server serves.",
 							   NULL, &rtsync_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   PGC_POSTMASTER, 0, check_database, NULL, NULL);
 	DefineCustomStringVariable("rtsync.listen_addresses",
 							   "Address the rtsync server listens on (one host name or IP address; * for all).",
 							   NULL, &rtsync_listen_addresses, "localhost",
