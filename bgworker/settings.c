@@ -35,21 +35,26 @@ int			rtsync_http_body_timeout_ms = 30000;
 int			rtsync_http_keepalive_timeout_ms = 60000;
 char	   *rtsync_cors_allowed_origins = NULL;
 
+/* Does a name fit a catalog's name column (1 to NAMEDATALEN - 1 bytes)? */
+static bool
+name_length_ok(const char *p, const char *what)
+{
+	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A %s needs 1 to %d characters.", what, NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
 /*
- * A database name as CREATE DATABASE takes it: 1 to NAMEDATALEN - 1 bytes
- * (any characters; the conninfo quotes the name, pgconn.c).
+ * A database name as CREATE DATABASE takes it: any characters (the
+ * conninfo quotes the name, pgconn.c), of a name's length.
  */
 static bool
 check_database(char **newval, void **extra, GucSource source)
 {
-	const char *p = *newval;
-
-	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
-	{
-		GUC_check_errdetail("A database name needs 1 to %d bytes.", NAMEDATALEN - 1);
-		return false;
-	}
-	return true;
+	return name_length_ok(*newval, "database name");
 }
 
 /* A slot name must be usable in START_REPLICATION without quoting. */
@@ -58,11 +63,8 @@ check_slot_name(char **newval, void **extra, GucSource source)
 {
 	const char *p = *newval;
 
-	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
-	{
-		GUC_check_errdetail("A slot name needs 1 to %d characters.", NAMEDATALEN - 1);
+	if (!name_length_ok(p, "slot name"))
 		return false;
-	}
 	for (; *p; p++)
 	{
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
