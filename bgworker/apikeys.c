@@ -39,11 +39,15 @@ hash_key(const char *key, char *hex)
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) key, strlen(key)) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute sha256");
+	bool		ok;
+
+	ok = ctx != NULL && pg_cryptohash_init(ctx) >= 0 &&
+		pg_cryptohash_update(ctx, (const uint8 *) key, strlen(key)) >= 0 &&
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) >= 0;
+	/* freed before any error: the worker's resource owner is never released */
 	pg_cryptohash_free(ctx);
+	if (!ok)
+		elog(ERROR, "could not compute sha256");
 	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
 		sprintf(hex + 2 * i, "%02x", digest[i]);
 	hex[RTSYNC_KEY_HASH_LEN] = '\0';

@@ -52,6 +52,7 @@
 #include "apikeys.h"
 #include "connection.h"
 #include "control.h"
+#include "guard.h"
 #include "http.h"
 #include "pgconn.h"
 #include "protocol.h"
@@ -190,12 +191,20 @@ control_send(const char *sql, ControlState next)
 static void
 control_send_load(void)
 {
-	const char *sql = "";
+	char	   *wait_sql = NULL;
+	char	   *sql;
+	bool		sent;
 
 	ereport(DEBUG1, (errmsg("rtsync reloads schema, keys and grants")));
 	if (TransactionIdIsValid(wait_xid))
-		sql = psprintf(wait_sql_format, wait_xid, wait_xid, wait_xid);
-	if (!control_send(psprintf("%s%s", sql, load_sql), CONTROL_LOADING))
+		wait_sql = psprintf(wait_sql_format, wait_xid, wait_xid, wait_xid);
+	sql = psprintf("%s%s", wait_sql ? wait_sql : "", load_sql);
+	/* libpq has copied the query into its buffer: ours go now */
+	sent = control_send(sql, CONTROL_LOADING);
+	pfree(sql);
+	if (wait_sql)
+		pfree(wait_sql);
+	if (!sent)
 		return;
 	reload_pending = false;
 	result_index = 0;
@@ -262,26 +271,15 @@ notice_role_changes(void)
 }
 
 /*
- * On every pass of the loop, before it polls; woken by the latch the
- * committing backend set. An error (out of memory building the query) is
- * logged, never unwound through libuv; the next pass tries again.
+ * Entry from libuv, on every pass of the loop before it polls; woken by the
+ * latch the committing backend set. An error (out of memory building the
+ * query) is logged, never unwound through libuv; the next pass tries again
+ * (roles_seen has not moved).
  */
 static void
 roles_check_cb(uv_prepare_t *handle)
 {
-	MemoryContext old = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		notice_role_changes();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		EmitErrorReport();
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	RTSYNC_GUARD(notice_role_changes(), (void) 0);
 }
 
 static void
@@ -517,27 +515,15 @@ control_read(void)
 }
 
 /*
- * Results arrive on libuv's stack: an error (in a loader, or in a client
- * message run once a reload or a start point is in) is logged and the
- * connection reopened, never unwound through libuv.
+ * Results arrive on libuv's stack, inside pgconn's guard: an error (in a
+ * loader, or in a client message run once a reload or a start point is in)
+ * is logged and the connection reopened, and control_on_closed drops the
+ * half-made grants and queues the load again.
  */
 static void
 control_on_readable(RtsyncPgConn *pc)
 {
-	MemoryContext old = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		control_read();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		EmitErrorReport();
-		FlushErrorState();
-		rtsync_pgconn_close(&control, "error while handling its results");
-	}
-	PG_END_TRY();
+	control_read();
 }
 
 static void

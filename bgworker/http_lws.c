@@ -185,13 +185,17 @@ http_writeable(RtsyncConn *conn, RtsyncHttpRequest *req)
 	{
 		StringInfoData cors;
 
+		bool		failed;
+
 		initStringInfo(&cors);
 		rtsync_http_append_cors(req, &cors);
-		if (lws_add_http_common_headers(wsi, req->status, req->answer_type,
-										body_len, &p, end) ||
+		failed = lws_add_http_common_headers(wsi, req->status, req->answer_type,
+											 body_len, &p, end) ||
 			add_header_lines(wsi, cors.data, &p, end) ||
 			add_header_lines(wsi, req->extra_headers, &p, end) ||
-			lws_finalize_write_http_header(wsi, start, &p, end))
+			lws_finalize_write_http_header(wsi, start, &p, end);
+		pfree(cors.data);
+		if (failed)
 			return -1;
 		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, p - start);
 		st->headers_sent = true;
@@ -207,12 +211,14 @@ http_writeable(RtsyncConn *conn, RtsyncHttpRequest *req)
 	{
 		/* lws_write wants LWS_PRE writable bytes before what it writes */
 		unsigned char *chunk = palloc(LWS_PRE + n);
+		int			written;
 
 		memcpy(chunk + LWS_PRE, req->answer.data + st->sent, n);
-		if (lws_write(wsi, chunk + LWS_PRE, n,
-					  n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int) n)
-			return -1;
+		written = lws_write(wsi, chunk + LWS_PRE, n,
+							n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
 		pfree(chunk);
+		if (written != (int) n)
+			return -1;
 		rtsync_metrics_count(RTSYNC_M_BYTES_SENT_HTTP, n);
 		st->sent += n;
 	}

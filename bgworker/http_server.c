@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "settings.h"
@@ -152,21 +153,7 @@ timer_set(HttpConn *hc, uint64 ms, uv_timer_cb cb)
 static void
 guarded(HttpConn *hc, void (*fn) (HttpConn *hc))
 {
-	MemoryContext old = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		fn(hc);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		EmitErrorReport();
-		FlushErrorState();
-		conn_close(hc);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
+	RTSYNC_GUARD(fn(hc), conn_close(hc));
 }
 
 /* ----- reading ----- */

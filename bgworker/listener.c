@@ -16,6 +16,7 @@
 
 #include <unistd.h>
 
+#include "guard.h"
 #include "listener.h"
 
 static uv_tcp_t listener;
@@ -46,20 +47,8 @@ connection_cb(uv_stream_t *server, int status)
 	if (uv_accept(server, (uv_stream_t *) tcp) == 0 &&
 		uv_fileno((uv_handle_t *) tcp, &fd) == 0 && (own = dup(fd)) >= 0)
 	{
-		MemoryContext old = CurrentMemoryContext;
-
-		/* an entry from libuv: no ERROR may cross it */
-		PG_TRY();
-		{
-			accept_fn(own);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(old);
-			EmitErrorReport();
-			FlushErrorState();
-		}
-		PG_END_TRY();
+		/* an entry from libuv: no ERROR may cross it (logged, go on) */
+		RTSYNC_GUARD(accept_fn(own), (void) 0);
 	}
 	uv_close((uv_handle_t *) tcp, free_handle);
 }

@@ -17,6 +17,15 @@
  * reused. So rtsync_pgconn_close stops watching, and PQfinish and the
  * owner's on_closed callback run from the handle's close callback.
  *
+ * Errors: the three entries from libuv (socket readiness, the handle's
+ * close, the retry timer) are the only ways into this file and its owners'
+ * callbacks (control.c, pool.c, replication.c) from the loop, and each runs
+ * inside RTSYNC_GUARD (guard.h). An ERROR while connecting or handling
+ * results closes that connection, whose owner's on_closed then frees what
+ * the failed step held and fails what was in flight, and the connection is
+ * opened again with backoff; one in the owner's on_closed is logged, and
+ * the reconnect is scheduled all the same. No ERROR reaches libuv.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -31,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/varlena.h"
 
+#include "guard.h"
 #include "pgconn.h"
 #include "settings.h"
 
@@ -41,8 +51,29 @@ static void pgconn_poll_cb(uv_poll_t *handle, int status, int events);
 static void pgconn_connect(RtsyncPgConn *pc);
 
 /*
+ * Appends keyword='value' to a conninfo string, quoted as libpq's parser
+ * wants it: a single quote or backslash in the value is escaped with a
+ * backslash, so no value can end the quotes and add keywords of its own.
+ */
+static void
+append_conninfo_value(StringInfo s, const char *keyword, const char *value)
+{
+	if (s->len > 0)
+		appendStringInfoChar(s, ' ');
+	appendStringInfo(s, "%s='", keyword);
+	for (const char *c = value; *c; c++)
+	{
+		if (*c == '\\' || *c == '\'')
+			appendStringInfoChar(s, '\\');
+		appendStringInfoChar(s, *c);
+	}
+	appendStringInfoChar(s, '\'');
+}
+
+/*
  * A conninfo string for this server's own unix socket and rtsync.database,
- * connecting as the OS user the server runs as (libpq's default).
+ * connecting as the OS user the server runs as (libpq's default). Palloc'd
+ * in the caller's context; rtsync_pgconn_start keeps its own copy.
  */
 char *
 rtsync_pgconn_conninfo(bool replication)
@@ -55,10 +86,14 @@ rtsync_pgconn_conninfo(bool replication)
 	if (SplitDirectoriesString(dirs, ',', &list) && list != NIL)
 		host = linitial(list);
 	initStringInfo(&s);
-	appendStringInfo(&s, "host='%s' port=%d dbname='%s' application_name='rtsync'",
-					 host, PostPortNumber, rtsync_database);
+	append_conninfo_value(&s, "host", host);
+	appendStringInfo(&s, " port=%d", PostPortNumber);
+	append_conninfo_value(&s, "dbname", rtsync_database);
+	append_conninfo_value(&s, "application_name", "rtsync");
 	if (replication)
 		appendStringInfoString(&s, " replication=database");
+	list_free_deep(list);
+	pfree(dirs);
 	return s.data;
 }
 
@@ -108,11 +143,10 @@ pgconn_connect_step(RtsyncPgConn *pc)
 	}
 }
 
+/* The socket is ready for what libpq (or the owner) waited for. */
 static void
-pgconn_poll_cb(uv_poll_t *handle, int status, int events)
+pgconn_poll(RtsyncPgConn *pc, int events)
 {
-	RtsyncPgConn *pc = handle->data;
-
 	if (pc->closing || pc->conn == NULL)
 		return;
 	if (!pc->ready)
@@ -139,6 +173,21 @@ pgconn_poll_cb(uv_poll_t *handle, int status, int events)
 	}
 	if ((events & UV_READABLE) && !pc->closing)
 		pc->on_readable(pc);
+}
+
+/*
+ * Entry from libuv: connecting, flushing and every result the owner reads
+ * (control's loads and the client messages they release, the pool's
+ * answers, the replication stream). An ERROR closes this connection and
+ * reconnects it (see the banner).
+ */
+static void
+pgconn_poll_cb(uv_poll_t *handle, int status, int events)
+{
+	RtsyncPgConn *pc = handle->data;
+
+	RTSYNC_GUARD(pgconn_poll(pc, events),
+				 rtsync_pgconn_close(pc, "error while handling the connection"));
 }
 
 static void
@@ -168,10 +217,18 @@ rtsync_pgconn_want_write(RtsyncPgConn *pc, bool on)
 	pgconn_watch(pc, UV_READABLE | (on ? UV_WRITABLE : 0));
 }
 
+/*
+ * Entry from libuv: time to connect again. An ERROR (out of memory in
+ * libpq, or in the owner's on_ready) closes what was opened, and the next
+ * attempt is scheduled as after any failed connect.
+ */
 static void
 pgconn_retry_cb(uv_timer_t *timer)
 {
-	pgconn_connect((RtsyncPgConn *) timer->data);
+	RtsyncPgConn *pc = timer->data;
+
+	RTSYNC_GUARD(pgconn_connect(pc),
+				 rtsync_pgconn_close(pc, "error while connecting"));
 }
 
 /* Opens the connection, and keeps opening it again until stopped. */
@@ -204,6 +261,12 @@ rtsync_pgconn_stop(RtsyncPgConn *pc)
 		rtsync_pgconn_close(pc, NULL);
 }
 
+/*
+ * The socket is no longer watched: libpq closes it, the owner forgets what
+ * was in flight, and a reconnect is scheduled. An ERROR in the owner's
+ * on_closed is logged and the reconnect scheduled all the same: the
+ * connection must come back whatever its owner failed to clean up.
+ */
 static void
 pgconn_finish(RtsyncPgConn *pc)
 {
@@ -211,7 +274,7 @@ pgconn_finish(RtsyncPgConn *pc)
 		PQfinish(pc->conn);
 	pc->conn = NULL;
 	pc->closing = false;
-	pc->on_closed(pc);
+	RTSYNC_GUARD(pc->on_closed(pc), (void) 0);
 	if (!pc->stopped)
 	{
 		uv_timer_start(&pc->retry_timer, pgconn_retry_cb, pc->backoff_ms, 0);
@@ -219,6 +282,7 @@ pgconn_finish(RtsyncPgConn *pc)
 	}
 }
 
+/* Entry from libuv: the poll handle is closed (pgconn_finish is guarded). */
 static void
 pgconn_closed_cb(uv_handle_t *handle)
 {
@@ -243,6 +307,7 @@ rtsync_pgconn_close(RtsyncPgConn *pc, const char *why)
 		pg_strip_crlf(msg);
 		ereport(LOG,
 				(errmsg("rtsync %s connection closed: %s", pc->name, msg)));
+		pfree(msg);
 	}
 	if (pc->poll_open)
 	{

@@ -29,6 +29,7 @@
 #include "lib/ilist.h"
 #include "utils/memutils.h"
 
+#include "guard.h"
 #include "pgconn.h"
 #include "pool.h"
 #include "settings.h"
@@ -97,6 +98,12 @@ foreach_delete_results(PoolConn *c)
 	c->results = NIL;
 }
 
+/*
+ * A job is over: its owner gets the results (or why there are none), then
+ * they and the job are freed. An ERROR in the owner's callback is logged
+ * and goes no further: the results and the job are freed all the same, and
+ * the connection, whose pipeline is complete, serves the next job.
+ */
 static void
 job_finish(PoolConn *c, List *results, const char *failure)
 {
@@ -107,7 +114,7 @@ job_finish(PoolConn *c, List *results, const char *failure)
 	c->results = NIL;
 	c->result_bytes = 0;
 	c->too_large = false;
-	job->done(job->arg, results, failure);
+	RTSYNC_GUARD(job->done(job->arg, results, failure), (void) 0);
 	foreach(lc, results)
 		PQclear(lfirst(lc));
 	list_free(results);
@@ -164,7 +171,11 @@ send_rollback(PoolConn *c)
 	return true;
 }
 
-/* Reads what arrived; a job ends at its Sync. */
+/*
+ * Reads what arrived; a job ends at its Sync. Runs inside pgconn's guard:
+ * an ERROR (a job's callback building its answer) closes the connection,
+ * and pool_closed fails the job and clears the results it held.
+ */
 static void
 pool_read(RtsyncPgConn *pc)
 {
@@ -242,30 +253,6 @@ pool_read(RtsyncPgConn *pc)
 			MemoryContextSwitchTo(old);
 		}
 	}
-}
-
-/*
- * pool_read, caught: it runs from a libuv callback, which no ERROR may
- * cross (the jobs' callbacks build answers, which can fail). The
- * connection is closed and its job failed instead.
- */
-static void
-pool_readable(RtsyncPgConn *pc)
-{
-	MemoryContext old = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		pool_read(pc);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		EmitErrorReport();
-		FlushErrorState();
-		rtsync_pgconn_close(pc, "error while reading results");
-	}
-	PG_END_TRY();
 }
 
 static void
@@ -362,7 +349,7 @@ rtsync_pool_start(uv_loop_t *loop)
 		pc->loop = loop;
 		pc->owner = &conns[i];
 		pc->on_ready = pool_ready;
-		pc->on_readable = pool_readable;
+		pc->on_readable = pool_read;
 		pc->on_closed = pool_closed;
 		rtsync_pgconn_start(pc, conninfo);
 	}

@@ -35,6 +35,7 @@
 
 #include "apikeys.h"
 #include "control.h"
+#include "guard.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "ws_operation.h"
@@ -223,6 +224,7 @@ send_operation_errors(RtsyncConn *conn, const char *id, List *errors,
 	}
 	appendStringInfoChar(&s, '}');
 	rtsync_conn_send_str(conn, &s);
+	pfree(s.data);
 }
 
 /* Refuse a connection the way the client's protocol expects. */
@@ -247,6 +249,7 @@ refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
 			escape_json(&s, message);
 			appendStringInfoString(&s, ",\"errorCode\":401}]}");
 			send_simple(conn, "connection_error", NULL, s.data);
+			pfree(s.data);
 			break;
 		default:
 			initStringInfo(&s);
@@ -254,6 +257,7 @@ refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
 			escape_json(&s, message);
 			appendStringInfoChar(&s, '}');
 			send_simple(conn, "connection_error", NULL, s.data);
+			pfree(s.data);
 			break;
 	}
 	rtsync_conn_close(conn, 4403, "Forbidden");
@@ -361,22 +365,13 @@ authorize(RtsyncConn *conn, const char *key, bool may_wait)
 static bool
 receive_guarded(RtsyncConn *conn, const char *msg, size_t len)
 {
-	MemoryContext old = CurrentMemoryContext;
 	volatile bool ok = true;
 
-	PG_TRY();
-	{
-		rtsync_protocol_receive(conn, msg, len);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		EmitErrorReport();
-		FlushErrorState();
-		rtsync_conn_close(conn, 1011, "internal server error");
-		ok = false;
-	}
-	PG_END_TRY();
+	RTSYNC_GUARD(rtsync_protocol_receive(conn, msg, len),
+				 {
+					 rtsync_conn_close(conn, 1011, "internal server error");
+					 ok = false;
+				 });
 	return ok;
 }
 
@@ -894,10 +889,15 @@ rtsync_protocol_end_subscription(RtsyncSubscription *sub, const char *message)
 	RtsyncConn *conn = sub->conn;
 	char	   *id = pstrdup(sub->id);
 
+	List	   *errors = one_error(message);
+
 	drop_subscription(conn, sub);
-	send_operation_errors(conn, id, one_error(message), "SubscriptionEnded");
+	send_operation_errors(conn, id, errors, "SubscriptionEnded");
 	if (conn->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
 		send_simple(conn, "complete", id, NULL);
+	pfree(((RtsyncGqlError *) linitial(errors))->message);
+	list_free_deep(errors);
+	pfree(id);
 }
 
 /* Re-check every connection's key after the keys changed. */

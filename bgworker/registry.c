@@ -334,12 +334,18 @@ rtsync_registry_unsubscribe(RtsyncSubscription *sub)
 	rtsync_metrics_gauge_add(RTSYNC_M_SUBSCRIPTIONS, -1);
 }
 
-/* The schema subscriptions and HTTP requests are planned against. */
+/*
+ * The schema subscriptions and HTTP requests are planned against. Before
+ * the first schema has loaded (or while it fails to build) that is an empty
+ * one, made here in the registry's context: the caller's context (a
+ * request's, a message's, the pass's) would free it under the pointer.
+ */
 RtsyncSchema *
 rtsync_registry_schema(void)
 {
+	registry_init();
 	if (schema == NULL)
-		schema = rtsync_schema_create();
+		schema = rtsync_schema_create(registry_cxt);
 	return schema;
 }
 
@@ -369,6 +375,8 @@ rtsync_registry_set_schema(RtsyncSchema *new_schema)
 	}
 	if (schema)
 		rtsync_schema_free(schema);
+	/* the registry keeps it: made in the loader's (transient) context */
+	MemoryContextSetParent(new_schema->cxt, registry_cxt);
 	schema = new_schema;
 
 	dlist_foreach_modify(iter, &all_subscriptions)

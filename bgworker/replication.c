@@ -21,6 +21,14 @@
  * When the connection goes away pgconn reopens it with exponential backoff;
  * the backoff starts over once streaming has begun.
  *
+ * Errors: every entry from the loop is guarded. The socket's callbacks run
+ * inside pgconn's guard (pgconn.c): an ERROR while handling a command's
+ * result or a record closes the connection, repl_on_closed frees the copy
+ * buffer and the record's memory the failed step held, and streaming
+ * resumes from the last confirmed position after the reconnect, so the
+ * record is read again (and delivered once: see the feedback invariant).
+ * The feedback timer has its own guard, with the same outcome.
+ *
  * Lag: at each transaction's COMMIT record the worker measures how long ago
  * it committed (the record's commit time against our clock) and how far
  * behind the server's WAL end its commit is, now. The server's WAL end is
@@ -48,6 +56,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "metrics.h"
 #include "pgconn.h"
 #include "registry.h"
@@ -77,6 +86,9 @@ static XLogRecPtr feedback_sent_lsn = InvalidXLogRecPtr;
 static TimestampTz feedback_sent_time = 0;
 static bool in_transaction = false;
 static MemoryContext record_cxt = NULL;
+
+/* the CopyData buffer being processed: freed by repl_on_closed on ERROR */
+static char *copy_buf = NULL;
 static TimestampTz lag_logged_at = 0;	/* last "behind" log line */
 static bool lag_reported = false;	/* said we are behind, not yet caught up */
 
@@ -151,10 +163,18 @@ repl_send_feedback(bool reply_requested)
 }
 
 static void
-feedback_timer_cb(uv_timer_t *timer)
+feedback_due(void)
 {
 	if (processed_lsn > feedback_sent_lsn)
 		repl_send_feedback(false);
+}
+
+/* Entry from libuv; an ERROR reconnects (see the banner). */
+static void
+feedback_timer_cb(uv_timer_t *timer)
+{
+	RTSYNC_GUARD(feedback_due(),
+				 rtsync_pgconn_close(&repl, "error while sending feedback"));
 }
 
 /* Confirm promptly but not for every message: at most once a second. */
@@ -294,6 +314,7 @@ repl_read_stream(void)
 		char	   *buf = NULL;
 		int			len = PQgetCopyData(repl.conn, &buf, 1);
 
+		copy_buf = buf;
 		if (len == 0)
 			break;
 		if (len < 0)
@@ -310,6 +331,7 @@ repl_read_stream(void)
 			repl_handle_xlogdata(buf, len);
 		else if (buf[0] == 'k')
 			repl_handle_keepalive(buf, len);
+		copy_buf = NULL;
 		PQfreemem(buf);
 		if (repl.closing)
 			return;
@@ -356,19 +378,7 @@ repl_on_readable(RtsyncPgConn *pc)
 	}
 	if (state == REPL_STREAMING)
 	{
-		PG_TRY();
-		{
-			repl_read_stream();
-		}
-		PG_CATCH();
-		{
-			/* never let an error escape into libuv: log, reconnect, resume */
-			EmitErrorReport();
-			FlushErrorState();
-			MemoryContextReset(record_cxt);
-			rtsync_pgconn_close(&repl, "error while processing the stream");
-		}
-		PG_END_TRY();
+		repl_read_stream();
 		return;
 	}
 
@@ -429,6 +439,11 @@ repl_on_readable(RtsyncPgConn *pc)
 static void
 repl_on_closed(RtsyncPgConn *pc)
 {
+	/* what a step that failed with an ERROR held (see the banner) */
+	if (copy_buf)
+		PQfreemem(copy_buf);
+	copy_buf = NULL;
+	MemoryContextReset(record_cxt);
 	state = REPL_STOPPED;
 	rtsync_replication_stats.streaming = false;
 	rtsync_metrics_set(RTSYNC_M_REPLICATION_STREAMING, 0);

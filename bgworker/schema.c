@@ -47,10 +47,15 @@ rtsync_scalar_name(RtsyncGqlScalar scalar)
 	return scalar_names[scalar];
 }
 
+/*
+ * An empty schema in a context of its own, a child of parent: whoever keeps
+ * the schema names the context that owns it (the worker's registry; a SQL
+ * function's caller).
+ */
 RtsyncSchema *
-rtsync_schema_create(void)
+rtsync_schema_create(MemoryContext parent)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+	MemoryContext cxt = AllocSetContextCreate(parent,
 											  "rtsync schema",
 											  ALLOCSET_DEFAULT_SIZES);
 	RtsyncSchema *schema = MemoryContextAllocZero(cxt, sizeof(RtsyncSchema));
@@ -543,7 +548,10 @@ add_table_from_json(RtsyncSchema *schema, JsonbContainer *obj, char **error)
 
 /*
  * See schema.h. The parsed JSON lives in a scratch context that is deleted
- * before returning; the message in *error is allocated in the caller's.
+ * before returning; the message in *error is allocated in the caller's
+ * context, and so is the schema's own context made (a child of it): a
+ * caller that keeps the schema longer moves it under its own context (as
+ * rtsync_registry_set_schema does).
  */
 RtsyncSchema *
 rtsync_schema_from_json(const char *json, char **error)
@@ -551,7 +559,7 @@ rtsync_schema_from_json(const char *json, char **error)
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext scratch = AllocSetContextCreate(caller, "rtsync schema json",
 												  ALLOCSET_DEFAULT_SIZES);
-	RtsyncSchema *schema = rtsync_schema_create();
+	RtsyncSchema *schema = rtsync_schema_create(caller);
 	char	   *message = NULL;
 	Jsonb	   *jb;
 

@@ -88,7 +88,7 @@ typedef struct RtsyncSchema
 	List	   *tables;			/* RtsyncSchemaTable * */
 } RtsyncSchema;
 
-extern RtsyncSchema *rtsync_schema_create(void);
+extern RtsyncSchema *rtsync_schema_create(MemoryContext parent);
 extern void rtsync_schema_free(RtsyncSchema *schema);
 extern RtsyncSchemaTable *rtsync_schema_add_table(RtsyncSchema *schema, Oid relid,
 												  const char *qualified_name,
@@ -121,7 +121,8 @@ extern char *rtsync_plural_name(const char *type_name);
  * A schema from the JSON that rtsync._schema_description() returns; NULL and
  * a message in *error when the text is malformed. Tables whose type name
  * would clash with a name of the generated schema (a scalar, Subscription,
- * Query, Mutation, a ModelSubscription...Input) are left out.
+ * Query, Mutation, a ModelSubscription...Input) are left out. The schema's
+ * context is a child of the caller's current one.
  */
 extern RtsyncSchema *rtsync_schema_from_json(const char *json, char **error);
 

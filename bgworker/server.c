@@ -12,14 +12,32 @@
  * client's "header-..." token is never echoed). A client offering none is
  * served graphql-transport-ws.
  *
- * Writes happen only in the writeable callback: rtsync_conn_send queues a
- * frame and asks for a callback. A client whose queue passes
+ * Sending: rtsync_conn_send queues a frame on the connection and puts the
+ * connection on the flush list. A client whose queue passes
  * rtsync.max_queue is closed (1013) rather than let it hold memory or delay
- * others. Closing with a code is also done from the writeable callback,
- * after what was queued before it.
+ * others. Closing with a code is done from the writeable callback, after
+ * what was queued before it.
  *
- * No ERROR may cross lws frames: every callback that runs our code catches
- * errors, logs them and closes that one client.
+ * The direct send (conn_flush, the one place it happens): lws wants every
+ * write made from its writeable callback, which costs a poll round and a
+ * callback per client per event. At the end of each pass of the loop we
+ * instead write each plain-TCP client's queued frames, framed here into one
+ * buffer, straight to its socket with send(); whatever the socket does not
+ * take goes to lws_write(), which keeps it and finishes it before anything
+ * else is written on that connection, and the rest of the queue goes the
+ * usual way. That is what makes fan-out fast (one send per client per
+ * pass). It relies on how lws 4.1 treats a raw write and its partial-write
+ * buffer (lws_partial_buffered) on a connection that it did not ask to
+ * write, so the build refuses another lws version (the #error below) and
+ * test/e2e/tests/guards.test.js checks that many frames sent to one client
+ * arrive whole and in order. TLS connections, closing ones, and those lws
+ * still has bytes for always go the usual way.
+ *
+ * Errors: every entry from lws and libuv into this file (the lws callback,
+ * the keep-alive and init-timeout timers, the end-of-pass flush) runs in
+ * RTSYNC_GUARD (guard.h); an ERROR is logged and closes the one client it
+ * was about (1011), never unwinding through lws or libuv. lws' log hook
+ * allocates nothing, so it cannot fail.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +51,7 @@
 #include "utils/memutils.h"
 
 #include "connection.h"
+#include "guard.h"
 #include "http.h"
 #include "http_lws.h"
 #include "http_server.h"
@@ -42,6 +61,11 @@
 #include "server.h"
 #include "settings.h"
 #include "ws_upgrade.h"
+
+/* conn_flush's direct send is written against lws 4.1: see the banner */
+#if LWS_LIBRARY_VERSION_MAJOR != 4 || LWS_LIBRARY_VERSION_MINOR != 1
+#error "rtsync's direct send (server.c conn_flush) is written for libwebsockets 4.1"
+#endif
 
 typedef struct RtsyncFrame
 {
@@ -121,19 +145,22 @@ connection_gauges(void)
 		rtsync_metrics_set(RTSYNC_M_CONNECTIONS_HTTP, nsockets - nconnections);
 }
 
-/* lws' own log lines, at LOG level, without its trailing newline. */
+/*
+ * lws' own log lines, at LOG level, without its trailing newline. lws calls
+ * this from anywhere, also outside our guards: it must not fail, so it
+ * allocates nothing (a stack copy, cut at its size; lws' lines are short).
+ */
 static void
 lws_log_emit(int level, const char *line)
 {
-	char	   *copy;
+	char		copy[512];
 
 	/* lws 4.1 reports every adopted socket at error level */
 	if (strstr(line, "adopt_socket_readbuf: calling service"))
 		return;
-	copy = pstrdup(line);
+	strlcpy(copy, line, sizeof(copy));
 	pg_strip_crlf(copy);
-	ereport(LOG, (errmsg("rtsync libwebsockets: %s", copy)));
-	pfree(copy);
+	ereport(LOG, (errmsg_internal("rtsync libwebsockets: %s", copy)));
 }
 
 /*
@@ -209,6 +236,14 @@ rtsync_conn_close(RtsyncConn *conn, int code, const char *reason)
 	lws_callback_on_writable(conn->wsi);
 }
 
+/* What an ERROR about one client means: that client is closed. */
+static void
+conn_failed(RtsyncConn *conn)
+{
+	if (conn->cxt)
+		rtsync_conn_close(conn, 1011, "internal server error");
+}
+
 static void
 init_string_in(StringInfo s, MemoryContext cxt)
 {
@@ -226,9 +261,11 @@ init_fifo_remove(RtsyncConn *conn)
 	conn->init_waiting = false;
 }
 
+static void init_timeout_cb(uv_timer_t *timer);
+
 /* Closes the connections whose init is overdue; waits for the next one. */
 static void
-init_timeout_cb(uv_timer_t *timer)
+init_timeout_check(uv_timer_t *timer)
 {
 	uint64		now = uv_now(timer->loop);
 
@@ -249,6 +286,17 @@ init_timeout_cb(uv_timer_t *timer)
 		init_fifo_remove(conn);
 		rtsync_conn_close(conn, 4408, "Connection initialisation timeout");
 	}
+}
+
+/*
+ * Entry from libuv. An ERROR is logged and the timer armed again, so the
+ * connections still waiting are checked once more a moment later.
+ */
+static void
+init_timeout_cb(uv_timer_t *timer)
+{
+	RTSYNC_GUARD(init_timeout_check(timer),
+				 uv_timer_start(&init_timer, init_timeout_cb, 100, 0));
 }
 
 static void
@@ -281,18 +329,28 @@ liveness_check(RtsyncConn *conn, uint64 now)
 }
 
 static void
+keepalive_one(RtsyncConn *conn, uint64 now)
+{
+	rtsync_protocol_keepalive(conn);
+	liveness_check(conn, now);
+}
+
+/*
+ * Entry from libuv: the keep-alive sweep. An ERROR about one connection
+ * (building its "ka", rechecking its key) closes that one (1011) and the
+ * sweep goes on with the next.
+ */
+static void
 keepalive_cb(uv_timer_t *timer)
 {
 	dlist_iter	iter;
-
 	uint64		now = uv_now(timer->loop);
 
 	dlist_foreach(iter, &connections)
 	{
 		RtsyncConn *conn = dlist_container(RtsyncConn, node, iter.cur);
 
-		rtsync_protocol_keepalive(conn);
-		liveness_check(conn, now);
+		RTSYNC_GUARD(keepalive_one(conn, now), conn_failed(conn));
 	}
 }
 
@@ -324,7 +382,9 @@ websocket_path_ok(struct lws *wsi)
 
 /*
  * AppSync's authorization header: base64url JSON like
- * {"host":"...","x-api-key":"da2-..."}. Copies the key into conn.
+ * {"host":"...","x-api-key":"da2-..."}. Copies the key into conn; the
+ * decoded copies are freed here (the handshake runs in the pass's context,
+ * but a client may send a large header).
  */
 static void
 take_appsync_header(RtsyncConn *conn, const char *b64, size_t b64len)
@@ -342,8 +402,12 @@ take_appsync_header(RtsyncConn *conn, const char *b64, size_t b64len)
 		std[n++] = '=';
 	json = palloc(pg_b64_dec_len(n) + 1);
 	declen = pg_b64_decode(std, n, json, pg_b64_dec_len(n));
+	pfree(std);
 	if (declen < 0)
+	{
+		pfree(json);
 		return;
+	}
 	json[declen] = '\0';
 	key = strstr(json, "\"x-api-key\"");
 	if (key && (key = strchr(key + 11, '"')) != NULL)
@@ -353,6 +417,7 @@ take_appsync_header(RtsyncConn *conn, const char *b64, size_t b64len)
 		if (end && end - key - 1 < RTSYNC_MAX_KEY_LEN)
 			strlcpy(conn->handshake_key, key + 1, end - key);
 	}
+	pfree(json);
 }
 
 /* Read what the upgrade request says about the dialect and the API key. */
@@ -561,7 +626,11 @@ conn_flush(RtsyncConn *conn)
 		lws_callback_on_writable(conn->wsi);
 }
 
-/* At the end of each pass of the loop: see conn_flush. */
+/*
+ * At the end of each pass of the loop (see conn_flush), from worker.c, not
+ * from a library; guarded per client all the same: an ERROR closes that
+ * client and the others are flushed.
+ */
 void
 rtsync_server_flush(void)
 {
@@ -569,23 +638,11 @@ rtsync_server_flush(void)
 	{
 		RtsyncConn *conn = dlist_container(RtsyncConn, flush_node,
 										   dlist_pop_head_node(&flush_list));
-		MemoryContext old = CurrentMemoryContext;
 
 		conn->flush_pending = false;
 		if (conn->cxt == NULL)
 			continue;
-		PG_TRY();
-		{
-			conn_flush(conn);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(old);
-			EmitErrorReport();
-			FlushErrorState();
-			rtsync_conn_close(conn, 1011, "internal server error");
-		}
-		PG_END_TRY();
+		RTSYNC_GUARD(conn_flush(conn), conn_failed(conn));
 	}
 }
 
@@ -776,31 +833,23 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 }
 
 /*
- * The lws callback: everything runs inside a catch, so an error in our
- * code closes one client and never unwinds through libwebsockets.
+ * The lws callback, the one entry from libwebsockets (WebSocket, and HTTP
+ * with TLS): everything runs inside the guard, so an error in our code
+ * closes that one client (1011, and -1 to lws: drop the socket) and never
+ * unwinds through libwebsockets.
  */
 static int
 server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				void *user, void *in, size_t len)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
 	volatile int result = 0;
 
-	PG_TRY();
-	{
-		result = server_callback_guarded(wsi, reason, (RtsyncConn *) user, in, len);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		if (user && ((RtsyncConn *) user)->cxt)
-			rtsync_conn_close((RtsyncConn *) user, 1011, "internal server error");
-		result = (reason == LWS_CALLBACK_CLOSED) ? 0 : -1;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
+	RTSYNC_GUARD(result = server_callback_guarded(wsi, reason, (RtsyncConn *) user, in, len),
+				 {
+					 if (user)
+						 conn_failed((RtsyncConn *) user);
+					 result = (reason == LWS_CALLBACK_CLOSED) ? 0 : -1;
+				 });
 	return result;
 }
 

@@ -73,17 +73,36 @@ int			rtsync_max_query_tokens = 15000;
 #define INTROSPECTION_NODES 239
 #define INTROSPECTION_TOKENS 183
 
+/* Does a name fit a catalog's name column (1 to NAMEDATALEN - 1 bytes)? */
+static bool
+name_length_ok(const char *p, const char *what)
+{
+	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A %s needs 1 to %d characters.", what, NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A database name as CREATE DATABASE takes it: any characters (the
+ * conninfo quotes the name, pgconn.c), of a name's length.
+ */
+static bool
+check_database(char **newval, void **extra, GucSource source)
+{
+	return name_length_ok(*newval, "database name");
+}
+
 /* A slot name must be usable in START_REPLICATION without quoting. */
 static bool
 check_slot_name(char **newval, void **extra, GucSource source)
 {
 	const char *p = *newval;
 
-	if (p == NULL || *p == '\0' || strlen(p) >= NAMEDATALEN)
-	{
-		GUC_check_errdetail("A slot name needs 1 to %d characters.", NAMEDATALEN - 1);
+	if (!name_length_ok(p, "slot name"))
 		return false;
-	}
 	for (; *p; p++)
 	{
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
@@ -141,7 +160,7 @@ rtsync_settings_define(void)
 	DefineCustomStringVariable("rtsync.database",
 							   "Database whose published tables the rtsync server serves.",
 							   NULL, &rtsync_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   PGC_POSTMASTER, 0, check_database, NULL, NULL);
 	DefineCustomStringVariable("rtsync.listen_addresses",
 							   "Address the rtsync server listens on (one host name or IP address; * for all).",
 							   NULL, &rtsync_listen_addresses, "localhost",

@@ -35,6 +35,22 @@
  * barriers (DROP DATABASE waits for every process to absorb one), so each
  * pass processes pending interrupts.
  *
+ * Memory: each pass runs in pass_cxt, a child of TopMemoryContext made
+ * once and reset at the end of the pass (as pg_cron's main loop does), so
+ * whatever a callback allocates in the current context without naming one
+ * lives one pass at the most. Everything that must outlive a pass is made
+ * in a context of its own, created with an explicit parent: connections,
+ * subscriptions, the registry, the schema, keys and grants, the pool's
+ * jobs, HTTP requests, WebSocket operations.
+ *
+ * Errors: every callback the libraries call runs in its own guard at the
+ * entry (guard.h; pgconn.c, server.c, control.c, replication.c,
+ * http_server.c, listener.c). What this loop runs itself between the
+ * library calls (processing interrupts, which can raise an ERROR from a
+ * ProcSignal barrier, and the reload after SIGHUP) is guarded here: the
+ * error is logged and the worker goes on with its next pass. Only FATAL
+ * (a request to terminate) ends it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -56,6 +72,7 @@
 
 #include "connection.h"
 #include "control.h"
+#include "guard.h"
 #include "metrics.h"
 #include "pool.h"
 #include "replication.h"
@@ -69,6 +86,9 @@
 #define HEARTBEAT_INTERVAL_MS 1000
 
 #define WORKER_NAME "rtsync server"
+
+/* transient allocations of one pass of the loop (see the banner) */
+static MemoryContext pass_cxt = NULL;
 
 static volatile sig_atomic_t terminate_requested = false;
 
@@ -102,15 +122,25 @@ rtsync_worker_register(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/* After SIGHUP: the configuration file, then what the server keeps of it. */
+static void
+reload_config(void)
+{
+	ProcessConfigFile(PGC_SIGHUP);
+	rtsync_server_reload();
+}
+
 /*
  * Run the loop once without blocking, then wait for anything to happen (at
- * most max_timeout_ms, or as long as libuv allows when it is negative).
+ * most max_timeout_ms, or as long as libuv allows when it is negative). The
+ * pass runs in pass_cxt, reset at its end.
  */
 static void
 loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
 {
 	WaitEvent	event;
 	long		timeout;
+	MemoryContext old = MemoryContextSwitchTo(pass_cxt);
 
 	rtsync_metrics_heartbeat();
 	uv_run(loop, UV_RUN_NOWAIT);
@@ -122,8 +152,20 @@ loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
 	if (WaitEventSetWait(wes, timeout, &event, 1, PG_WAIT_EXTENSION) > 0 &&
 		(event.events & WL_LATCH_SET))
 		ResetLatch(MyLatch);
-	/* ProcSignal barriers, pg_log_backend_memory_contexts() */
-	CHECK_FOR_INTERRUPTS();
+	/*
+	 * ProcSignal barriers, pg_log_backend_memory_contexts(). A barrier that
+	 * fails raises an ERROR (and stays pending, to be absorbed again on the
+	 * next pass): logged, the worker goes on.
+	 */
+	RTSYNC_GUARD(CHECK_FOR_INTERRUPTS(), (void) 0);
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		/* an invalid file is reported and ignored; any ERROR is logged */
+		RTSYNC_GUARD(reload_config(), (void) 0);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(pass_cxt);
 }
 
 void
@@ -147,6 +189,8 @@ rtsync_worker_main(Datum arg)
 	Assert(!IsTransactionState());
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, WORKER_NAME);
 	rtsync_metrics_worker_start();
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync loop pass",
+									 ALLOCSET_DEFAULT_SIZES);
 
 	if (uv_loop_init(&loop) != 0)
 		ereport(ERROR, (errmsg("rtsync could not create its event loop")));
@@ -162,15 +206,7 @@ rtsync_worker_main(Datum arg)
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, uv_backend_fd(&loop), NULL, NULL);
 
 	while (!terminate_requested)
-	{
 		loop_pass(&loop, wes, HEARTBEAT_INTERVAL_MS);
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			rtsync_server_reload();
-		}
-	}
 
 	/* close every client properly, give the frames a moment to go out */
 	ereport(LOG, (errmsg("rtsync server shutting down")));

@@ -23,6 +23,7 @@
 
 #include "graphql_parser.h"
 #include "http.h"
+#include "guard.h"
 #include "pool.h"
 #include "protocol.h"
 #include "query_plan.h"
@@ -81,13 +82,12 @@ rtsync_ws_operations_closed(RtsyncConn *conn)
 	}
 }
 
+/* The answer, sent to the client (when it is still there). */
 static void
-operation_done(void *arg, List *results, const char *failure)
+operation_answer(WsOperation *op, List *results, const char *failure)
 {
-	WsOperation *op = arg;
 	MemoryContext old = MemoryContextSwitchTo(op->cxt);
 
-	dlist_delete(&op->node);
 	if (op->conn != NULL && op->conn->cxt != NULL)
 	{
 		StringInfoData body;
@@ -103,6 +103,24 @@ operation_done(void *arg, List *results, const char *failure)
 		rtsync_protocol_operation_result(op->conn, op->id, body.data, body.len);
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The pool's callback: the operation is over. An ERROR building its answer
+ * closes that client (1011), as one in any of its messages would; the
+ * operation's memory is freed either way.
+ */
+static void
+operation_done(void *arg, List *results, const char *failure)
+{
+	WsOperation *op = arg;
+
+	dlist_delete(&op->node);
+	RTSYNC_GUARD(operation_answer(op, results, failure),
+				 {
+					 if (op->conn != NULL && op->conn->cxt != NULL)
+						 rtsync_conn_close(op->conn, 1011, "internal server error");
+				 });
 	MemoryContextDelete(op->cxt);
 }
 
