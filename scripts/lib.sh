@@ -56,6 +56,9 @@ project_node_dir() {
 # use_node: put the project's own Node.js (and its npm) first on PATH when
 # setup brought one; otherwise leave PATH alone (the machine's node is recent
 # enough). Every script that runs node or npm calls it after setup.
+# That npm would read its global settings from .tools/node/etc/npmrc: point it
+# at the machine's (/etc/npmrc, where Debian's npm keeps registry, proxy and
+# CA settings), so it reaches the registry the way the machine's npm does.
 use_node() {
 	local bin
 	bin="$(project_node_dir)/bin"
@@ -64,6 +67,9 @@ use_node() {
 		*":$bin:"*) ;;
 		*) PATH="$bin:$PATH" && export PATH ;;
 	esac
+	if [ -z "${npm_config_globalconfig:-}" ] && [ -f /etc/npmrc ]; then
+		export npm_config_globalconfig=/etc/npmrc
+	fi
 }
 
 pg_bindir() {
