@@ -29,7 +29,7 @@ if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$http_port/"; then
 	exit 1
 fi
 
-dir=$(mktemp -d /tmp/rtsync-demo.XXXXXX)
+dir=
 pids=()
 # Runs once, on any exit; signals that arrive meanwhile (timeout(1) sends its
 # SIGTERM twice, impatient Ctrl-Cs) are ignored, by it and by what it starts,
@@ -42,13 +42,14 @@ cleanup() {
 	local pid
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	cluster_destroy "$dir"
+	if [ -n "$dir" ]; then cluster_destroy "$dir"; fi
 	echo "demo: stopped; cluster removed"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+dir=$(mktemp -d /tmp/rtsync-demo.XXXXXX)
 
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port"
 cluster_start "$dir"

@@ -69,6 +69,9 @@ registry_fetch() {
 	file="$dir/$name-$version.tgz"
 	if ! command -v npm >/dev/null ||
 		! (cd "$dir" && npm pack --silent "$name@$version" >/dev/null 2>&1); then
+		if command -v npm >/dev/null; then
+			echo "setup: npm pack $name@$version failed; fetching it with curl"
+		fi
 		curl -fsSL --retry 3 -o "$file" \
 			"https://registry.npmjs.org/$name/-/$name-$version.tgz"
 	fi
