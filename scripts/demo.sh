@@ -21,18 +21,35 @@ rounds=${DEMO_ROUNDS:-3600}
 interval=${DEMO_INTERVAL:-1}
 
 bash scripts/setup.sh
+use_node
 
-dir=$(mktemp -d /tmp/rtsync-demo.XXXXXX)
+# a demo left running elsewhere would answer this one's subscriber and curl
+if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$http_port/"; then
+	echo "demo: something already answers on 127.0.0.1:$http_port (another demo?); stop it or set DEMO_HTTP_PORT" >&2
+	exit 1
+fi
+
+dir=
 pids=()
+# Runs once, on any exit; signals that arrive meanwhile (timeout(1) sends its
+# SIGTERM twice, impatient Ctrl-Cs) are ignored, by it and by what it starts,
+# so the cluster is always stopped and removed.
+cleaned=false
 cleanup() {
-	trap - EXIT INT TERM
+	trap '' INT TERM HUP
+	$cleaned && return
+	cleaned=true
+	local pid
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	cluster_destroy "$dir"
+	if [ -n "$dir" ]; then cluster_destroy "$dir"; fi
 	echo "demo: stopped; cluster removed"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+dir=$(mktemp -d /tmp/rtsync-demo.XXXXXX)
 
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port"
 cluster_start "$dir"

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 bash scripts/setup.sh
+use_node
 
 passed=0
 failed=0
@@ -30,10 +31,13 @@ run_regress() {
 	chmod -R a+rwX "$work"
 	if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$work"; fi
 
+	# the temporary instance is UTF8 with the C.UTF-8 locale (which every
+	# Debian has), whatever locale the caller has or lacks (no LANG: SQL_ASCII)
 	local args=(--inputdir=. --outputdir=out --temp-instance=tmp_check
-		--temp-config=regress.conf --bindir="$(pg_bindir)")
+		--temp-config=regress.conf --bindir="$(pg_bindir)" --encoding=UTF8)
 	if [ $# -gt 0 ]; then args+=("$@"); else args+=(--schedule=schedule); fi
-	(cd "$work" && as_cluster_user "$pg_regress" "${args[@]}") 2>&1 |
+	(cd "$work" && as_cluster_user env LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+		"$pg_regress" "${args[@]}") 2>&1 |
 		tee "$work/pg_regress.log" || rc=$?
 
 	passed=$((passed + $(grep -cE '\.\.\. +ok' "$work/pg_regress.log" || true)))
@@ -67,12 +71,29 @@ run_e2e() {
 		sleep 0.1
 	done
 	log="$dir/e2e.log"
+	# the test files, named (node 22 and later take no directory)
+	local files=() pass fail
+	if [ -n "${RTSYNC_E2E_TESTS:-}" ]; then
+		read -ra files <<<"$RTSYNC_E2E_TESTS"
+	else
+		mapfile -t files < <(cd test/e2e && shopt -s nullglob &&
+			printf '%s\n' tests/*.test.{js,mjs,cjs} | sort)
+	fi
 	(cd test/e2e && timeout 900 node --test --test-concurrency=1 --test-timeout=120000 \
-		--test-reporter=spec ${RTSYNC_E2E_TESTS:-tests/}) 2>&1 | tee "$log" || rc=$?
-	passed=$((passed + $(awk '/^ℹ pass /{print $3}' "$log" | tail -1 | grep . || echo 0)))
-	failed=$((failed + $(awk '/^ℹ fail /{print $3}' "$log" | tail -1 | grep . || echo 1)))
-	# a test file that failed as a whole (e.g. timed out) counts once
-	if [ $rc -ne 0 ] && ! grep -qE '^ℹ fail [1-9]' "$log"; then failed=$((failed + 1)); fi
+		--test-reporter=spec "${files[@]}") 2>&1 | tee "$log" || rc=$?
+	# node's summary counts each test once; a run that ends without one (node
+	# refused its options, or timeout killed it) or that fails while its
+	# summary says none failed (a file that failed as a whole) is one failure
+	pass=$(awk '/^ℹ pass /{n = $3} END {print n}' "$log")
+	fail=$(awk '/^ℹ fail /{n = $3} END {print n}' "$log")
+	passed=$((passed + ${pass:-0}))
+	failed=$((failed + ${fail:-0}))
+	if [ -z "$fail" ]; then
+		[ $rc -ne 0 ] || rc=1
+		failed=$((failed + 1))
+	elif [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then
+		failed=$((failed + 1))
+	fi
 	if [ $rc -ne 0 ]; then
 		echo "--- server log ---"
 		tail -n 60 "$dir/server.log"
@@ -110,9 +131,27 @@ run_demo() {
 	passed=$((passed + 1))
 }
 
+# The libFuzzer harnesses (test/fuzz/<target>/), when scripts/fuzz.sh exists:
+# 20 seconds each. It prints one line per target, "fuzz NAME ... ok" or
+# "fuzz NAME ... FAILED"; a non-zero exit without a FAILED line is one failure.
+run_fuzz() {
+	local log rc=0 ok bad
+	[ -f scripts/fuzz.sh ] || return 0
+	log=$(mktemp /tmp/rtsync-fuzz.XXXXXX)
+	bash scripts/fuzz.sh 20 2>&1 | tee "$log" || rc=$?
+	ok=$(grep -cE '^fuzz .*\.\.\. +ok\b' "$log" || true)
+	bad=$(grep -cE '^fuzz .*\.\.\. +FAILED' "$log" || true)
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
+	rm -f "$log"
+	return $rc
+}
+
 status=0
 run_regress "$@" || status=1
 if [ $# -eq 0 ]; then
+	run_fuzz || status=1
 	run_e2e || status=1
 	run_demo || status=1
 fi

@@ -85,7 +85,10 @@ PG_HTTP=${HTTP_PG_HTTP_PORT:-15760}
 CLK_TCK=$(getconf CLK_TCK)
 
 command -v pg_config >/dev/null 2>&1 || die "pg_config not found; run scripts/setup.sh first"
-command -v node >/dev/null 2>&1 || die "node not found"
+# shellcheck source=../../scripts/lib.sh
+. scripts/lib.sh
+use_node # the Node.js scripts/setup.sh chose (the machine's, or .tools/node)
+node_is_recent || die "Node.js $(node_min_major) or later needed; run scripts/setup.sh first"
 command -v curl >/dev/null 2>&1 || die "curl not found"
 if ! command -v wrk >/dev/null 2>&1; then
 	[ "$(id -u)" -eq 0 ] || die "wrk not found (apt-get install wrk)"
@@ -97,8 +100,6 @@ if want postgraphile && [ ! -d bench/node_modules/postgraphile ]; then
 	log "installing PostGraphile into bench/node_modules (npm ci)"
 	(cd bench && timeout 600 npm ci --no-audit --no-fund) >&2 || die "npm ci in bench/ failed"
 fi
-# shellcheck source=../../scripts/lib.sh
-. scripts/lib.sh
 # shellcheck source=../lib.sh
 . bench/lib.sh
 bindir=$(pg_bindir)
