@@ -48,7 +48,7 @@ build_schema(void)
 {
 	RtsyncSchemaTable *t;
 
-	schema = rtsync_schema_create();
+	schema = rtsync_schema_create(TopMemoryContext);
 	t = rtsync_schema_add_table(schema, 16384, "public.data_items", "DataItem",
 								RTSYNC_VIEW_NEW_AND_OLD_IMAGES);
 	rtsync_schema_add_column(schema, t, "id", TEXTOID, false, true, true);
