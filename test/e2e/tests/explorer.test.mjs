@@ -17,8 +17,9 @@ let browser;
 
 before(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: scripts/setup.sh installs Debian's chromium package`);
-  // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'], timeout: 10000 });
+  // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start;
+  // a first, cold start on a busy 2-core machine can take over 10 s
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'], timeout: 30000 });
 });
 
 after(async () => {
