@@ -31,13 +31,15 @@ fi
 
 dir=
 pids=()
-# Runs once, on any exit; signals that arrive meanwhile (timeout(1) sends its
-# SIGTERM twice, impatient Ctrl-Cs) are ignored, by it and by what it starts,
-# so the cluster is always stopped and removed.
+# cleanup runs once and always to its end, on any exit: from the moment a
+# signal is taken (timeout(1) sends SIGTERM twice, once to the script and once
+# to its process group; impatient Ctrl-Cs) INT, TERM and HUP are ignored, by
+# this shell and by what it starts, so a second signal cannot end the shell in
+# the middle of the cleanup, and the cluster is always stopped and removed.
 cleaned=false
 cleanup() {
 	trap '' INT TERM HUP
-	$cleaned && return
+	if $cleaned; then return 0; fi
 	cleaned=true
 	local pid
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -45,10 +47,16 @@ cleanup() {
 	if [ -n "$dir" ]; then cluster_destroy "$dir"; fi
 	echo "demo: stopped; cluster removed"
 }
+# on_signal STATUS: signals ignored first, then the cleanup, then the exit
+on_signal() {
+	trap '' INT TERM HUP
+	cleanup
+	exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
 dir=$(mktemp -d /tmp/rtsync-demo.XXXXXX)
 
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port"
