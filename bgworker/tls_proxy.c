@@ -37,7 +37,8 @@
  * record buffers), the two buffers only while bytes are in transit, the
  * socketpair's two descriptors (so three descriptors in all, and the
  * pair's kernel buffers), and one extra copy of every byte (through the
- * pair) on top of the encryption.
+ * pair) on top of the encryption. Measured: an idle wss subscriber grows
+ * the worker's RSS by ~22 kB, a plain ws one by ~6 kB.
  *
  * Every libuv callback into this file runs inside one guard: an ERROR
  * closes that connection only, never the worker. Per-connection state is
@@ -121,7 +122,10 @@ rtsync_tls_proxy_connection_count(void)
 
 /* ----- closing ----- */
 
-/* A handle is closed: its descriptor goes with it, the struct at the end. */
+/*
+ * A handle is closed: its descriptor goes with it, the struct at the end.
+ * (A libuv callback without a guard: nothing here can raise an ERROR.)
+ */
 static void
 handle_closed(uv_handle_t *handle)
 {
@@ -234,7 +238,8 @@ timeout_cb(uv_timer_t *timer)
 	TlsConn    *tc = timer->data;
 
 	/* a handshake not done in time, or the end of lingering */
-	tc_close(tc);
+	if (tc->state != TP_CLOSED)
+		guarded(tc, tc_close);
 }
 
 /* Polls a side for what it waits for; nothing polled costs nothing. */
@@ -348,20 +353,20 @@ tls_read(TlsConn *tc)
 		tc->up_len = r;
 		return true;
 	}
-	if (!ssl_wait(tc, r, &fatal))
+	free(tc->up);				/* nothing in transit: an idle link keeps none */
+	tc->up = NULL;
+	if (ssl_wait(tc, r, &fatal))
+		return false;
+	tc->tls_eof = true;
+	if (fatal)
 	{
-		tc->tls_eof = true;
-		if (fatal)
-		{
-			/* no close_notify can be sent: only what was read goes on */
-			tc->pair_eof = true;
-			free(tc->down);
-			tc->down = NULL;
-			tc->down_off = tc->down_len = 0;
-		}
-		return true;
+		/* no close_notify can be sent: only what was read goes on */
+		tc->pair_eof = true;
+		free(tc->down);
+		tc->down = NULL;
+		tc->down_off = tc->down_len = 0;
 	}
-	return false;
+	return true;
 }
 
 /* up buffer -> pair. Returns true when bytes moved. */
