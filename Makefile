@@ -23,7 +23,7 @@ OBJS = \
 OBJS += bgworker/graphql_lexer.o bgworker/graphql_parser.o bgworker/graphql_sql.o
 OBJS += bgworker/schema.o bgworker/filter.o bgworker/subscription_input.o bgworker/subscription_variables.o bgworker/subscription_validate.o bgworker/subscription_plan.o bgworker/subscription_sql.o
 OBJS += bgworker/schema_types.o bgworker/builtin_types.o bgworker/schema_sdl.o bgworker/introspection_validate.o bgworker/introspection.o bgworker/schema_sql.o
-OBJS += bgworker/http_static.o bgworker/http_parse.o bgworker/http_server.o bgworker/http_lws.o bgworker/ws_upgrade.o
+OBJS += bgworker/http_static.o bgworker/http_parse.o bgworker/http_server.o bgworker/ws_upgrade.o bgworker/tls_proxy.o
 OBJS += bgworker/metrics.o
 OBJS += bgworker/pool.o bgworker/http.o bgworker/http_graphql.o bgworker/query_plan.o bgworker/query_result.o bgworker/query_sql.o bgworker/ws_operation.o
 
@@ -36,7 +36,7 @@ PGFILEDESC = "rtsync - real-time sync for PostgreSQL"
 # The worker talks to PostgreSQL through libpq, as dblink does.
 PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
-SHLIB_LINK = -lwebsockets -luv
+SHLIB_LINK = -lwebsockets -luv -lssl -lcrypto
 
 # No LLVM bitcode: it needs clang at build time and buys nothing here.
 override with_llvm = no

@@ -5,9 +5,9 @@
  *	  /graphql), CORS, health, metrics, the explorer, and the answers.
  *
  * A request is what a transport read from a client: its method, target,
- * the headers rtsync uses, and its whole body. Two transports make them:
- * http_server.c (plain TCP: rtsync's own HTTP/1.1 connections) and
- * http_lws.c (TLS: libwebsockets' HTTP). The router here answers each
+ * the headers rtsync uses, and its whole body. One transport makes them:
+ * http_server.c (rtsync's own HTTP/1.1 connections, plain TCP or the
+ * plaintext end of a TLS one, tls_proxy.c). The router here answers each
  * request through the transport that made it.
  *
  * A request lives in its own memory context. The client may go away while

@@ -1,14 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * listener.c
- *	  Accepts the server's plain-TCP connections.
+ *	  Accepts the server's TCP connections, plain or TLS.
  *
  * Without TLS, rtsync accepts connections itself rather than letting
  * libwebsockets listen: every connection starts as an HTTP/1.1 connection
  * of http_server.c, which reads its requests and hands a WebSocket upgrade
  * to libwebsockets (ws_upgrade.c). Each accepted descriptor goes to the
  * callback the server registered; the listener keeps nothing per client.
- * With TLS configured, lws listens itself (the head is encrypted here).
+ * With TLS configured, that callback is tls_proxy.c's, which does the
+ * handshake and then serves the plaintext the same way.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * listener.h
- *	  The server's plain-TCP listening socket: accepts connections and
+ *	  The server's listening socket (plain TCP or TLS): accepts connections and
  *	  hands each one's descriptor to whoever registered for them.
  *
  *-------------------------------------------------------------------------

@@ -53,13 +53,13 @@
 #include "connection.h"
 #include "guard.h"
 #include "http.h"
-#include "http_lws.h"
 #include "http_server.h"
 #include "listener.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "server.h"
 #include "settings.h"
+#include "tls_proxy.h"
 #include "ws_upgrade.h"
 
 /* conn_flush's direct send is written against lws 4.1: see the banner */
@@ -79,8 +79,6 @@ static dlist_head connections = DLIST_STATIC_INIT(connections);
 /* connections with frames queued in this pass of the loop, to flush */
 static dlist_head flush_list = DLIST_STATIC_INIT(flush_list);
 static int	nconnections = 0;
-static int	nsockets = 0;		/* client sockets, WebSocket or not */
-static char socket_counted;		/* marks (opaque user data) a counted wsi */
 static uv_timer_t keepalive_timer;
 static bool shutting_down = false;
 static uv_loop_t *server_loop = NULL;
@@ -135,14 +133,11 @@ rtsync_server_foreach_connection(void (*fn) (RtsyncConn *conn))
 		fn(dlist_container(RtsyncConn, node, iter.cur));
 }
 
-/* The connection gauges: WebSocket, and the other (HTTP) sockets. */
+/* The WebSocket gauge (http_server.c counts the HTTP connections). */
 static void
 connection_gauges(void)
 {
 	rtsync_metrics_set(RTSYNC_M_CONNECTIONS_WEBSOCKET, nconnections);
-	/* without TLS, http_server.c counts the HTTP connections */
-	if (rtsync_tls_cert_file[0] != '\0')
-		rtsync_metrics_set(RTSYNC_M_CONNECTIONS_HTTP, nsockets - nconnections);
 }
 
 /*
@@ -354,7 +349,10 @@ keepalive_cb(uv_timer_t *timer)
 	}
 }
 
-/* A new plain-TCP connection starts as HTTP (http_server.c). */
+/*
+ * A new plain-TCP connection, or the plaintext end of a TLS one
+ * (tls_proxy.c), starts as HTTP (http_server.c).
+ */
 static void
 accept_plain(int fd)
 {
@@ -785,20 +783,6 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	switch (reason)
 	{
-		case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-			/* a client socket (lws calls this for accepted ones only) */
-			lws_set_opaque_user_data(wsi, &socket_counted);
-			nsockets++;
-			connection_gauges();
-			return 0;
-		case LWS_CALLBACK_WSI_DESTROY:
-			if (lws_get_opaque_user_data(wsi) == &socket_counted)
-			{
-				lws_set_opaque_user_data(wsi, NULL);
-				nsockets--;
-				connection_gauges();
-			}
-			return 0;
 		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 			if (shutting_down || !websocket_path_ok(wsi) ||
 				nconnections >= rtsync_max_connections)
@@ -821,13 +805,8 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 		case LWS_CALLBACK_CLOSED:
 			conn_closed(conn);
 			return 0;
-		case LWS_CALLBACK_HTTP:
-		case LWS_CALLBACK_HTTP_BODY:
-		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		case LWS_CALLBACK_HTTP_WRITEABLE:
-		case LWS_CALLBACK_CLOSED_HTTP:
-			return rtsync_http_lws_callback(wsi, reason, conn, in, len);
 		default:
+			/* HTTP never reaches lws: http_server.c reads every request */
 			return lws_callback_http_dummy(wsi, reason, conn, in, len);
 	}
 }
@@ -888,48 +867,45 @@ rtsync_server_start(uv_loop_t *loop)
 
 	foreign_loops[0] = loop;
 	memset(&info, 0, sizeof(info));
-	/* without TLS we accept connections ourselves: see listener.c */
-	info.port = rtsync_tls_cert_file[0] ? rtsync_port : CONTEXT_PORT_NO_LISTEN_SERVER;
+	/*
+	 * lws never listens and never does TLS: we accept every connection
+	 * (listener.c), terminate TLS ourselves (tls_proxy.c) and hand lws
+	 * plaintext WebSocket upgrades (ws_upgrade.c)
+	 */
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.iface = iface;
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = foreign_loops;
-	/* no HTTP/2 with TLS: lws 4.1 sends DATA frames larger than 16 KB */
-	info.alpn = "http/1.1";
 	/* an upgrade's head as http_server.c takes it, plus what ws_upgrade adds */
 	info.max_http_header_data = RTSYNC_HTTP_HEAD_MAX + 1024;
 	info.pt_serv_buf_size = 64 * 1024;
 	info.timeout_secs = 20;
 	info.retry_and_idle_policy = &idle_policy;
-	if (rtsync_tls_cert_file[0] != '\0')
-	{
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-		info.ssl_cert_filepath = rtsync_tls_cert_file;
-		info.ssl_private_key_filepath = rtsync_tls_key_file;
-	}
 
 	context = lws_create_context(&info);
 	if (context != NULL && lws_get_vhost_by_name(context, "default") == NULL)
 	{
-		/* with TLS, lws binds the port itself and fails here, not above */
 		lws_context_destroy(context);
 		context = NULL;
 	}
 	if (context == NULL)
 	{
-		ereport(LOG,
-				(errmsg("rtsync could not listen on %s:%d",
-						rtsync_listen_addresses, rtsync_port)));
+		ereport(LOG, (errmsg("rtsync could not create its libwebsockets context")));
 		return false;
 	}
 	server_loop = loop;
 	uv_timer_init(loop, &init_timer);
 	rtsync_ws_upgrade_init(lws_get_vhost_by_name(context, "default"), websocket_accepting);
 	rtsync_http_server_init(loop, rtsync_ws_upgrade);
-	if (rtsync_tls_cert_file[0] == '\0' &&
+	if ((rtsync_tls_cert_file[0] != '\0' &&
+		 !rtsync_tls_proxy_start(loop, rtsync_tls_cert_file, rtsync_tls_key_file,
+								 accept_plain)) ||
 		!rtsync_listener_start(loop, iface ? iface : "0.0.0.0", rtsync_port,
-							   accept_plain))
+							   rtsync_tls_cert_file[0] != '\0' ?
+							   rtsync_tls_proxy_accept : accept_plain))
 	{
+		rtsync_tls_proxy_stop();
 		lws_context_destroy(context);
 		context = NULL;
 		return false;
@@ -962,6 +938,7 @@ rtsync_server_shutdown(void)
 
 	shutting_down = true;
 	rtsync_listener_stop();
+	rtsync_tls_proxy_shutdown();
 	rtsync_http_server_shutdown();
 	uv_timer_stop(&keepalive_timer);
 	uv_timer_stop(&init_timer);
@@ -977,6 +954,8 @@ rtsync_server_destroy(void)
 	{
 		uv_close((uv_handle_t *) &keepalive_timer, NULL);
 		uv_close((uv_handle_t *) &init_timer, NULL);
+		/* TLS connections last: they carry what lws wrote at the end */
+		rtsync_tls_proxy_stop();
 		lws_context_destroy(context);
 		context = NULL;
 	}
