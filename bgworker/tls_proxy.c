@@ -57,6 +57,7 @@
 #include "lib/ilist.h"
 
 #include "settings.h"
+#include "guard.h"
 #include "tls_proxy.h"
 
 /* A TLS record carries at most 16 kB of plaintext: one per direction. */
@@ -200,21 +201,7 @@ tc_close(TlsConn *tc)
 static void
 guarded(TlsConn *tc, void (*fn) (TlsConn *tc))
 {
-	MemoryContext old = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		fn(tc);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		EmitErrorReport();
-		FlushErrorState();
-		tc_close(tc);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
+	RTSYNC_GUARD(fn(tc), tc_close(tc));
 }
 
 static void
