@@ -70,13 +70,6 @@ typedef struct Obj
 	const void *member;			/* FIELD, INPUT_VALUE, ENUM_VALUE, DIRECTIVE */
 } Obj;
 
-/* The fields of one response key, as graphql-js's collectFields gathers. */
-typedef struct Collected
-{
-	const char *key;
-	List	   *fields;			/* RtsyncGqlSelection * */
-} Collected;
-
 /*
  * The response keys under some field nodes for objects of one type, worked
  * out once: every object of a list, and every level of ofType, shares them.
@@ -92,75 +85,16 @@ typedef struct CollectedKey
 typedef struct CollectedSet
 {
 	CollectedKey key;
-	List	   *collected;		/* Collected * */
+	List	   *collected;		/* RtsyncCollected * */
 } CollectedSet;
-
-/*
- * One collectFields: response keys in order, found again through a map,
- * and the fragments spread so far (each is collected once).
- */
-typedef struct Collector
-{
-	List	   *entries;		/* Collected * */
-	RtsyncNameMap *keys;		/* response key -> Collected * */
-	bool	   *visited;		/* by fragment index */
-} Collector;
 
 static void execute_object(Intro *in, const Obj *obj, List *nodes);
 
-/* Does a type condition apply to objects of this type? */
+/* Does a type condition apply to objects of this type (a type name)? */
 static bool
-condition_applies(const char *condition, const char *type_name)
+condition_applies(void *type_name, const char *condition)
 {
-	return condition == NULL || strcmp(condition, type_name) == 0;
-}
-
-/*
- * graphql-js's collectFields over the selection sets of some field nodes:
- * the fields by response key, in order, through fragments, honouring
- * @skip and @include.
- */
-static void
-collect_fields(Intro *in, List *selections, const char *type_name, Collector *c)
-{
-	ListCell   *lc;
-
-	foreach(lc, selections)
-	{
-		RtsyncGqlSelection *sel = lfirst(lc);
-		RtsyncGqlFragment *fragment;
-		Collected **entry;
-		bool		found;
-
-		if (!rtsync_directives_include(in->ps, sel->directives))
-			continue;
-		switch (sel->kind)
-		{
-			case RTSYNC_GQL_FIELD:
-				entry = (Collected **) rtsync_name_map_enter(c->keys, sel->alias ? sel->alias : sel->name,
-															 &found);
-				if (!found)
-				{
-					*entry = palloc0(sizeof(Collected));
-					(*entry)->key = sel->alias ? sel->alias : sel->name;
-					c->entries = lappend(c->entries, *entry);
-				}
-				(*entry)->fields = lappend((*entry)->fields, sel);
-				break;
-			case RTSYNC_GQL_FRAGMENT_SPREAD:
-				fragment = rtsync_find_fragment(in->ps->doc, sel->name);
-				if (fragment == NULL || c->visited[fragment->index])
-					break;
-				c->visited[fragment->index] = true;
-				if (condition_applies(fragment->type_condition, type_name))
-					collect_fields(in, fragment->selections, type_name, c);
-				break;
-			case RTSYNC_GQL_INLINE_FRAGMENT:
-				if (condition_applies(sel->type_condition, type_name))
-					collect_fields(in, sel->selections, type_name, c);
-				break;
-		}
-	}
+	return condition == NULL || strcmp(condition, (const char *) type_name) == 0;
 }
 
 /*
@@ -169,7 +103,7 @@ collect_fields(Intro *in, List *selections, const char *type_name, Collector *c)
  * field with the same arguments (their selection sets are then merged).
  */
 static bool
-check_mergeable(Intro *in, const Collected *entry)
+check_mergeable(Intro *in, const RtsyncCollected *entry)
 {
 	RtsyncGqlSelection *first = linitial(entry->fields);
 	ListCell   *lc;
@@ -201,18 +135,16 @@ collect_subfields(Intro *in, List *nodes, const char *type_name)
 	CollectedKey key = {nodes, type_name};
 	CollectedSet *set;
 	bool		found;
-	Collector	c;
+	RtsyncCollector c;
 	ListCell   *lc;
 
 	set = hash_search(in->collected, &key, HASH_ENTER, &found);
 	if (found)
 		return set->collected;
 	set->collected = NIL;
-	c.entries = NIL;
-	c.keys = rtsync_name_map_create(16);
-	c.visited = palloc0(Max(list_length(in->ps->doc->fragments), 1) * sizeof(bool));
+	rtsync_collector_init(in->ps, &c, condition_applies, (void *) type_name);
 	foreach(lc, nodes)
-		collect_fields(in, ((RtsyncGqlSelection *) lfirst(lc))->selections, type_name, &c);
+		rtsync_collect_fields(in->ps, ((RtsyncGqlSelection *) lfirst(lc))->selections, &c);
 	foreach(lc, c.entries)
 		if (!check_mergeable(in, lfirst(lc)))
 			return NIL;
@@ -474,7 +406,7 @@ execute_object(Intro *in, const Obj *obj, List *nodes)
 	appendStringInfoChar(in->out, '{');
 	foreach(lc, collected)
 	{
-		Collected  *entry = lfirst(lc);
+		RtsyncCollected  *entry = lfirst(lc);
 		const char *name = ((RtsyncGqlSelection *) linitial(entry->fields))->name;
 		bool		done;
 
@@ -539,7 +471,7 @@ introspect(RtsyncPlanState *ps, List *fields, StringInfo out)
 {
 	Intro		in;
 	RtsyncGqlSelection *first = linitial(fields);
-	Collected	entry = {first->alias ? first->alias : first->name, fields};
+	RtsyncCollected	entry = {first->alias ? first->alias : first->name, fields};
 	bool		substitute = ps->input.substitute;
 	bool		valid;
 	HASHCTL		ctl;

@@ -31,32 +31,6 @@
 #include "subscription_plan.h"
 #include "subscription_validate.h"
 
-/* The fields of one response key, as graphql-js's collectFields gathers. */
-typedef struct Collected
-{
-	const char *key;
-	List	   *fields;			/* RtsyncGqlSelection * */
-} Collected;
-
-/*
- * One collectFields: the response keys in order, found again through a
- * map (a payload may have thousands), and the fragments already spread.
- */
-typedef struct Collector
-{
-	List	   *entries;		/* Collected * */
-	RtsyncNameMap *keys;		/* response key -> Collected * */
-	bool	   *visited;		/* by fragment index */
-} Collector;
-
-static void
-collector_init(RtsyncPlanState *ps, Collector *c)
-{
-	c->entries = NIL;
-	c->keys = rtsync_name_map_create(16);
-	c->visited = palloc0(Max(list_length(ps->doc->fragments), 1) * sizeof(bool));
-}
-
 static const RtsyncGqlLocation noloc = {0, 0};
 
 const char *
@@ -109,66 +83,26 @@ rtsync_select_operation(RtsyncPlanState *ps, const char *name)
 	return found;
 }
 
-/* Does a type condition apply to this parent type (NULL: Subscription)? */
-static bool
-condition_applies(RtsyncPlanState *ps, const char *condition, RtsyncSchemaTable *parent)
+/* What a collector of a parent type's fields needs to judge conditions. */
+typedef struct ParentType
 {
+	RtsyncPlanState *ps;
+	RtsyncSchemaTable *parent;	/* NULL: Subscription */
+} ParentType;
+
+/* Does a type condition apply to this parent type (a ParentType)? */
+static bool
+condition_applies(void *arg, const char *condition)
+{
+	ParentType *pt = arg;
 	RtsyncSchemaTable *table;
 	RtsyncTypeKind kind;
 
 	if (condition == NULL)
 		return true;
-	kind = rtsync_lookup_type(ps->schema, condition, &table);
-	return (kind == RTSYNC_TYPE_SUBSCRIPTION && parent == NULL) ||
-		(kind == RTSYNC_TYPE_OBJECT && table == parent);
-}
-
-/*
- * graphql-js's collectFields: the fields of a selection set by response
- * key, in order, through fragments, honouring @skip and @include.
- */
-static void
-collect_fields(RtsyncPlanState *ps, List *selections, RtsyncSchemaTable *parent,
-			   Collector *c)
-{
-	ListCell   *lc;
-
-	foreach(lc, selections)
-	{
-		RtsyncGqlSelection *sel = lfirst(lc);
-		RtsyncGqlFragment *fragment;
-		Collected **entry;
-		bool		found;
-
-		if (!rtsync_directives_include(ps, sel->directives))
-			continue;
-		switch (sel->kind)
-		{
-			case RTSYNC_GQL_FIELD:
-				entry = (Collected **) rtsync_name_map_enter(c->keys, sel->alias ? sel->alias : sel->name,
-															 &found);
-				if (!found)
-				{
-					*entry = palloc0(sizeof(Collected));
-					(*entry)->key = sel->alias ? sel->alias : sel->name;
-					c->entries = lappend(c->entries, *entry);
-				}
-				(*entry)->fields = lappend((*entry)->fields, sel);
-				break;
-			case RTSYNC_GQL_FRAGMENT_SPREAD:
-				fragment = rtsync_find_fragment(ps->doc, sel->name);
-				if (fragment == NULL || c->visited[fragment->index])
-					break;
-				c->visited[fragment->index] = true;
-				if (condition_applies(ps, fragment->type_condition, parent))
-					collect_fields(ps, fragment->selections, parent, c);
-				break;
-			case RTSYNC_GQL_INLINE_FRAGMENT:
-				if (condition_applies(ps, sel->type_condition, parent))
-					collect_fields(ps, sel->selections, parent, c);
-				break;
-		}
-	}
+	kind = rtsync_lookup_type(pt->ps->schema, condition, &table);
+	return (kind == RTSYNC_TYPE_SUBSCRIPTION && pt->parent == NULL) ||
+		(kind == RTSYNC_TYPE_OBJECT && table == pt->parent);
 }
 
 /*
@@ -176,7 +110,7 @@ collect_fields(RtsyncPlanState *ps, List *selections, RtsyncSchemaTable *parent,
  * response key must be the same field with the same arguments.
  */
 static bool
-check_mergeable(RtsyncPlanState *ps, Collected *entry)
+check_mergeable(RtsyncPlanState *ps, RtsyncCollected *entry)
 {
 	RtsyncGqlSelection *first = linitial(entry->fields);
 	ListCell   *lc;
@@ -201,24 +135,26 @@ check_mergeable(RtsyncPlanState *ps, Collected *entry)
 }
 
 /* The single root field of the subscription (graphql-js's rule). */
-static Collected *
+static RtsyncCollected *
 root_field(RtsyncPlanState *ps)
 {
-	Collector	c;
+	RtsyncCollector c;
 	List	   *roots;
-	Collected  *root;
+	RtsyncCollected *root;
 	const char *name = ps->op->name;
 	RtsyncGqlLocation loc = ps->op->loc;
 
-	collector_init(ps, &c);
-	collect_fields(ps, ps->op->selections, NULL, &c);
+	ParentType	subscription = {ps, NULL};
+
+	rtsync_collector_init(ps, &c, condition_applies, &subscription);
+	rtsync_collect_fields(ps, ps->op->selections, &c);
 	roots = c.entries;
 	if (ps->sink.count > 0)
 		return NULL;
 	if (list_length(roots) != 1)
 	{
 		if (list_length(roots) > 1)
-			loc = ((RtsyncGqlSelection *) linitial(((Collected *) lsecond(roots))->fields))->loc;
+			loc = ((RtsyncGqlSelection *) linitial(((RtsyncCollected *) lsecond(roots))->fields))->loc;
 		if (name)
 			rtsync_gql_error(&ps->sink, loc,
 							 "Subscription \"%s\" must select only one top level field.", name);
@@ -298,18 +234,19 @@ json_key(const char *key, int *len, MemoryContext cxt)
 
 /* The payload's fields, and the document key, into plan->cxt. */
 static bool
-plan_projection(RtsyncPlanState *ps, Collected *root, RtsyncSubscriptionPlan *plan)
+plan_projection(RtsyncPlanState *ps, RtsyncCollected *root, RtsyncSubscriptionPlan *plan)
 {
-	Collector	collector;
+	RtsyncCollector collector;
 	List	   *fields;
 	StringInfoData key;
 	ListCell   *lc;
 	int			i = 0;
 
-	collector_init(ps, &collector);
+	ParentType	object = {ps, plan->table};
+
+	rtsync_collector_init(ps, &collector, condition_applies, &object);
 	foreach(lc, root->fields)
-		collect_fields(ps, ((RtsyncGqlSelection *) lfirst(lc))->selections, plan->table,
-					   &collector);
+		rtsync_collect_fields(ps, ((RtsyncGqlSelection *) lfirst(lc))->selections, &collector);
 	fields = collector.entries;
 	foreach(lc, fields)
 		if (!check_mergeable(ps, lfirst(lc)))
@@ -331,7 +268,7 @@ plan_projection(RtsyncPlanState *ps, Collected *root, RtsyncSubscriptionPlan *pl
 	plan->fields = MemoryContextAllocZero(plan->cxt, Max(plan->nfields, 1) * sizeof(RtsyncPlanField));
 	foreach(lc, fields)
 	{
-		Collected  *entry = lfirst(lc);
+		RtsyncCollected *entry = lfirst(lc);
 		RtsyncGqlSelection *sel = linitial(entry->fields);
 		RtsyncPlanField *f = &plan->fields[i++];
 
@@ -363,7 +300,7 @@ static RtsyncSubscriptionPlan *
 build_plan(RtsyncPlanState *ps, MemoryContext plan_cxt)
 {
 	MemoryContext scratch = CurrentMemoryContext;
-	Collected  *root = root_field(ps);
+	RtsyncCollected *root = root_field(ps);
 	RtsyncGqlSelection *field;
 	RtsyncSubscriptionPlan *plan;
 	bool		ok;

@@ -1045,3 +1045,57 @@ rtsync_validate_unused_variables(RtsyncPlanState *ps)
 							 "Variable \"$%s\" is never used.", var->def->name);
 	}
 }
+
+void
+rtsync_collector_init(RtsyncPlanState *ps, RtsyncCollector *c,
+					  bool (*applies) (void *arg, const char *type_condition), void *arg)
+{
+	c->entries = NIL;
+	c->keys = rtsync_name_map_create(16);
+	c->visited = palloc0(Max(list_length(ps->doc->fragments), 1) * sizeof(bool));
+	c->applies = applies;
+	c->arg = arg;
+}
+
+void
+rtsync_collect_fields(RtsyncPlanState *ps, List *selections, RtsyncCollector *c)
+{
+	ListCell   *lc;
+
+	foreach(lc, selections)
+	{
+		RtsyncGqlSelection *sel = lfirst(lc);
+		RtsyncGqlFragment *fragment;
+		RtsyncCollected **entry;
+		bool		found;
+
+		if (!rtsync_directives_include(ps, sel->directives))
+			continue;
+		switch (sel->kind)
+		{
+			case RTSYNC_GQL_FIELD:
+				entry = (RtsyncCollected **)
+					rtsync_name_map_enter(c->keys, sel->alias ? sel->alias : sel->name, &found);
+				if (!found)
+				{
+					*entry = palloc0(sizeof(RtsyncCollected));
+					(*entry)->key = sel->alias ? sel->alias : sel->name;
+					c->entries = lappend(c->entries, *entry);
+				}
+				(*entry)->fields = lappend((*entry)->fields, sel);
+				break;
+			case RTSYNC_GQL_FRAGMENT_SPREAD:
+				fragment = rtsync_find_fragment(ps->doc, sel->name);
+				if (fragment == NULL || c->visited[fragment->index])
+					break;
+				c->visited[fragment->index] = true;
+				if (c->applies(c->arg, fragment->type_condition))
+					rtsync_collect_fields(ps, fragment->selections, c);
+				break;
+			case RTSYNC_GQL_INLINE_FRAGMENT:
+				if (c->applies(c->arg, sel->type_condition))
+					rtsync_collect_fields(ps, sel->selections, c);
+				break;
+		}
+	}
+}

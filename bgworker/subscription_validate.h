@@ -84,6 +84,32 @@ extern void **rtsync_name_map_enter(RtsyncNameMap *map, const char *name, bool *
 extern void *rtsync_name_map_get(RtsyncNameMap *map, const char *name);
 
 /*
+ * graphql-js's collectFields: the fields of selection sets by response key,
+ * in order, through fragments (each spread once), honouring @skip and
+ * @include. applies(arg, type_condition) says whether a fragment's type
+ * condition (NULL: none) applies to the object type being collected.
+ */
+typedef struct RtsyncCollected
+{
+	const char *key;			/* the response key */
+	List	   *fields;			/* RtsyncGqlSelection * */
+} RtsyncCollected;
+
+typedef struct RtsyncCollector
+{
+	List	   *entries;		/* RtsyncCollected *, in order */
+	RtsyncNameMap *keys;		/* response key -> RtsyncCollected * */
+	bool	   *visited;		/* by fragment index */
+	bool		(*applies) (void *arg, const char *type_condition);
+	void	   *arg;
+} RtsyncCollector;
+
+extern void rtsync_collector_init(RtsyncPlanState *ps, RtsyncCollector *c,
+								  bool (*applies) (void *arg, const char *type_condition),
+								  void *arg);
+extern void rtsync_collect_fields(RtsyncPlanState *ps, List *selections, RtsyncCollector *c);
+
+/*
  * Which items of a List of structs, whose char * name is at name_offset,
  * repeat an earlier item's name: NULL when none does (no allocation for a
  * short list), else a bool per item, in list order.
