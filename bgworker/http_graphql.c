@@ -62,19 +62,6 @@ append_error(StringInfo out, const char *error_type, const char *message,
 	appendStringInfoChar(out, '}');
 }
 
-static void
-answer_errors_only(RtsyncHttpRequest *req, int status, const char *error_type,
-				   const char *message)
-{
-	StringInfoData errors;
-	StringInfoData body;
-
-	initStringInfo(&errors);
-	append_error(&errors, error_type, message, NULL, NULL);
-	initStringInfo(&body);
-	appendStringInfo(&body, "{\"errors\":[%s]}", errors.data);
-	rtsync_http_answer(req, status, "application/json", body.data, body.len);
-}
 
 /*
  * A database error as the client sees it: a kind (errorType) and a message
@@ -247,7 +234,7 @@ execution_done(void *arg, List *results, const char *failure)
 	{
 		ereport(LOG, (errmsg("rtsync GraphQL request failed: %s", failure)));
 		rtsync_request_plan_free(plan);
-		answer_errors_only(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
 						   strncmp(failure, "The ", 4) == 0 ? failure :
 						   "The database could not run the request.");
 		MemoryContextSwitchTo(old);
@@ -290,7 +277,7 @@ read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char *
 
 		if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
 		{
-			answer_errors_only(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
+			rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
 							   jb == NULL ? psprintf("The request body is not JSON: %s", error) :
 							   "The request body must be a JSON object with a \"query\".");
 			return false;
@@ -315,7 +302,7 @@ read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char *
 	}
 	if (*query == NULL)
 	{
-		answer_errors_only(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
 						   "The request has no GraphQL document: send {\"query\": \"...\"}.");
 		return false;
 	}
@@ -342,7 +329,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 
 	if (req->api_key == NULL)
 	{
-		answer_errors_only(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 						   "Valid authorization header not provided.");
 		return;
 	}
@@ -360,7 +347,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	}
 	if (status != RTSYNC_KEY_OK)
 	{
-		answer_errors_only(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 						   "You are not authorized to make this call.");
 		return;
 	}
@@ -414,7 +401,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 							execution_done, ex))
 	{
 		req->busy = false;
-		answer_errors_only(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
 						   "The server has too many requests waiting; retry later.");
 	}
 }

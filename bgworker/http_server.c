@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "../extension/value_encode.h"
 #include "guard.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -279,6 +280,18 @@ append_date(StringInfo out)
 	appendStringInfo(out, "Date: %s\r\n", date);
 }
 
+/* Status line, Date, type, length and (when closing) Connection: close. */
+static void
+start_response(HttpConn *hc, int status, const char *type, size_t len)
+{
+	initStringInfo(&hc->out);
+	appendStringInfo(&hc->out, "HTTP/1.1 %d %s\r\n", status, rtsync_http_reason(status));
+	append_date(&hc->out);
+	appendStringInfo(&hc->out, "Content-Type: %s\r\nContent-Length: %zu\r\n", type, len);
+	if (!hc->keep_alive)
+		appendStringInfoString(&hc->out, "Connection: close\r\n");
+}
+
 /* The transport's send: the router's answer to hc's request. */
 static void
 send_answer(RtsyncHttpRequest *req)
@@ -286,16 +299,8 @@ send_answer(RtsyncHttpRequest *req)
 	HttpConn   *hc = req->transport_data;
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-	initStringInfo(&hc->out);
-	appendStringInfo(&hc->out, "HTTP/1.1 %d %s\r\n", req->status,
-					 rtsync_http_reason(req->status));
-	append_date(&hc->out);
-	appendStringInfo(&hc->out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-					 req->answer_type,
-					 req->method == RTSYNC_HTTP_HEAD && req->status == 200 ?
-					 (size_t) 0 : (size_t) req->answer.len);
-	if (!hc->keep_alive)
-		appendStringInfoString(&hc->out, "Connection: close\r\n");
+	/* a HEAD request's answer has no body (http.c), so its length is 0 */
+	start_response(hc, req->status, req->answer_type, req->answer.len);
 	rtsync_http_append_cors(req, &hc->out);
 	if (req->extra_headers)
 		appendStringInfoString(&hc->out, req->extra_headers);
@@ -307,14 +312,15 @@ send_answer(RtsyncHttpRequest *req)
 
 /*
  * An answer the connection makes itself (a malformed or oversized
- * request), always followed by closing: after it the client's bytes
- * cannot be trusted to start a request.
+ * request), AppSync-shaped like the router's errors, always followed by
+ * closing: after it the client's bytes cannot be trusted to start a
+ * request.
  */
 static void
-answer_and_close(HttpConn *hc, int status, const char *message)
+answer_and_close(HttpConn *hc, int status, const char *error_type, const char *message)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	size_t		len = strlen(message);
+	StringInfoData body;
 
 	hc->keep_alive = false;
 	read_stop(hc);
@@ -327,12 +333,16 @@ answer_and_close(HttpConn *hc, int status, const char *message)
 		rtsync_http_request_detach(req);
 	}
 	rtsync_metrics_http_request(status, GetCurrentTimestamp());
-	initStringInfo(&hc->out);
-	appendStringInfo(&hc->out, "HTTP/1.1 %d %s\r\n", status, rtsync_http_reason(status));
-	append_date(&hc->out);
-	appendStringInfo(&hc->out,
-					 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-					 "Connection: close\r\n\r\n%s", len, message);
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"errors\":[{\"errorType\":");
+	rtsync_json_append_string(&body, error_type, strlen(error_type));
+	appendStringInfoString(&body, ",\"message\":");
+	rtsync_json_append_string(&body, message, strlen(message));
+	appendStringInfoString(&body, "}]}");
+	start_response(hc, status, "application/json", body.len);
+	appendStringInfoString(&hc->out, "\r\n");
+	appendBinaryStringInfo(&hc->out, body.data, body.len);
+	pfree(body.data);
 	MemoryContextSwitchTo(old);
 	write_out(hc);
 }
@@ -477,11 +487,15 @@ start_request(HttpConn *hc, const RtsyncHttpHead *head)
 			return false;
 		}
 		close(fd);
-		answer_and_close(hc, status, status == 404 ?
-						 "{\"errors\":[{\"errorType\":\"NotFoundException\",\"message\":\"WebSockets are served at /graphql and /graphql/realtime.\"}]}" :
-						 status == 503 ?
-						 "{\"errors\":[{\"errorType\":\"ServiceUnavailable\",\"message\":\"The server takes no more WebSocket connections now; retry later.\"}]}" :
-						 "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"Not a WebSocket handshake this server takes: it speaks the subprotocols graphql-transport-ws and graphql-ws (WebSocket version 13).\"}]}");
+		if (status == 404)
+			answer_and_close(hc, status, "NotFoundException",
+							 "WebSockets are served at /graphql and /graphql/realtime.");
+		else if (status == 503)
+			answer_and_close(hc, status, "ServiceUnavailable",
+							 "The server takes no more WebSocket connections now; retry later.");
+		else
+			answer_and_close(hc, status, "MalformedHttpRequestException",
+							 "Not a WebSocket handshake this server takes: it speaks the subprotocols graphql-transport-ws and graphql-ws (WebSocket version 13).");
 		return false;
 	}
 
@@ -491,12 +505,12 @@ start_request(HttpConn *hc, const RtsyncHttpHead *head)
 	hc->body_kind = rtsync_http_body_kind(head, &hc->body_left);
 	if (hc->body_kind == RTSYNC_BODY_INVALID)
 	{
-		answer_and_close(hc, 400, "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"The request's Content-Length or Transfer-Encoding is invalid.\"}]}");
+		answer_and_close(hc, 400, "MalformedHttpRequestException", "The request's Content-Length or Transfer-Encoding is invalid.");
 		return false;
 	}
 	if (hc->body_kind == RTSYNC_BODY_UNSUPPORTED)
 	{
-		answer_and_close(hc, 501, "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"Only the chunked transfer coding is supported.\"}]}");
+		answer_and_close(hc, 501, "MalformedHttpRequestException", "Only the chunked transfer coding is supported.");
 		return false;
 	}
 
@@ -557,7 +571,7 @@ take_body(HttpConn *hc)
 
 		if (hc->chunked.error)
 		{
-			answer_and_close(hc, 400, "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"The request's chunked body is malformed.\"}]}");
+			answer_and_close(hc, 400, "MalformedHttpRequestException", "The request's chunked body is malformed.");
 			return;
 		}
 		if ((uint64) body->len + n > (uint64) rtsync_max_request_bytes)
@@ -576,7 +590,7 @@ static void
 request_timeout(HttpConn *hc)
 {
 	if (hc->state == HC_HEAD || hc->state == HC_BODY)
-		answer_and_close(hc, 408, "{\"errors\":[{\"errorType\":\"RequestTimeout\",\"message\":\"The request did not arrive in time.\"}]}");
+		answer_and_close(hc, 408, "RequestTimeout", "The request did not arrive in time.");
 }
 
 /* A head or body still incomplete at its deadline. */
@@ -626,13 +640,11 @@ process(HttpConn *hc)
 				break;
 			if (r != RTSYNC_HTTP_COMPLETE)
 			{
-				answer_and_close(hc, r, r == RTSYNC_HTTP_URI_TOO_LONG ?
-								 "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"The request line is too long.\"}]}" :
-								 r == RTSYNC_HTTP_HEADERS_TOO_LARGE ?
-								 "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"The request's headers are too large.\"}]}" :
-								 r == RTSYNC_HTTP_VERSION_NOT_SUPPORTED ?
-								 "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"Only HTTP/1.0 and HTTP/1.1 are served here.\"}]}" :
-								 "{\"errors\":[{\"errorType\":\"MalformedHttpRequestException\",\"message\":\"The request head is malformed.\"}]}");
+				answer_and_close(hc, r, "MalformedHttpRequestException",
+								 r == RTSYNC_HTTP_URI_TOO_LONG ? "The request line is too long." :
+								 r == RTSYNC_HTTP_HEADERS_TOO_LARGE ? "The request's headers are too large." :
+								 r == RTSYNC_HTTP_VERSION_NOT_SUPPORTED ? "Only HTTP/1.0 and HTTP/1.1 are served here." :
+								 "The request head is malformed.");
 				break;
 			}
 			if (!start_request(hc, &head))
@@ -706,7 +718,7 @@ rtsync_http_server_adopt(int fd, const char *data, size_t len)
 	}
 	if (nconns > rtsync_max_connections)
 	{
-		answer_and_close(hc, 503, "{\"errors\":[{\"errorType\":\"ServiceUnavailable\",\"message\":\"The server has too many connections; retry later.\"}]}");
+		answer_and_close(hc, 503, "ServiceUnavailable", "The server has too many connections; retry later.");
 		return;
 	}
 	read_start(hc);

@@ -86,16 +86,15 @@ result_size(const PGresult *res)
 	return n;
 }
 
-/* The running job's results so far, freed (its answer is too large). */
+/* Frees a list of results and the list. */
 static void
-foreach_delete_results(PoolConn *c)
+clear_results(List *results)
 {
 	ListCell   *lc;
 
-	foreach(lc, c->results)
+	foreach(lc, results)
 		PQclear(lfirst(lc));
-	list_free(c->results);
-	c->results = NIL;
+	list_free(results);
 }
 
 /*
@@ -108,16 +107,13 @@ static void
 job_finish(PoolConn *c, List *results, const char *failure)
 {
 	RtsyncPoolJob *job = c->job;
-	ListCell   *lc;
 
 	c->job = NULL;
 	c->results = NIL;
 	c->result_bytes = 0;
 	c->too_large = false;
 	RTSYNC_GUARD(job->done(job->arg, results, failure), (void) 0);
-	foreach(lc, results)
-		PQclear(lfirst(lc));
-	list_free(results);
+	clear_results(results);
 	pfree(job->role);
 	pfree(job);
 }
@@ -241,7 +237,8 @@ pool_read(RtsyncPgConn *pc)
 		{
 			/* libpq holds each result whole: drop them as they come */
 			c->too_large = true;
-			foreach_delete_results(c);
+			clear_results(c->results);
+			c->results = NIL;
 		}
 		if (c->rolling_back || c->job == NULL || c->too_large)
 			PQclear(res);
@@ -271,14 +268,11 @@ static void
 pool_closed(RtsyncPgConn *pc)
 {
 	PoolConn   *c = (PoolConn *) pc;
-	ListCell   *lc;
 
 	c->rolling_back = false;
 	if (c->job)
 	{
-		foreach(lc, c->results)
-			PQclear(lfirst(lc));
-		list_free(c->results);
+		clear_results(c->results);
 		c->results = NIL;
 		job_finish(c, NIL,
 				   c->job->read_only ?

@@ -20,6 +20,14 @@ export function sql(query) {
     { encoding: 'utf8' }).trim();
 }
 
+// The worker's pid, from pg_stat_activity (backend_type "rtsync server"),
+// or null while none runs. run: the psql of the cluster to ask.
+export function workerPid(run = sql) {
+  const pids = run(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
+  if (pids.includes('\n')) throw new Error(`more than one rtsync server: ${pids}`);
+  return pids ? Number(pids) : null;
+}
+
 // A queue of values that tests await one at a time.
 export class Inbox {
   constructor() { this.items = []; this.waiters = []; }

@@ -7,15 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { sql, port, httpUrl, apiKey, transportClient, collect, rawSocket, Inbox } from '../lib/env.js';
+import { sql, port, httpUrl, apiKey, transportClient, collect, rawSocket, Inbox, workerPid } from '../lib/env.js';
 
-function workerPid() {
-  const dataDir = sql(`SHOW data_directory`);
-  const postmaster = readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0];
-  return Number(execFileSync('pgrep', ['-P', postmaster, '-f', 'rtsync server'], { encoding: 'utf8' }).trim());
-}
 const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 // The worker's descriptors come back to within slack of what they were
 // (closing is asynchronous: bounded polling).

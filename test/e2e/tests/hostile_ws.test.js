@@ -3,18 +3,12 @@
 // bystander gets every row and the worker keeps its pid.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { sql, wsUrl, port, apiKey, transportClient, collect, Inbox } from '../lib/env.js';
+import { sql, wsUrl, port, apiKey, transportClient, collect, Inbox, workerPid } from '../lib/env.js';
 
 after(() => sql(`DELETE FROM data_items WHERE id LIKE 'hws-%'`));
 
-function workerPid() {
-  const dataDir = sql(`SHOW data_directory`);
-  const postmaster = readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0];
-  return Number(execFileSync('pgrep', ['-P', postmaster, '-f', 'rtsync server'], { encoding: 'utf8' }).trim());
-}
 
 async function slowClientsClosed() {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

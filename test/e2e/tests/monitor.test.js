@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { sql, transportClient, collect, Inbox, port } from '../lib/env.js';
+import { sql, transportClient, collect, Inbox, port, workerPid } from '../lib/env.js';
 
 before(() => sql(`DELETE FROM data_items WHERE id LIKE 'mon-%'`));
 after(() => sql(`DELETE FROM data_items WHERE id LIKE 'mon-%'`));
@@ -15,12 +15,6 @@ after(() => sql(`DELETE FROM data_items WHERE id LIKE 'mon-%'`));
 const serverLog = path.join(process.env.PGHOST, 'server.log');
 const onCreate = { query: 'subscription { onCreateDataItem(title: "mon") { id } }' };
 
-// The worker's pid, as an operator finds it; null while there is none.
-function workerPid() {
-  const pids = sql(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
-  assert.ok(!pids.includes('\n'), `one rtsync server, not ${pids}`);
-  return pids ? Number(pids) : null;
-}
 
 // rtsync.stats' unlabelled series as { name: value } (null for NULL).
 function stats() {

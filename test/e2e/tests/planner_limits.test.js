@@ -6,21 +6,13 @@
 // receiving changes from the same worker process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import {
-  sql, httpUrl, apiKey, port, transportClient, collect, rawSocket,
+  sql, httpUrl, apiKey, port, transportClient, collect, rawSocket, workerPid,
 } from '../lib/env.js';
 
 before(() => sql(`DELETE FROM data_items WHERE id LIKE 'plim-%'`));
 after(() => sql(`DELETE FROM data_items WHERE id LIKE 'plim-%'`));
 
-// The worker is no client backend: find it among the postmaster's children.
-function workerPid() {
-  const dataDir = sql(`SHOW data_directory`);
-  const postmaster = readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0];
-  return Number(execFileSync('pgrep', ['-P', postmaster, '-f', 'rtsync server'], { encoding: 'utf8' }).trim());
-}
 
 async function post(query) {
   const res = await fetch(httpUrl, {

@@ -2,20 +2,11 @@
 // new changes flow, and nothing is delivered twice.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { sql, transportClient, collect, Inbox } from '../lib/env.js';
+import { sql, transportClient, collect, Inbox, workerPid } from '../lib/env.js';
 
 before(() => sql(`DELETE FROM data_items WHERE id LIKE 'rec-%'`));
 after(() => sql(`DELETE FROM data_items WHERE id LIKE 'rec-%'`));
 
-// The worker among this cluster's postmaster's children, to SIGTERM it
-// (pg_terminate_backend works too: see monitor.test.js).
-function workerPid() {
-  const dataDir = sql(`SHOW data_directory`);
-  const postmaster = readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0];
-  return Number(execFileSync('pgrep', ['-P', postmaster, '-f', 'rtsync server'], { encoding: 'utf8' }).trim());
-}
 
 const onCreate = { query: `subscription { onCreateDataItem(title: "rec") { id } }` };
 

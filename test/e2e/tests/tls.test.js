@@ -14,7 +14,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { transportClient, collect, rawSocket } from '../lib/env.js';
+import { transportClient, collect, rawSocket, workerPid } from '../lib/env.js';
 import { startCluster } from '../lib/cluster.js';
 
 let cluster;
@@ -91,11 +91,6 @@ test('a client that does not trust the certificate is refused by its own TLS che
 
 // ----- HTTP over TLS: the plain-TCP server's behaviour -----
 
-function workerPid() {
-  const dataDir = cluster.sql(`SHOW data_directory`);
-  const postmaster = readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0];
-  return Number(execFileSync('pgrep', ['-P', postmaster, '-f', 'rtsync server'], { encoding: 'utf8' }).trim());
-}
 const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 const statuses = (data) => [...data.matchAll(/HTTP\/1\.1 (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
 
@@ -144,7 +139,7 @@ const post = (close = false) => `POST /graphql HTTP/1.1\r\nHost: x\r\ncontent-ty
 const get = (close = false) => `GET /healthz HTTP/1.1\r\nHost: x\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
 
 test('pipelined GET + POST and POST + GET over TLS in one write are answered in order; the worker keeps its pid', async () => {
-  const pid = workerPid();
+  const pid = workerPid((q) => cluster.sql(q));
   const a = await tlsRaw(get() + post(true));
   assert.ok(a.closed, 'the server closes after the answer that said close');
   assert.deepEqual(statuses(a.data), [200, 200]);
@@ -156,7 +151,7 @@ test('pipelined GET + POST and POST + GET over TLS in one write are answered in 
   // the crash of issue 8: each request answered with close, pipelined
   const c = await tlsRaw(post(true) + get());
   assert.deepEqual(statuses(c.data), [200]);
-  assert.equal(workerPid(), pid);
+  assert.equal(workerPid((q) => cluster.sql(q)), pid);
   assert.equal((await httpsGet('/healthz')).status, 200);
 });
 
@@ -219,7 +214,7 @@ test('the explorer page over https://', async () => {
 });
 
 test('many TLS connections leave no descriptor behind', async () => {
-  const pid = workerPid();
+  const pid = workerPid((q) => cluster.sql(q));
   const fds0 = fds(pid);
   for (let round = 0; round < 10; round++) {
     await Promise.all([
@@ -248,5 +243,5 @@ test('many TLS connections leave no descriptor behind', async () => {
   // closing is asynchronous: bounded polling
   for (let i = 0; i < 50 && fds(pid) > fds0 + 2; i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok(fds(pid) <= fds0 + 2, `descriptors back: ${fds(pid)} vs ${fds0}`);
-  assert.equal(workerPid(), pid);
+  assert.equal(workerPid((q) => cluster.sql(q)), pid);
 });
