@@ -179,17 +179,23 @@ rtsync_http_answer(RtsyncHttpRequest *req, int status, const char *type,
 }
 
 void
+rtsync_http_error_body(StringInfo out, const char *error_type, const char *message)
+{
+	appendStringInfoString(out, "{\"errors\":[{\"errorType\":");
+	rtsync_json_append_string(out, error_type, strlen(error_type));
+	appendStringInfoString(out, ",\"message\":");
+	rtsync_json_append_string(out, message, strlen(message));
+	appendStringInfoString(out, "}]}");
+}
+
+void
 rtsync_http_answer_error(RtsyncHttpRequest *req, int status, const char *error_type,
 						 const char *message)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"errors\":[{\"errorType\":");
-	rtsync_json_append_string(&buf, error_type, strlen(error_type));
-	appendStringInfoString(&buf, ",\"message\":");
-	rtsync_json_append_string(&buf, message, strlen(message));
-	appendStringInfoString(&buf, "}]}");
+	rtsync_http_error_body(&buf, error_type, message);
 	rtsync_http_answer(req, status, "application/json", buf.data, buf.len);
 	pfree(buf.data);
 }

@@ -78,6 +78,9 @@ extern void rtsync_http_route(RtsyncHttpRequest *req);
 /* Queues the answer (status, type, body copied); frees orphans. */
 extern void rtsync_http_answer(RtsyncHttpRequest *req, int status, const char *type,
 							   const char *body, size_t len);
+/* {"errors":[{"errorType":...,"message":...}]}, AppSync's shape */
+extern void rtsync_http_error_body(StringInfo out, const char *error_type,
+								   const char *message);
 extern void rtsync_http_answer_error(RtsyncHttpRequest *req, int status,
 									 const char *error_type, const char *message);
 

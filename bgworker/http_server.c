@@ -35,7 +35,6 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "../extension/value_encode.h"
 #include "guard.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -334,11 +333,7 @@ answer_and_close(HttpConn *hc, int status, const char *error_type, const char *m
 	}
 	rtsync_metrics_http_request(status, GetCurrentTimestamp());
 	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"errors\":[{\"errorType\":");
-	rtsync_json_append_string(&body, error_type, strlen(error_type));
-	appendStringInfoString(&body, ",\"message\":");
-	rtsync_json_append_string(&body, message, strlen(message));
-	appendStringInfoString(&body, "}]}");
+	rtsync_http_error_body(&body, error_type, message);
 	start_response(hc, status, "application/json", body.len);
 	appendStringInfoString(&hc->out, "\r\n");
 	appendBinaryStringInfo(&hc->out, body.data, body.len);
