@@ -5,7 +5,7 @@
  *
  * lws runs on the worker's own libuv loop (a foreign loop), so its sockets
  * are waited on in the worker's single wait. Each client's state is an
- * RtsyncConn (connection.h); the GraphQL protocols live in protocol.c.
+ * RtsyncConn (net/transport.h); the GraphQL protocols live in ws/protocol.c.
  *
  * Subprotocols: graphql-transport-ws and graphql-ws are registered by name,
  * so lws echoes exactly the one offered protocol it picked (an AppSync
@@ -35,7 +35,7 @@
  *
  * Errors: every entry from lws and libuv into this file (the lws callback,
  * the keep-alive and init-timeout timers, the end-of-pass flush) runs in
- * RTSYNC_GUARD (guard.h); an ERROR is logged and closes the one client it
+ * RTSYNC_GUARD (base/guard.h); an ERROR is logged and closes the one client it
  * was about (1011), never unwinding through lws or libuv. lws' log hook
  * allocates nothing, so it cannot fail.
  *
@@ -50,17 +50,17 @@
 #include "common/string.h"
 #include "utils/memutils.h"
 
-#include "connection.h"
-#include "guard.h"
-#include "http.h"
-#include "http_server.h"
-#include "listener.h"
-#include "metrics.h"
-#include "protocol.h"
+#include "net/transport.h"
+#include "base/guard.h"
+#include "http/router.h"
+#include "http/connection.h"
+#include "net/listener.h"
+#include "base/metrics.h"
+#include "ws/protocol.h"
 #include "server.h"
-#include "settings.h"
-#include "tls_proxy.h"
-#include "ws_upgrade.h"
+#include "base/settings.h"
+#include "net/tls_proxy.h"
+#include "http/upgrade.h"
 
 /* conn_flush's direct send is written against lws 4.1: see the banner */
 #if LWS_LIBRARY_VERSION_MAJOR != 4 || LWS_LIBRARY_VERSION_MINOR != 1
@@ -133,7 +133,7 @@ rtsync_server_foreach_connection(void (*fn) (RtsyncConn *conn))
 		fn(dlist_container(RtsyncConn, node, iter.cur));
 }
 
-/* The WebSocket gauge (http_server.c counts the HTTP connections). */
+/* The WebSocket gauge (http/connection.c counts the HTTP connections). */
 static void
 connection_gauges(void)
 {
@@ -351,7 +351,7 @@ keepalive_cb(uv_timer_t *timer)
 
 /*
  * A new plain-TCP connection, or the plaintext end of a TLS one
- * (tls_proxy.c), starts as HTTP (http_server.c).
+ * (net/tls_proxy.c), starts as HTTP (http/connection.c).
  */
 static void
 accept_plain(int fd)
@@ -359,7 +359,7 @@ accept_plain(int fd)
 	rtsync_http_server_adopt(fd, NULL, 0);
 }
 
-/* Can a WebSocket upgrade be taken now? (ws_upgrade.c asks) */
+/* Can a WebSocket upgrade be taken now? (http/upgrade.c asks) */
 static bool
 websocket_accepting(void)
 {
@@ -425,7 +425,7 @@ inspect_handshake(struct lws *wsi, RtsyncConn *conn)
 	char		buf[16384];
 	int			n;
 
-	/* ws_upgrade.c moved AppSync's header- token here */
+	/* http/upgrade.c moved AppSync's header- token here */
 	n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), RTSYNC_APPSYNC_HEADER,
 							strlen(RTSYNC_APPSYNC_HEADER));
 	if (n <= 0)
@@ -806,7 +806,7 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 			conn_closed(conn);
 			return 0;
 		default:
-			/* HTTP never reaches lws: http_server.c reads every request */
+			/* HTTP never reaches lws: http/connection.c reads every request */
 			return lws_callback_http_dummy(wsi, reason, conn, in, len);
 	}
 }
@@ -869,15 +869,15 @@ rtsync_server_start(uv_loop_t *loop)
 	memset(&info, 0, sizeof(info));
 	/*
 	 * lws never listens and never does TLS: we accept every connection
-	 * (listener.c), terminate TLS ourselves (tls_proxy.c) and hand lws
-	 * plaintext WebSocket upgrades (ws_upgrade.c)
+	 * (net/listener.c), terminate TLS ourselves (net/tls_proxy.c) and hand lws
+	 * plaintext WebSocket upgrades (http/upgrade.c)
 	 */
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.iface = iface;
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = foreign_loops;
-	/* an upgrade's head as http_server.c takes it, plus what ws_upgrade adds */
+	/* an upgrade's head as http/connection.c takes it, plus what ws_upgrade adds */
 	info.max_http_header_data = RTSYNC_HTTP_HEAD_MAX + 1024;
 	info.pt_serv_buf_size = 64 * 1024;
 	info.timeout_secs = 20;

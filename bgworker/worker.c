@@ -11,7 +11,7 @@
  * libuv's next timer as the timeout: no polling interval, idle CPU near
  * zero. Each pass runs the loop without blocking (UV_RUN_NOWAIT).
  *
- * Heartbeat: each pass stores the time in shared memory (metrics.c), so
+ * Heartbeat: each pass stores the time in shared memory (base/metrics.c), so
  * rtsync.stats can tell a loop that has stopped turning. An idle loop may
  * have no timer for a long while (the keep-alive timer runs every
  * rtsync.keepalive_interval), so a pass waits at most
@@ -44,8 +44,8 @@
  * jobs, HTTP requests, WebSocket operations.
  *
  * Errors: every callback the libraries call runs in its own guard at the
- * entry (guard.h; pgconn.c, server.c, control.c, replication.c,
- * http_server.c, listener.c). What this loop runs itself between the
+ * entry (base/guard.h; net/pgconn.c, server.c, control/control.c, stream/replication.c,
+ * http/connection.c, net/listener.c). What this loop runs itself between the
  * library calls (processing interrupts, which can raise an ERROR from a
  * ProcSignal barrier, and the reload after SIGHUP) is guarded here: the
  * error is logged and the worker goes on with its next pass. Only FATAL
@@ -70,14 +70,14 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "connection.h"
-#include "control.h"
-#include "guard.h"
-#include "metrics.h"
-#include "pool.h"
-#include "replication.h"
+#include "net/transport.h"
+#include "control/control.h"
+#include "base/guard.h"
+#include "base/metrics.h"
+#include "net/pool.h"
+#include "stream/replication.h"
 #include "server.h"
-#include "settings.h"
+#include "base/settings.h"
 #include "worker.h"
 
 #define SHUTDOWN_GRACE_MS 2000

@@ -29,7 +29,7 @@
  *    is decoded only by slots of the database it was written in, so the
  *    worker's slot would never see one. Instead the committing backend bumps
  *    a counter in shared memory and sets the worker's latch; the worker
- *    reloads when it sees the counter move (bgworker/control.c checks it on
+ *    reloads when it sees the counter move (bgworker/control/control.c checks it on
  *    every pass of its loop and before handling any client message). This
  *    orders the reload after the commit in time, not in the stream: a client
  *    message sent after the commit is handled with the new privileges, and a
@@ -67,7 +67,7 @@
 #include "tcop/utility.h"
 #include "utils/resowner.h"
 
-#include "../bgworker/settings.h"
+#include "base/settings.h"
 #include "notify.h"
 #include "role_watch.h"
 

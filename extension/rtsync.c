@@ -7,7 +7,7 @@
  *	  worker serving GraphQL (../bgworker/).
  *
  *	  The worker, its settings, the shared memory of its metrics
- *	  (../bgworker/metrics.c) and the hook that tells it of role changes
+ *	  (bgworker/base/metrics.c) and the hook that tells it of role changes
  *	  (role_watch.c) are registered only when the library is preloaded by
  *	  the postmaster; loaded as an output plugin it does nothing at load
  *	  time.
@@ -21,8 +21,8 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
-#include "../bgworker/metrics.h"
-#include "../bgworker/worker.h"
+#include "base/metrics.h"
+#include "worker.h"
 #include "role_watch.h"
 
 PG_MODULE_MAGIC;

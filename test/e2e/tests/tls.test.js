@@ -1,5 +1,5 @@
 // TLS: with rtsync.tls_cert_file and rtsync.tls_key_file the server speaks
-// wss:// and https://. rtsync terminates TLS itself (bgworker/tls_proxy.c)
+// wss:// and https://. rtsync terminates TLS itself (bgworker/net/tls_proxy.c)
 // and serves the plaintext exactly like a plain-TCP connection, so what
 // hostile_http.test.js asserts of plain TCP holds here too: pipelining,
 // chunked bodies, long AppSync subprotocol tokens, deadlines, no leaks.

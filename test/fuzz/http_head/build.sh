@@ -5,4 +5,4 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
 clang -g -O1 -fsanitize=fuzzer,address,undefined -I"$top/bgworker" \
-	"$here/fuzz_http_head.c" "$top/bgworker/http_parse.c" -o "$1"
+	"$here/fuzz_http_head.c" "$top/bgworker/http/parse.c" -o "$1"

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the HTTP request-head parser, the incremental head
  * scanner, body framing, the chunked decoder and query arguments
- * (bgworker/http_parse.c), on arbitrary bytes. Checks the invariants the
+ * (bgworker/http/parse.c), on arbitrary bytes. Checks the invariants the
  * server relies on: nothing read or written out of bounds (AddressSanitizer),
  * a complete head's slices lie inside it, the scanner never misses a head
  * or a head too large, and the decoder never produces more than it consumed.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parse.h"
+#include "http/parse.h"
 
 static void
 check_slice(const RtsyncHttpSlice *s, const char *buf, size_t len)

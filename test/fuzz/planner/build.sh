@@ -7,13 +7,13 @@ here=test/fuzz/planner
 
 # rtsync's GraphQL modules, and what they call of the rest of rtsync
 SRCS=(
-	bgworker/graphql_lexer.c bgworker/graphql_parser.c
-	bgworker/subscription_validate.c bgworker/subscription_input.c
-	bgworker/subscription_variables.c bgworker/subscription_plan.c
-	bgworker/filter.c bgworker/query_plan.c bgworker/query_sql.c
-	bgworker/query_result.c bgworker/introspection.c
-	bgworker/introspection_validate.c bgworker/schema.c
-	bgworker/schema_types.c bgworker/builtin_types.c bgworker/settings.c
+	bgworker/graphql/lexer.c bgworker/graphql/parser.c
+	bgworker/graphql/validate.c bgworker/graphql/input.c
+	bgworker/graphql/input_variables.c bgworker/graphql/subscription_plan.c
+	bgworker/graphql/filter.c bgworker/graphql/query_plan.c bgworker/graphql/query_sql.c
+	bgworker/query/result.c bgworker/graphql/introspection.c
+	bgworker/graphql/introspection_validate.c bgworker/graphql/schema.c
+	bgworker/graphql/schema_types.c bgworker/graphql/builtin_types.c bgworker/base/settings.c
 	extension/value_encode.c extension/decoder_options.c
 )
 # the backend's own: Lists, hash tables, numeric and jsonb values

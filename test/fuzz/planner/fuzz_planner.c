@@ -31,10 +31,10 @@
 #include "catalog/pg_type_d.h"
 #include "utils/memutils.h"
 
-#include "query_plan.h"
-#include "schema.h"
-#include "settings.h"
-#include "subscription_plan.h"
+#include "graphql/query_plan.h"
+#include "graphql/schema.h"
+#include "base/settings.h"
+#include "graphql/subscription_plan.h"
 
 extern void rtsync_shim_init(void);
 extern Size rtsync_shim_allocated;
@@ -74,7 +74,7 @@ build_schema(void)
 	rtsync_schema_finish_table(schema, t, NULL);
 }
 
-/* RTSYNC_MAX_QUERY_DEPTH=n etc. override settings.c's defaults. */
+/* RTSYNC_MAX_QUERY_DEPTH=n etc. override base/settings.c's defaults. */
 static void
 limit_from_env(const char *name, int *value)
 {
@@ -269,7 +269,7 @@ doc_fragments(int levels, bool subscription)
 	return s.data;
 }
 
-/* Every planner limit at its maximum (settings.c's ranges). */
+/* Every planner limit at its maximum (base/settings.c's ranges). */
 static void
 rtsync_bench_unlimited(void)
 {

@@ -1,4 +1,4 @@
--- The GraphQL parser (bgworker/graphql_parser.c) through rtsync._graphql_parse():
+-- The GraphQL parser (bgworker/graphql/parser.c) through rtsync._graphql_parse():
 -- every construct of an executable document, and every kind of syntax error
 -- with its location (line:column, columns counting characters).
 \pset format unaligned

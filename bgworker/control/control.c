@@ -1,0 +1,710 @@
+/*-------------------------------------------------------------------------
+ *
+ * control/control.c
+ *	  Loads what the worker must know from the database, over libpq: the
+ *	  GraphQL schema of the published tables, the valid API keys, and what
+ *	  each key's role may read; and reads the server's WAL insert position
+ *	  for subscriptions waiting for their start point.
+ *
+ * When: at start, after every reconnect, and whenever the stream carries a
+ * CONTROL record. The SQL API emits one (a transactional logical message)
+ * from publish, unpublish, create_api_key and revoke_api_key, an event
+ * trigger does for ALTER TABLE, GRANT, REVOKE and policy changes, and a
+ * utility hook in every backend does for role changes (GRANT/REVOKE of
+ * roles, ALTER, CREATE, DROP and renaming of roles; ../extension/
+ * role_watch.c); so the worker learns of each change in stream order, right
+ * after the commit that made it, and never polls. Role changes made in
+ * another database cannot reach this database's stream: for those the
+ * committing backend moves a counter in shared memory and sets our latch,
+ * and we reload when we see it move, on the next pass of the loop and
+ * before any client message is handled (notice_role_changes). A reload
+ * asked for while one runs is queued.
+ *
+ * A reload recomputes every key role's privileges from scratch with the
+ * server's own functions (has_table_privilege, has_column_privilege,
+ * pg_has_role), so whatever membership, INHERIT, SUPERUSER or BYPASSRLS
+ * changed is in the answer; afterwards every live subscription is checked
+ * again, and those that lost access end with the protocol's error.
+ *
+ * Start points: a subscription is acknowledged with the server's WAL insert
+ * position read after it was accepted, and gets only transactions that
+ * commit after it (see stream/registry.c). The position is one autocommit SELECT
+ * on this connection; every wait queued before it was sent is answered by
+ * it, so a thousand clients subscribing at once cost one or two round
+ * trips, not a thousand. The connection runs one command at a time: a
+ * reload waits for a position query in flight and the other way round,
+ * position queries first (they are short, and clients wait on them).
+ *
+ * The connection holds no transaction between commands.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "extension/role_watch.h"
+#include "control/apikeys.h"
+#include "net/transport.h"
+#include "control/control.h"
+#include "base/guard.h"
+#include "http/router.h"
+#include "net/pgconn.h"
+#include "ws/protocol.h"
+#include "stream/registry.h"
+#include "graphql/schema.h"
+#include "base/settings.h"
+#include "graphql/subscription_plan.h"
+
+/*
+ * A transaction's commit reaches the stream a moment before the committing
+ * backend leaves the proc array: a snapshot taken right after its CONTROL
+ * record may not see it yet. Nor has it then sent its catalog
+ * invalidations: a backend that had cached the old pg_authid or
+ * pg_auth_members rows (role attributes, memberships) could still answer
+ * from them. So a load first waits, bounded (1 s), until the last CONTROL
+ * record's transaction is visible and has released its transaction lock,
+ * which it does after sending its invalidations; in a transaction of its
+ * own, so that the load's transaction starts afterwards and takes in those
+ * invalidations when it starts. The 32-bit xid is widened with the epoch of
+ * the current snapshot's xmax.
+ */
+static const char *wait_sql_format =
+"BEGIN;"
+"DO $rtsync$ DECLARE x xid8; lo bigint; ep bigint; BEGIN"
+"  lo := pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric %% 4294967296;"
+"  ep := floor(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric / 4294967296);"
+"  IF %u > lo THEN ep := ep - 1; END IF;"
+"  x := (ep * 4294967296 + %u)::text::xid8;"
+"  FOR i IN 1..2000 LOOP"
+"    EXIT WHEN pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())"
+"      AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"
+"                      WHERE l.locktype = 'transactionid' AND l.transactionid = '%u'::xid);"
+"    PERFORM pg_catalog.pg_sleep(0.0005);"
+"  END LOOP;"
+"END $rtsync$;"
+"COMMIT;";
+
+/*
+ * One round trip, four results: the schema; the keys; for every (key role,
+ * published table) pair whether the role has SELECT on the table and
+ * whether row-level security applies to it; and, where it has no SELECT on
+ * the table, the columns it may read (column privileges). Roles are taken
+ * by OID from pg_authid, so a key whose role was dropped matches nothing
+ * rather than failing the privilege functions, and a role created again
+ * under that name is the key's role again.
+ *
+ * Privileges through membership count as the server counts them: the
+ * privilege functions take inherited privileges only from roles the key's
+ * role inherits from (INHERIT), and superusers have every privilege. Row-
+ * level security applies as check_enable_rls() decides: not to superusers
+ * and BYPASSRLS roles (attributes of the role itself, never inherited), nor
+ * to the table's owner or roles that inherit from it unless the table
+ * forces row-level security.
+ */
+static const char *load_sql =
+"SELECT rtsync._schema_description()::text;"
+"SELECT key_hash, role, coalesce(expires_at, 'infinity')::text"
+"  FROM rtsync.api_key WHERE revoked_at IS NULL;"
+"SELECT a.rolname, p.relid::oid,"
+"       pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT'),"
+"       c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
+"                                 OR (NOT c.relforcerowsecurity"
+"                                     AND pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE'))),"
+"       c.relname"
+"  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
+"  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
+"  CROSS JOIN rtsync.published_table p"
+"  JOIN pg_catalog.pg_class c ON c.oid = p.relid;"
+"SELECT a.rolname, p.relid::oid, t.attname"
+"  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
+"  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
+"  CROSS JOIN rtsync.published_table p"
+"  JOIN pg_catalog.pg_attribute t ON t.attrelid = p.relid"
+"   AND t.attnum > 0 AND NOT t.attisdropped"
+" WHERE NOT pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT')"
+"   AND pg_catalog.has_column_privilege(a.oid, p.relid, t.attnum, 'SELECT')"
+" ORDER BY 1, 2, t.attnum";
+
+static const char *insert_lsn_sql = "SELECT pg_catalog.pg_current_wal_insert_lsn()";
+
+typedef struct Grant
+{
+	char		key[NAMEDATALEN + 16];	/* "<relid>:<role>" */
+	bool		select;			/* SELECT on the table: every column */
+	bool		rls;
+	char		relname[NAMEDATALEN];
+	List	   *columns;		/* without select: the readable columns'
+								 * names (char *) */
+} Grant;
+
+/* What the connection is doing. */
+typedef enum ControlState
+{
+	CONTROL_IDLE,
+	CONTROL_LOADING,			/* schema, keys and grants */
+	CONTROL_INSERT_LSN			/* pg_current_wal_insert_lsn() */
+} ControlState;
+
+static RtsyncPgConn control;
+static ControlState state = CONTROL_IDLE;
+static TransactionId wait_xid = InvalidTransactionId;	/* last CONTROL's */
+static bool reload_pending = false;
+static int	result_index = 0;
+static bool load_failed = false;
+static MemoryContext grants_cxt = NULL;
+static HTAB *grants = NULL;
+static HTAB *new_grants = NULL;
+static MemoryContext new_grants_cxt = NULL;
+
+/* role changes in other databases: the shared counter as last seen */
+static uint64 roles_seen = 0;
+static uv_prepare_t roles_check;
+
+/*
+ * Waits for the insert position: queued ones, and those the query in
+ * flight answers (queued before it was sent).
+ */
+static dlist_head lsn_waiting = DLIST_STATIC_INIT(lsn_waiting);
+static dlist_head lsn_asked = DLIST_STATIC_INIT(lsn_asked);
+static XLogRecPtr lsn_result = InvalidXLogRecPtr;
+
+static bool
+control_send(const char *sql, ControlState next)
+{
+	if (!PQsendQuery(control.conn, sql))
+	{
+		rtsync_pgconn_close(&control, PQerrorMessage(control.conn));
+		return false;
+	}
+	state = next;
+	if (PQflush(control.conn) == 1)
+		rtsync_pgconn_want_write(&control, true);
+	return true;
+}
+
+static void
+control_send_load(void)
+{
+	char	   *wait_sql = NULL;
+	char	   *sql;
+	bool		sent;
+
+	ereport(DEBUG1, (errmsg("rtsync reloads schema, keys and grants")));
+	if (TransactionIdIsValid(wait_xid))
+		wait_sql = psprintf(wait_sql_format, wait_xid, wait_xid, wait_xid);
+	sql = psprintf("%s%s", wait_sql ? wait_sql : "", load_sql);
+	/* libpq has copied the query into its buffer: ours go now */
+	sent = control_send(sql, CONTROL_LOADING);
+	pfree(sql);
+	if (wait_sql)
+		pfree(wait_sql);
+	if (!sent)
+		return;
+	reload_pending = false;
+	result_index = 0;
+	load_failed = false;
+}
+
+/* Ask for the insert position on behalf of every wait queued so far. */
+static void
+control_send_insert_lsn(void)
+{
+	int			n = 0;
+
+	if (!control_send(insert_lsn_sql, CONTROL_INSERT_LSN))
+		return;
+	lsn_result = InvalidXLogRecPtr;
+	while (!dlist_is_empty(&lsn_waiting))
+	{
+		dlist_push_tail(&lsn_asked, dlist_pop_head_node(&lsn_waiting));
+		n++;
+	}
+	ereport(DEBUG2, (errmsg("rtsync asks for the insert position for %d subscriptions", n)));
+}
+
+/* Whatever is due next, once the connection is free. */
+static void
+control_next(void)
+{
+	if (!control.ready || control.closing || state != CONTROL_IDLE)
+		return;
+	if (!dlist_is_empty(&lsn_waiting))
+		control_send_insert_lsn();
+	else if (reload_pending)
+		control_send_load();
+}
+
+static void
+control_load(void)
+{
+	if (!control.ready || state != CONTROL_IDLE)
+		ereport(DEBUG1, (errmsg("rtsync queues a reload (connection %s)",
+								control.ready ? "busy" : "not ready")));
+	reload_pending = true;
+	control_next();
+}
+
+/*
+ * Roles changed in another database (../extension/role_watch.c moved the
+ * shared counter after the commit, and set our latch): load again. Cheap
+ * enough (one atomic read) to run on every pass of the loop and before
+ * every client message, which is what orders the reload before any client
+ * message sent after the commit.
+ */
+static void
+notice_role_changes(void)
+{
+	uint64		generation = rtsync_role_watch_generation();
+
+	if (generation == roles_seen)
+		return;
+	ereport(DEBUG1, (errmsg("rtsync reloads: roles changed in another database")));
+	control_load();
+	/* only now: should the above fail, the next call tries again */
+	roles_seen = generation;
+}
+
+/*
+ * Entry from libuv, on every pass of the loop before it polls; woken by the
+ * latch the committing backend set. An error (out of memory building the
+ * query) is logged, never unwound through libuv; the next pass tries again
+ * (roles_seen has not moved).
+ */
+static void
+roles_check_cb(uv_prepare_t *handle)
+{
+	RTSYNC_GUARD(notice_role_changes(), (void) 0);
+}
+
+static void
+take_schema(PGresult *res)
+{
+	char	   *error = NULL;
+	RtsyncSchema *schema;
+
+	if (PQntuples(res) != 1)
+		return;
+	schema = rtsync_schema_from_json(PQgetvalue(res, 0, 0), &error);
+	if (schema == NULL)
+	{
+		ereport(LOG, (errmsg("rtsync could not build the GraphQL schema: %s", error)));
+		return;
+	}
+	rtsync_registry_set_schema(schema);
+}
+
+static void
+take_keys(PGresult *res)
+{
+	rtsync_apikeys_begin_load();
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		TimestampTz expires = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																	  CStringGetDatum(PQgetvalue(res, i, 2)),
+																	  ObjectIdGetDatum(InvalidOid),
+																	  Int32GetDatum(-1)));
+
+		rtsync_apikeys_add(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), expires);
+	}
+	rtsync_apikeys_end_load();
+}
+
+static void
+take_grants(PGresult *res)
+{
+	HASHCTL		ctl;
+
+	/* left from a load that failed half-way */
+	if (new_grants_cxt)
+		MemoryContextDelete(new_grants_cxt);
+	new_grants_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync grants",
+										   ALLOCSET_SMALL_SIZES);
+	ctl.keysize = NAMEDATALEN + 16;
+	ctl.entrysize = sizeof(Grant);
+	ctl.hcxt = new_grants_cxt;
+	new_grants = hash_create("rtsync grants", 64, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		char		key[NAMEDATALEN + 16];
+		Grant	   *g;
+
+		snprintf(key, sizeof(key), "%s:%s", PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+		g = hash_search(new_grants, key, HASH_ENTER, NULL);
+		g->select = PQgetvalue(res, i, 2)[0] == 't';
+		g->rls = PQgetvalue(res, i, 3)[0] == 't';
+		strlcpy(g->relname, PQgetvalue(res, i, 4), sizeof(g->relname));
+		g->columns = NIL;
+	}
+}
+
+/* The columns each role may read where it has no SELECT on the table. */
+static void
+take_column_grants(PGresult *res)
+{
+	MemoryContext old = MemoryContextSwitchTo(new_grants_cxt);
+
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		char		key[NAMEDATALEN + 16];
+		Grant	   *g;
+
+		snprintf(key, sizeof(key), "%s:%s", PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+		g = hash_search(new_grants, key, HASH_FIND, NULL);
+		if (g != NULL)
+			g->columns = lappend(g->columns, pstrdup(PQgetvalue(res, i, 2)));
+	}
+	MemoryContextSwitchTo(old);
+
+	/* all four results are in: the new grants replace the old */
+	if (grants_cxt)
+		MemoryContextDelete(grants_cxt);
+	grants_cxt = new_grants_cxt;
+	grants = new_grants;
+	new_grants_cxt = NULL;
+	new_grants = NULL;
+}
+
+/*
+ * Every connection whose key is gone or expired is closed now, and every
+ * subscription its role may no longer read is ended.
+ */
+static void
+recheck_connections(void)
+{
+	rtsync_server_foreach_connection(rtsync_protocol_recheck_keys);
+	rtsync_server_foreach_connection(rtsync_protocol_recheck_privileges);
+}
+
+/*
+ * The insert position arrived: answer every wait it was asked for. The
+ * state stays CONTROL_INSERT_LSN meanwhile, so that waits the callbacks
+ * queue (a client's next subscription) go into the next query, not this
+ * one; that query is sent afterwards. Should a callback fail, the waits not
+ * yet answered are still in lsn_asked, and are asked for again after the
+ * reconnect.
+ */
+static void
+control_lsn_done(bool ok)
+{
+	if (!ok)
+	{
+		/* ask again after the reconnect: keep the waits first in line */
+		while (!dlist_is_empty(&lsn_asked))
+		{
+			dlist_node *node = dlist_tail_node(&lsn_asked);
+
+			dlist_delete(node);
+			dlist_push_head(&lsn_waiting, node);
+		}
+		state = CONTROL_IDLE;
+		return;
+	}
+	while (!dlist_is_empty(&lsn_asked))
+	{
+		RtsyncLsnWait *wait = dlist_container(RtsyncLsnWait, node,
+											  dlist_pop_head_node(&lsn_asked));
+
+		wait->queued = false;
+		wait->callback(wait, lsn_result);
+	}
+	state = CONTROL_IDLE;
+	control_next();
+}
+
+static void
+control_lsn_readable(void)
+{
+	while (state == CONTROL_INSERT_LSN && !PQisBusy(control.conn))
+	{
+		PGresult   *res = PQgetResult(control.conn);
+		uint32		hi;
+		uint32		lo;
+
+		if (res == NULL)
+		{
+			if (XLogRecPtrIsInvalid(lsn_result))
+			{
+				rtsync_pgconn_close(&control, "no WAL insert position");
+				return;
+			}
+			control_lsn_done(true);
+			return;
+		}
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			sscanf(PQgetvalue(res, 0, 0), "%X/%X", &hi, &lo) == 2)
+			lsn_result = ((uint64) hi) << 32 | lo;
+		else
+			ereport(LOG,
+					(errmsg("rtsync could not read the WAL insert position: %s",
+							PQresultErrorMessage(res))));
+		PQclear(res);
+	}
+}
+
+static void
+control_read(void)
+{
+	if (!PQconsumeInput(control.conn))
+	{
+		rtsync_pgconn_close(&control, PQerrorMessage(control.conn));
+		return;
+	}
+	if (state == CONTROL_INSERT_LSN)
+	{
+		control_lsn_readable();
+		return;
+	}
+	while (state == CONTROL_LOADING && !PQisBusy(control.conn))
+	{
+		PGresult   *res = PQgetResult(control.conn);
+
+		if (res == NULL)
+		{
+			ereport(DEBUG1, (errmsg("rtsync reload %s", load_failed ? "failed" : "done")));
+			state = CONTROL_IDLE;
+			if (!load_failed)
+				recheck_connections();
+			/* clients waiting on a key decide on a load begun after they asked */
+			if (reload_pending)
+				control_next();
+			else
+			{
+				rtsync_protocol_control_loaded();
+				rtsync_http_control_loaded();
+				control_next();
+			}
+			return;
+		}
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		{
+			/* the wait for the last CONTROL's transaction: no result to count */
+			PQclear(res);
+			continue;
+		}
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			if (!load_failed)
+				ereport(LOG,
+						(errmsg("rtsync could not load its schema and keys: %s",
+								PQresultErrorMessage(res)),
+						 errhint("Is the extension installed in database \"%s\"? The worker loads again when it is.",
+								 rtsync_database)));
+			load_failed = true;
+		}
+		else if (!load_failed)
+		{
+			if (result_index == 0)
+				take_schema(res);
+			else if (result_index == 1)
+				take_keys(res);
+			else if (result_index == 2)
+				take_grants(res);
+			else if (result_index == 3)
+				take_column_grants(res);
+		}
+		result_index++;
+		PQclear(res);
+	}
+}
+
+/*
+ * Results arrive on libuv's stack, inside pgconn's guard: an error (in a
+ * loader, or in a client message run once a reload or a start point is in)
+ * is logged and the connection reopened, and control_on_closed drops the
+ * half-made grants and queues the load again.
+ */
+static void
+control_on_readable(RtsyncPgConn *pc)
+{
+	control_read();
+}
+
+static void
+control_on_ready(RtsyncPgConn *pc)
+{
+	rtsync_pgconn_reset_backoff(pc);
+	state = CONTROL_IDLE;
+	control_load();
+}
+
+/*
+ * pgconn reconnects; the load runs again once it is back, and so does a
+ * position query that was in flight.
+ */
+static void
+control_on_closed(RtsyncPgConn *pc)
+{
+	if (state == CONTROL_INSERT_LSN)
+		control_lsn_done(false);
+	if (new_grants_cxt)
+	{
+		MemoryContextDelete(new_grants_cxt);
+		new_grants_cxt = NULL;
+		new_grants = NULL;
+	}
+	state = CONTROL_IDLE;
+	reload_pending = true;
+}
+
+void
+rtsync_control_start(uv_loop_t *loop)
+{
+	memset(&control, 0, sizeof(control));
+	control.name = "control";
+	control.loop = loop;
+	control.on_ready = control_on_ready;
+	control.on_readable = control_on_readable;
+	control.on_closed = control_on_closed;
+	/* the first load follows: what changed before is in it */
+	roles_seen = rtsync_role_watch_attach_worker();
+	uv_prepare_init(loop, &roles_check);
+	uv_prepare_start(&roles_check, roles_check_cb);
+	uv_unref((uv_handle_t *) &roles_check);
+	rtsync_pgconn_start(&control, rtsync_pgconn_conninfo(false));
+}
+
+void
+rtsync_control_stop(void)
+{
+	uv_prepare_stop(&roles_check);
+	uv_close((uv_handle_t *) &roles_check, NULL);
+	rtsync_pgconn_stop(&control);
+}
+
+/* A CONTROL record from the stream: something we load has changed. */
+void
+rtsync_control_message(JsonbContainer *record)
+{
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(record, "xid", 3, &v) && v.type == jbvNumeric)
+		wait_xid = DatumGetUInt32(DirectFunctionCall1(numeric_int8,
+													   NumericGetDatum(v.val.numeric)));
+	control_load();
+}
+
+/*
+ * Is a load running or queued? Client messages wait meanwhile, so that
+ * whatever the stream announced before them is in effect when they run.
+ */
+bool
+rtsync_control_busy(void)
+{
+	notice_role_changes();
+	return control.ready && (state == CONTROL_LOADING || reload_pending);
+}
+
+/* Load again now (e.g. a client presented a key we do not know yet). */
+void
+rtsync_control_reload(void)
+{
+	control_load();
+}
+
+/*
+ * Queue a wait for the server's WAL insert position; the callback gets one
+ * read after now. A wait that is queued already stays where it is.
+ */
+void
+rtsync_control_insert_lsn(RtsyncLsnWait *wait, RtsyncLsnCallback callback, void *arg)
+{
+	if (wait->queued)
+		return;
+	wait->callback = callback;
+	wait->arg = arg;
+	wait->queued = true;
+	dlist_push_tail(&lsn_waiting, &wait->node);
+	control_next();
+}
+
+/* Forget a wait (its owner is going away); no callback follows. */
+void
+rtsync_control_cancel_lsn(RtsyncLsnWait *wait)
+{
+	if (!wait->queued)
+		return;
+	dlist_delete(&wait->node);
+	wait->queued = false;
+}
+
+/* May the grant's role read this column of its table? */
+static bool
+may_read_column(Grant *g, const char *column)
+{
+	ListCell   *lc;
+
+	if (g->select)
+		return true;
+	foreach(lc, g->columns)
+	{
+		if (strcmp(lfirst(lc), column) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * May a role subscribe with this plan? It needs SELECT on the table, or on
+ * every column the subscription selects or filters on; and a table with
+ * row-level security is refused to roles subject to it: rows are not yet
+ * filtered by policies on delivery, and none may leak. *why is the client's
+ * error message when not.
+ */
+bool
+rtsync_control_may_select(const char *role, const RtsyncSubscriptionPlan *plan,
+						  char **why)
+{
+	RtsyncSchemaTable *table = plan->table;
+	char		key[NAMEDATALEN + 16];
+	Grant	   *g;
+	bool	   *filtered;
+
+	snprintf(key, sizeof(key), "%u:%s", table->relid, role);
+	g = grants ? hash_search(grants, key, HASH_FIND, NULL) : NULL;
+	if (g == NULL || (!g->select && g->columns == NIL))
+	{
+		*why = psprintf("Not Authorized to access this table: role \"%s\" has no SELECT privilege on it.", role);
+		return false;
+	}
+	if (g->rls)
+	{
+		*why = psprintf("Not Authorized to access this table: it has row-level security, which subscriptions do not apply yet, and role \"%s\" does not bypass it.", role);
+		return false;
+	}
+	if (g->select)
+		return true;
+
+	/* column privileges: the selection first, then the filter's columns */
+	for (int i = 0; i < plan->nfields; i++)
+	{
+		const RtsyncSchemaColumn *col = plan->fields[i].column;
+
+		if (col != NULL && !may_read_column(g, col->name))
+		{
+			*why = psprintf("Not Authorized to access this column: permission denied for column \"%s\" of table \"%s\" to role \"%s\".",
+							col->name, g->relname, role);
+			return false;
+		}
+	}
+	filtered = palloc0(sizeof(bool) * Max(table->ncolumns, 1));
+	rtsync_filter_columns(plan->filter, filtered);
+	for (int c = 0; c < table->ncolumns; c++)
+	{
+		if (filtered[c] && !may_read_column(g, table->columns[c].name))
+		{
+			*why = psprintf("Not Authorized to access this column: permission denied for column \"%s\" of table \"%s\" to role \"%s\".",
+							table->columns[c].name, g->relname, role);
+			pfree(filtered);
+			return false;
+		}
+	}
+	pfree(filtered);
+	return true;
+}

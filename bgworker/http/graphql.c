@@ -1,0 +1,430 @@
+/*-------------------------------------------------------------------------
+ *
+ * http/graphql.c
+ *	  GraphQL over HTTP: the request's document, its API key, its plan, its
+ *	  transaction on the pool, and the AppSync-shaped answer.
+ *
+ * Answers: 200 with {"data":...,"errors":[...]} once a request is
+ * understood; 400 for a body that is no GraphQL request; 401
+ * UnauthorizedException for a missing or invalid key; 503 when the
+ * database cannot take the request. Database errors become errors of the
+ * root field that caused them, with an errorType per kind of problem and
+ * no internals (the full message goes to the server log).
+ *
+ * One request is one transaction: when a mutation fails, everything the
+ * request changed is rolled back, and the answer says so for every field.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "extension/value_encode.h"
+#include "control/apikeys.h"
+#include "control/control.h"
+#include "http/router.h"
+#include "net/pool.h"
+#include "graphql/query_plan.h"
+#include "query/result.h"
+#include "stream/registry.h"
+#include "graphql/schema_sdl.h"
+#include "base/settings.h"
+
+/* Requests waiting for a reload of the keys or the schema. */
+static List *parked = NIL;
+
+typedef struct Execution
+{
+	RtsyncHttpRequest *req;
+	RtsyncRequestPlan *plan;
+} Execution;
+
+static void
+append_error(StringInfo out, const char *error_type, const char *message,
+			 const RtsyncRootPlan *root, const char *extra)
+{
+	if (out->len > 0)
+		appendStringInfoChar(out, ',');
+	appendStringInfoString(out, "{\"errorType\":");
+	rtsync_json_append_string(out, error_type, strlen(error_type));
+	appendStringInfoString(out, ",\"message\":");
+	rtsync_json_append_string(out, message, strlen(message));
+	if (root)
+	{
+		appendStringInfoString(out, ",\"path\":[");
+		rtsync_json_append_string(out, root->response_key, strlen(root->response_key));
+		appendStringInfo(out, "],\"locations\":[{\"line\":%d,\"column\":%d}]",
+						 root->loc.line, root->loc.column);
+	}
+	if (extra)
+		appendStringInfoString(out, extra);
+	appendStringInfoChar(out, '}');
+}
+
+
+/*
+ * A database error as the client sees it: a kind (errorType) and a message
+ * that tells what went wrong with the client's data, never how the server
+ * is built. Anything unexpected is logged and reported as internal.
+ */
+static void
+append_db_error(StringInfo out, PGresult *res, const RtsyncRootPlan *root, bool mutation)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *type = "InternalError";
+	char	   *message;
+	char	   *extra = NULL;
+
+	if (state == NULL)
+		state = "XX000";
+	if (primary == NULL)
+		primary = "unknown error";
+	message = psprintf("%s%s%s", primary, detail ? ": " : "", detail ? detail : "");
+	if (strcmp(state, "RT409") == 0)
+	{
+		type = "ConflictUnhandled";
+		message = psprintf("Conflict resolver rejects mutation: the item's %s is %s.",
+						   root->version_name ? root->version_name : "version",
+						   detail ? detail : "unknown");
+		if (detail)
+			extra = psprintf(",\"errorInfo\":{\"currentVersion\":%s},\"data\":{\"%s\":%s}",
+							 detail, root->version_name ? root->version_name : "version", detail);
+	}
+	else if (strcmp(state, "23505") == 0)
+		type = "UniqueViolation";
+	else if (strcmp(state, "23502") == 0)
+		type = "NotNullViolation";
+	else if (strcmp(state, "23514") == 0)
+		type = "CheckViolation";
+	else if (strcmp(state, "23503") == 0)
+		type = "ForeignKeyViolation";
+	else if (strncmp(state, "23", 2) == 0)
+		type = "ConstraintViolation";
+	else if (strcmp(state, "42501") == 0)
+	{
+		type = "Unauthorized";
+		message = psprintf("Not Authorized to access %s on type %s: %s.", root->field_name,
+						   mutation ? "Mutation" : "Query", primary);
+	}
+	else if (strncmp(state, "22", 2) == 0)
+		type = "InvalidInput";
+	else if (strcmp(state, "57014") == 0)
+	{
+		type = "Timeout";
+		message = psprintf("The statement was cancelled after rtsync.statement_timeout (%d ms).",
+						   rtsync_statement_timeout_ms);
+	}
+	else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+		type = "TransactionConflict";
+	else if (strcmp(state, "25006") == 0)
+		type = "ReadOnly";
+	else
+	{
+		ereport(LOG,
+				(errmsg("rtsync GraphQL field \"%s\" failed: %s", root->field_name,
+						PQresultErrorMessage(res))));
+		message = "Internal error; the server log has the details.";
+	}
+	append_error(out, type, message, root, extra);
+}
+
+/*
+ * The answer to an executed plan, {"data":...,"errors":[...]}, from its
+ * statements' results (see net/pool.h): shared by HTTP and by queries and
+ * mutations sent over WebSocket.
+ */
+void
+rtsync_graphql_result(RtsyncRequestPlan *plan, List *results, StringInfo body)
+{
+	StringInfoData data;
+	StringInfoData errors;
+	PGresult   *commit = list_length(results) > plan->nstatements ?
+		list_nth(results, plan->nstatements) : NULL;
+	bool		failed = false;
+	ListCell   *lc;
+
+	/* did anything fail? then the transaction was rolled back */
+	foreach(lc, results)
+	{
+		ExecStatusType st = PQresultStatus(lfirst(lc));
+
+		failed |= st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK;
+	}
+
+	initStringInfo(&data);
+	initStringInfo(&errors);
+	appendStringInfoChar(&data, '{');
+	foreach(lc, plan->roots)
+	{
+		RtsyncRootPlan *root = lfirst(lc);
+		PGresult   *res = root->statement >= 0 ? list_nth(results, root->statement) : NULL;
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_TUPLES_OK;
+
+		if (lc != list_head(plan->roots))
+			appendStringInfoChar(&data, ',');
+		appendStringInfoString(&data, root->prefix);
+		if (st == PGRES_FATAL_ERROR)
+			append_db_error(&errors, res, root, plan->mutation);
+		else if (st == PGRES_PIPELINE_ABORTED)
+			append_error(&errors, "NotExecuted",
+						 "Not run: an earlier field of this request failed, and the request is one transaction.",
+						 root, NULL);
+		else if (failed && plan->mutation && res)
+			append_error(&errors, "RolledBack",
+						 "Rolled back: another field of this request failed, and the request is one transaction.",
+						 root, NULL);
+		if (st != PGRES_TUPLES_OK || (failed && plan->mutation && res))
+		{
+			appendStringInfoString(&data, "null");
+			continue;
+		}
+		rtsync_root_result(root, res, &data);
+		if (res && PQntuples(res) == 0 &&
+			(root->kind == RTSYNC_ROOT_UPDATE || root->kind == RTSYNC_ROOT_DELETE))
+			append_error(&errors, "NotFound",
+						 psprintf("No %s with that key (or not visible to this key's role).",
+								  root->type_name),
+						 root, NULL);
+	}
+	appendStringInfoChar(&data, '}');
+	if (commit && PQresultStatus(commit) == PGRES_FATAL_ERROR)
+	{
+		/* e.g. a deferred constraint: nothing was committed */
+		RtsyncRootPlan *last = llast(plan->roots);
+
+		append_db_error(&errors, commit, last, plan->mutation);
+		resetStringInfo(&data);
+		appendStringInfoString(&data, "null");
+	}
+
+	appendStringInfo(body, "{\"data\":%s", data.data);
+	if (errors.len > 0)
+		appendStringInfo(body, ",\"errors\":[%s]", errors.data);
+	appendStringInfoChar(body, '}');
+}
+
+/* Every statement's result is in: the answer. */
+static void
+execution_done(void *arg, List *results, const char *failure)
+{
+	Execution  *ex = arg;
+	RtsyncHttpRequest *req = ex->req;
+	RtsyncRequestPlan *plan = ex->plan;
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+	StringInfoData body;
+
+	if (failure && strncmp(failure, RTSYNC_POOL_TOO_LARGE, strlen(RTSYNC_POOL_TOO_LARGE)) == 0)
+	{
+		/* it ran (a mutation committed); its answer is not sent */
+		StringInfoData errors;
+
+		rtsync_request_plan_free(plan);
+		initStringInfo(&errors);
+		append_error(&errors, "ResponseTooLarge", failure, NULL, NULL);
+		initStringInfo(&body);
+		appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", errors.data);
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	if (failure)
+	{
+		ereport(LOG, (errmsg("rtsync GraphQL request failed: %s", failure)));
+		rtsync_request_plan_free(plan);
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+						   strncmp(failure, "The ", 4) == 0 ? failure :
+						   "The database could not run the request.");
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	initStringInfo(&body);
+	rtsync_graphql_result(plan, results, &body);
+	rtsync_request_plan_free(plan);
+	rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
+	MemoryContextSwitchTo(old);
+}
+
+/* The document, operation name and variables of a request; false: answered */
+static bool
+read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char **variables)
+{
+	*query = *operation_name = *variables = NULL;
+	if (!req->post)
+	{
+		RtsyncHttpSlice q = {req->query, strlen(req->query)};
+		char	   *buf = palloc(q.len + 1);
+
+		/* decoded values are never longer than the query string */
+		if (rtsync_http_query_arg(&q, "query", buf, q.len + 1) >= 0)
+			*query = pstrdup(buf);
+		if (rtsync_http_query_arg(&q, "operationName", buf, q.len + 1) >= 0)
+			*operation_name = pstrdup(buf);
+		if (rtsync_http_query_arg(&q, "variables", buf, q.len + 1) >= 0)
+			*variables = pstrdup(buf);
+		pfree(buf);
+	}
+	else if (req->content_type && strncmp(req->content_type, "application/graphql", 19) == 0)
+		*query = req->body.data;
+	else
+	{
+		char	   *error = NULL;
+		Jsonb	   *jb = rtsync_json_parse(req->body.data, req->body.len, &error);
+		JsonbValue *v;
+
+		if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		{
+			rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
+							   jb == NULL ? psprintf("The request body is not JSON: %s", error) :
+							   "The request body must be a JSON object with a \"query\".");
+			return false;
+		}
+		v = getKeyJsonValueFromContainer(&jb->root, "query", 5, NULL);
+		if (v && v->type == jbvString)
+			*query = pnstrdup(v->val.string.val, v->val.string.len);
+		v = getKeyJsonValueFromContainer(&jb->root, "operationName", 13, NULL);
+		if (v && v->type == jbvString)
+			*operation_name = pnstrdup(v->val.string.val, v->val.string.len);
+		v = getKeyJsonValueFromContainer(&jb->root, "variables", 9, NULL);
+		if (v && v->type == jbvString)
+			*variables = pnstrdup(v->val.string.val, v->val.string.len);
+		else if (v && v->type == jbvBinary)
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			rtsync_json_append_value(&buf, v);
+			*variables = buf.data;
+		}
+	}
+	if (*query == NULL)
+	{
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_BAD_REQUEST, "MalformedHttpRequestException",
+						   "The request has no GraphQL document: send {\"query\": \"...\"}.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Runs a request. may_wait: a key the cache does not know may be a moment
+ * old, not yet seen in the stream; the request then waits for a reload,
+ * like a WebSocket's connection_init (ws/protocol.c).
+ */
+void
+rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
+{
+	char		hash[RTSYNC_KEY_HASH_LEN + 1];
+	const char *role = NULL;
+	RtsyncKeyStatus status;
+	char	   *query;
+	char	   *operation_name;
+	char	   *variables;
+	List	   *errors = NIL;
+	RtsyncRequestPlan *plan;
+	Execution  *ex;
+
+	if (req->api_key == NULL)
+	{
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+						   "Valid authorization header not provided.");
+		return;
+	}
+	status = rtsync_apikey_check(req->api_key, hash, &role);
+	if ((status == RTSYNC_KEY_INVALID && may_wait) || rtsync_control_busy())
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		req->busy = true;
+		parked = lappend(parked, req);
+		MemoryContextSwitchTo(old);
+		if (status == RTSYNC_KEY_INVALID)
+			rtsync_control_reload();
+		return;
+	}
+	if (status != RTSYNC_KEY_OK)
+	{
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+						   "You are not authorized to make this call.");
+		return;
+	}
+	if (strcmp(req->uri, "/graphql/schema.graphql") == 0)
+	{
+		StringInfoData sdl;
+
+		initStringInfo(&sdl);
+		rtsync_schema_print_sdl(rtsync_registry_schema(), &sdl);
+		appendStringInfoChar(&sdl, '\n');
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "text/plain; charset=utf-8", sdl.data, sdl.len);
+		return;
+	}
+	if (!read_request(req, &query, &operation_name, &variables))
+		return;
+
+	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
+							   operation_name, variables, req->post, NULL, &errors);
+	if (plan == NULL)
+	{
+		StringInfoData out;
+		StringInfoData body;
+		ListCell   *lc;
+
+		initStringInfo(&out);
+		foreach(lc, errors)
+		{
+			RtsyncGqlError *e = lfirst(lc);
+			char	   *loc = e->loc.line > 0 ?
+				psprintf(",\"locations\":[{\"line\":%d,\"column\":%d}]", e->loc.line, e->loc.column) :
+				NULL;
+
+			append_error(&out, "ValidationError", e->message, NULL, loc);
+		}
+		initStringInfo(&body);
+		appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", out.data);
+		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
+		return;
+	}
+	MemoryContextSetParent(plan->cxt, req->cxt);
+	ex = palloc(sizeof(Execution));
+	ex->req = req;
+	ex->plan = plan;
+	if (plan->nstatements == 0)
+	{
+		execution_done(ex, NIL, NULL);
+		return;
+	}
+	req->busy = true;
+	if (!rtsync_pool_submit(role, !plan->mutation, plan->statements, plan->nstatements,
+							execution_done, ex))
+	{
+		req->busy = false;
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+						   "The server has too many requests waiting; retry later.");
+	}
+}
+
+/* A reload finished: run the requests that waited for it, in order. */
+void
+rtsync_http_control_loaded(void)
+{
+	List	   *waiting = parked;
+	ListCell   *lc;
+
+	parked = NIL;
+	foreach(lc, waiting)
+	{
+		RtsyncHttpRequest *req = lfirst(lc);
+		MemoryContext old = MemoryContextSwitchTo(req->cxt);
+
+		req->busy = false;
+		if (req->transport == NULL)
+			rtsync_http_request_done(req);
+		else
+			rtsync_graphql_http(req, false);
+		MemoryContextSwitchTo(old);
+	}
+	list_free(waiting);
+}

@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * net/pool.h
+ *	  The worker's pool of libpq connections for GraphQL queries and
+ *	  mutations: each job is one transaction, sent as one pipeline, run as
+ *	  the API key's role, never blocking the loop.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_POOL_H
+#define RTSYNC_POOL_H
+
+#include <uv.h>
+
+#include "libpq-fe.h"
+#include "nodes/pg_list.h"
+
+/* One parameterised statement of a job; parameters are text (or NULL). */
+typedef struct RtsyncPoolStatement
+{
+	const char *sql;
+	int			nparams;
+	const char *const *params;
+} RtsyncPoolStatement;
+
+/*
+ * Called once per job. results: one PGresult * per statement, in order,
+ * then COMMIT's (PGRES_PIPELINE_ABORTED for those skipped after an error),
+ * owned by the pool and cleared after the callback. failure: set when the
+ * job could not run (no connection, the connection broke, the role could
+ * not be set); results may then be NIL.
+ */
+typedef void (*RtsyncPoolDone) (void *arg, List *results, const char *failure);
+
+typedef struct RtsyncPoolJob RtsyncPoolJob;
+
+extern void rtsync_pool_start(uv_loop_t *loop);
+extern void rtsync_pool_stop(void);
+
+/*
+ * Queue a transaction: BEGIN (READ ONLY when read_only), SET LOCAL ROLE
+ * role, the statement timeout, the statements, COMMIT. statements (an array
+ * of n) and everything they point to must stay valid until done runs.
+ * Returns false, without calling done, when the queue is full.
+ */
+extern bool rtsync_pool_submit(const char *role, bool read_only,
+							   const RtsyncPoolStatement *statements, int n,
+							   RtsyncPoolDone done, void *arg);
+
+/* how a job's failure starts when its answer passed rtsync.max_response_bytes */
+#define RTSYNC_POOL_TOO_LARGE "The answer is larger than rtsync.max_response_bytes"
+
+#endif							/* RTSYNC_POOL_H */

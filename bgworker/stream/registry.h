@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream/registry.h
+ *	  Live subscriptions, and the dispatch of each stream record to the
+ *	  subscriptions it matches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_REGISTRY_H
+#define RTSYNC_REGISTRY_H
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+
+#include "net/transport.h"
+#include "control/control.h"
+#include "graphql/schema.h"
+#include "graphql/subscription_plan.h"
+
+typedef enum RtsyncRecordKind
+{
+	RTSYNC_RECORD_CHANGE,		/* a row change (or TRUNCATE) */
+	RTSYNC_RECORD_COMMIT,		/* end of a transaction */
+	RTSYNC_RECORD_OTHER
+} RtsyncRecordKind;
+
+/* What the replication reader learns from a record besides its kind. */
+typedef struct RtsyncRecordInfo
+{
+	TimestampTz commit_time;	/* a COMMIT record's commit time, or 0 */
+} RtsyncRecordInfo;
+
+/* start_lsn of a subscription not yet started: it gets nothing */
+#define RTSYNC_NOT_STARTED PG_UINT64_MAX
+
+typedef struct RtsyncRoute RtsyncRoute;
+typedef struct RtsyncDocGroup RtsyncDocGroup;
+
+typedef struct RtsyncSubscription
+{
+	RtsyncConn *conn;
+	char	   *id;				/* the client's operation id */
+	MemoryContext cxt;			/* owns this and its plan */
+	char	   *query;			/* the request, kept to re-plan on */
+	char	   *variables;		/* schema changes */
+	char	   *operation_name;
+	char	   *envelope;		/* {"type":"next","id":"...","payload": */
+	int			envelope_len;
+	RtsyncSubscriptionPlan *plan;
+	RtsyncRoute *route;			/* NULL while not registered */
+	RtsyncDocGroup *group;
+	dlist_node	route_node;
+	dlist_node	all_node;		/* in the registry's list of all */
+	char	   *index_key;		/* bucket in route's index, or NULL */
+	int			index_column;
+	XLogRecPtr	start_lsn;		/* gets transactions whose commit ends after
+								 * this; RTSYNC_NOT_STARTED at first */
+	RtsyncLsnWait start_wait;	/* waiting for start_lsn */
+} RtsyncSubscription;
+
+extern RtsyncSubscription *rtsync_registry_subscribe(RtsyncConn *conn, const char *id,
+													 const char *query, size_t query_len,
+													 const char *variables,
+													 const char *operation_name,
+													 List **errors);
+extern void rtsync_registry_start(RtsyncSubscription *sub, XLogRecPtr start_lsn);
+extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
+extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
+												 MemoryContext cxt,
+												 RtsyncRecordInfo *info);
+extern void rtsync_registry_set_schema(RtsyncSchema *schema);
+/* the current schema (replaced, and the old one freed, on reloads) */
+extern RtsyncSchema *rtsync_registry_schema(void);
+
+#endif							/* RTSYNC_REGISTRY_H */
