@@ -32,7 +32,7 @@ if [ ! -d "$PG_BITCODE" ]; then
 fi
 
 CFLAGS_COMMON=(-g -fno-omit-frame-pointer -Wno-ignored-attributes -Wno-unused-command-line-argument
-	-I"$PG_INCLUDE" -I"$(dirname "$PG_INCLUDE")" -I"$("$PG_CONFIG" --includedir)" -Ibgworker -Iextension)
+	-I"$PG_INCLUDE" -I"$(dirname "$PG_INCLUDE")" -I"$("$PG_CONFIG" --includedir)" -I. -Ibgworker -Iextension)
 case "$FUZZ_MODE" in
 	fuzz)
 		CFLAGS_MODE=(-O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
