@@ -21,8 +21,8 @@
 #include "graphql/parser.h"
 #include "graphql/introspection.h"
 #include "graphql/introspection_validate.h"
+#include "graphql/page_token.h"
 #include "graphql/query_plan.h"
-#include "query/result.h"
 #include "graphql/query_sql.h"
 #include "graphql/validate.h"
 
@@ -52,7 +52,7 @@ typedef struct Planner
 	RtsyncPlanState *ps;
 	bool		build;			/* second pass: values known, build the plan */
 	RtsyncRequestPlan *plan;
-	List	   *statements;		/* RtsyncPoolStatement * */
+	List	   *statements;		/* RtsyncStatement * */
 	KeySet		root;			/* the root's response keys */
 } Planner;
 
@@ -439,7 +439,7 @@ new_root(Planner *p, RtsyncGqlSelection *field, RtsyncRootKind kind,
 static void
 add_statement(Planner *p, RtsyncRootPlan *root, RtsyncSqlBuilder *b, char *sql)
 {
-	RtsyncPoolStatement *st = palloc0(sizeof(RtsyncPoolStatement));
+	RtsyncStatement *st = palloc0(sizeof(RtsyncStatement));
 	char	  **params = palloc0(Max(list_length(b->params), 1) * sizeof(char *));
 	int			i = 0;
 	ListCell   *lc;
@@ -807,9 +807,9 @@ plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 	if (ps->sink.count > 0)
 		return NULL;
 	p.plan->nstatements = list_length(p.statements);
-	p.plan->statements = palloc0(Max(p.plan->nstatements, 1) * sizeof(RtsyncPoolStatement));
+	p.plan->statements = palloc0(Max(p.plan->nstatements, 1) * sizeof(RtsyncStatement));
 	foreach(lc, p.statements)
-		p.plan->statements[i++] = *(RtsyncPoolStatement *) lfirst(lc);
+		p.plan->statements[i++] = *(RtsyncStatement *) lfirst(lc);
 	return p.plan;
 }
 

@@ -15,11 +15,10 @@
 #define RTSYNC_QUERY_PLAN_H
 
 #include "lib/stringinfo.h"
-#include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
+#include "base/statement.h"
 #include "graphql/ast.h"
-#include "net/pool.h"
 #include "graphql/schema.h"
 
 typedef enum RtsyncRootKind
@@ -87,7 +86,7 @@ typedef struct RtsyncRequestPlan
 	bool		mutation;
 	List	   *roots;			/* RtsyncRootPlan *, in response order */
 	int			nstatements;
-	RtsyncPoolStatement *statements;
+	RtsyncStatement *statements;
 } RtsyncRequestPlan;
 
 /*

@@ -98,11 +98,6 @@ extern const char *rtsync_http_reason(int status);
 extern void rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait);
 extern void rtsync_http_control_loaded(void);
 
-/* {"data":...,"errors":[...]} of an executed plan (http/graphql.c) */
-struct RtsyncRequestPlan;
-extern void rtsync_graphql_result(struct RtsyncRequestPlan *plan, List *results,
-								  StringInfo body);
-
 /* HTTP status codes used by the router */
 #define RTSYNC_HTTP_STATUS_OK 200
 #define RTSYNC_HTTP_STATUS_NO_CONTENT 204

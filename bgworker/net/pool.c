@@ -45,7 +45,7 @@ struct RtsyncPoolJob
 	dlist_node	node;
 	char	   *role;
 	bool		read_only;
-	const RtsyncPoolStatement *statements;
+	const RtsyncStatement *statements;
 	int			n;
 	RtsyncPoolDone done;
 	void	   *arg;
@@ -136,7 +136,7 @@ send_job(PoolConn *c, RtsyncPoolJob *job)
 		return false;
 	for (int i = 0; i < job->n; i++)
 	{
-		const RtsyncPoolStatement *st = &job->statements[i];
+		const RtsyncStatement *st = &job->statements[i];
 
 		if (!PQsendQueryParams(conn, st->sql, st->nparams, NULL,
 							   (const char *const *) st->params, NULL, NULL, 0))
@@ -306,7 +306,7 @@ pool_dispatch(void)
 
 bool
 rtsync_pool_submit(const char *role, bool read_only,
-				   const RtsyncPoolStatement *statements, int n,
+				   const RtsyncStatement *statements, int n,
 				   RtsyncPoolDone done, void *arg)
 {
 	RtsyncPoolJob *job;

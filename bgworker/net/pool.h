@@ -15,13 +15,7 @@
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
-/* One parameterised statement of a job; parameters are text (or NULL). */
-typedef struct RtsyncPoolStatement
-{
-	const char *sql;
-	int			nparams;
-	const char *const *params;
-} RtsyncPoolStatement;
+#include "base/statement.h"
 
 /*
  * Called once per job. results: one PGresult * per statement, in order,
@@ -44,7 +38,7 @@ extern void rtsync_pool_stop(void);
  * Returns false, without calling done, when the queue is full.
  */
 extern bool rtsync_pool_submit(const char *role, bool read_only,
-							   const RtsyncPoolStatement *statements, int n,
+							   const RtsyncStatement *statements, int n,
 							   RtsyncPoolDone done, void *arg);
 
 /* how a job's failure starts when its answer passed rtsync.max_response_bytes */

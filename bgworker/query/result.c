@@ -2,7 +2,7 @@
  *
  * query/result.c
  *	  The JSON of a query's or mutation's root fields, from the rows their
- *	  statements returned, and the pagination tokens of list fields.
+ *	  statements returned.
  *
  * A statement's select list holds one JSON value per selected column
  * (graphql/query_sql.c), so an object is the projection's keys and those values
@@ -12,66 +12,9 @@
  */
 #include "postgres.h"
 
-#include "common/base64.h"
-
 #include "extension/value_encode.h"
+#include "graphql/page_token.h"
 #include "query/result.h"
-
-/* ------------------------------------------------------------------------
- * Pagination tokens: base64 of a JSON array of the last key's text values
- * ------------------------------------------------------------------------
- */
-
-char *
-rtsync_page_token_encode(char **keys, int nkeys)
-{
-	StringInfoData json;
-	char	   *out;
-	int			len;
-
-	initStringInfo(&json);
-	appendStringInfoChar(&json, '[');
-	for (int i = 0; i < nkeys; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(&json, ',');
-		rtsync_json_append_string(&json, keys[i], strlen(keys[i]));
-	}
-	appendStringInfoChar(&json, ']');
-	out = palloc(pg_b64_enc_len(json.len) + 1);
-	len = pg_b64_encode(json.data, json.len, out, pg_b64_enc_len(json.len));
-	out[Max(len, 0)] = '\0';
-	return out;
-}
-
-char **
-rtsync_page_token_decode(const char *token, int nkeys)
-{
-	int			len = strlen(token);
-	char	   *json = palloc(pg_b64_dec_len(len) + 1);
-	int			n = pg_b64_decode(token, len, json, pg_b64_dec_len(len));
-	char	   *error = NULL;
-	Jsonb	   *jb;
-	char	  **keys;
-
-	if (n <= 0)
-		return NULL;
-	json[n] = '\0';
-	jb = rtsync_json_parse(json, n, &error);
-	if (jb == NULL || !JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb) ||
-		JB_ROOT_COUNT(jb) != nkeys)
-		return NULL;
-	keys = palloc(nkeys * sizeof(char *));
-	for (int i = 0; i < nkeys; i++)
-	{
-		JsonbValue *v = getIthJsonbValueFromContainer(&jb->root, i);
-
-		if (v == NULL || v->type != jbvString)
-			return NULL;
-		keys[i] = pnstrdup(v->val.string.val, v->val.string.len);
-	}
-	return keys;
-}
 
 /* ------------------------------------------------------------------------
  * Results

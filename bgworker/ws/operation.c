@@ -22,11 +22,11 @@
 #include "utils/memutils.h"
 
 #include "graphql/parser.h"
-#include "http/router.h"
 #include "base/guard.h"
 #include "net/pool.h"
 #include "ws/protocol.h"
 #include "graphql/query_plan.h"
+#include "query/answer.h"
 #include "stream/registry.h"
 #include "base/settings.h"
 #include "ws/operation.h"
@@ -99,7 +99,7 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 			appendStringInfoString(&body, "{\"data\":null,\"errors\":[{\"errorType\":\"ServiceUnavailable\",\"message\":\"The database could not run the operation.\"}]}");
 		}
 		else
-			rtsync_graphql_result(op->plan, results, &body);
+			rtsync_answer_build(op->plan, results, &body);
 		rtsync_protocol_operation_result(op->conn, op->id, body.data, body.len);
 	}
 	MemoryContextSwitchTo(old);

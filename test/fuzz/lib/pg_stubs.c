@@ -3,7 +3,7 @@
  * pg_stubs.c
  *	  The backend functions that the linked code refers to but that the
  *	  fuzz targets never reach (type output, catalog lookups, aggregates,
- *	  the wire protocol, libpq results...): each names itself on stderr and
+ *	  the wire protocol...): each names itself on stderr and
  *	  aborts, so that a path that does reach one is reported as a crash
  *	  rather than run on a wrong answer. Weak, so that a target may define
  *	  any of them for real. No PostgreSQL headers: the prototypes are not
@@ -45,10 +45,6 @@ STUB(MarkGUCPrefixReserved)
 STUB(OidFunctionCall1Coll)
 STUB(OidOutputFunctionCall)
 STUB(OutputFunctionCall)
-STUB(PQgetisnull)
-STUB(PQgetlength)
-STUB(PQgetvalue)
-STUB(PQntuples)
 STUB(RunFunctionExecuteHook)
 STUB(aclcheck_error)
 STUB(addHyperLogLog)

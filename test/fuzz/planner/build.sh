@@ -11,7 +11,7 @@ SRCS=(
 	bgworker/graphql/validate.c bgworker/graphql/input.c
 	bgworker/graphql/input_variables.c bgworker/graphql/subscription_plan.c
 	bgworker/graphql/filter.c bgworker/graphql/query_plan.c bgworker/graphql/query_sql.c
-	bgworker/query/result.c bgworker/graphql/introspection.c
+	bgworker/graphql/page_token.c bgworker/graphql/introspection.c
 	bgworker/graphql/introspection_validate.c bgworker/graphql/schema.c
 	bgworker/graphql/schema_types.c bgworker/graphql/builtin_types.c bgworker/base/settings.c
 	extension/value_encode.c extension/decoder_options.c

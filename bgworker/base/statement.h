@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * base/statement.h
+ *	  One parameterised SQL statement, as plain data: what a plan hands to
+ *	  whatever runs it.
+ *
+ * graphql/query_plan.c makes them (it knows no libpq) and net/pool.c sends
+ * them (it knows no GraphQL); this header is what the two share.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_STATEMENT_H
+#define RTSYNC_STATEMENT_H
+
+/* A statement and its parameters, as text (a NULL parameter is SQL NULL). */
+typedef struct RtsyncStatement
+{
+	const char *sql;
+	int			nparams;
+	const char *const *params;
+} RtsyncStatement;
+
+#endif							/* RTSYNC_STATEMENT_H */
