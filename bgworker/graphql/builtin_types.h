@@ -4,14 +4,14 @@
  *	  What every GraphQL schema has, as graphql-js 16 defines it: the
  *	  built-in scalars, the introspection types (__Schema, __Type, ...) and
  *	  the specified directives, with their descriptions; entries of the type
- *	  catalogue of graphql/schema_types.h.
+ *	  catalogue of graphql/schema_types.h, built of graphql/type_defs.h.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef RTSYNC_BUILTIN_TYPES_H
 #define RTSYNC_BUILTIN_TYPES_H
 
-#include "graphql/schema_types.h"
+#include "graphql/type_defs.h"
 
 /* ID String Int Float Boolean, in that order: RtsyncTypeDef * */
 extern List *rtsync_builtin_scalars(void);

@@ -86,73 +86,6 @@ typedef struct Compiler
 	bool		failed;
 } Compiler;
 
-static const char *const op_names[RTSYNC_FILTER_NUM_OPS] = {
-	"ne", "eq", "le", "lt", "ge", "gt", "contains", "notContains", "between",
-	"beginsWith", "in", "notIn", "attributeExists"
-};
-
-#define OP(op) (1U << (op))
-#define ALL_OPS (OP(RTSYNC_FILTER_NUM_OPS) - 1)
-
-static bool
-is_numeric_scalar(RtsyncGqlScalar scalar)
-{
-	return scalar == RTSYNC_SCALAR_INT || scalar == RTSYNC_SCALAR_FLOAT ||
-		scalar == RTSYNC_SCALAR_BIGINT || scalar == RTSYNC_SCALAR_BIGFLOAT;
-}
-
-static bool
-is_string_scalar(RtsyncGqlScalar scalar)
-{
-	return !is_numeric_scalar(scalar) && scalar != RTSYNC_SCALAR_BOOLEAN &&
-		scalar != RTSYNC_SCALAR_AWSJSON;
-}
-
-/* The fields of ModelSubscription<Scalar>Input (see the banner) */
-static uint32
-ops_of(RtsyncGqlScalar scalar)
-{
-	if (is_numeric_scalar(scalar))
-		return ALL_OPS & ~OP(RTSYNC_OP_BEGINS_WITH);
-	if (scalar == RTSYNC_SCALAR_BOOLEAN)
-		return OP(RTSYNC_OP_NE) | OP(RTSYNC_OP_EQ) | OP(RTSYNC_OP_IN) |
-			OP(RTSYNC_OP_NOT_IN) | OP(RTSYNC_OP_CONTAINS) |
-			OP(RTSYNC_OP_NOT_CONTAINS) | OP(RTSYNC_OP_ATTRIBUTE_EXISTS);
-	if (scalar == RTSYNC_SCALAR_AWSJSON)
-		return OP(RTSYNC_OP_NE) | OP(RTSYNC_OP_EQ) | OP(RTSYNC_OP_ATTRIBUTE_EXISTS);
-	return ALL_OPS;
-}
-
-const char *
-rtsync_filter_op_name(RtsyncFilterOp op)
-{
-	return op_names[op];
-}
-
-bool
-rtsync_filter_op_lookup(const char *name, RtsyncGqlScalar scalar, RtsyncFilterOp *op)
-{
-	for (int i = 0; i < RTSYNC_FILTER_NUM_OPS; i++)
-	{
-		if (strcmp(op_names[i], name) == 0 && (ops_of(scalar) & OP(i)) != 0)
-		{
-			*op = (RtsyncFilterOp) i;
-			return true;
-		}
-	}
-	return false;
-}
-
-RtsyncOpValue
-rtsync_filter_op_value(RtsyncFilterOp op)
-{
-	if (op == RTSYNC_OP_BETWEEN || op == RTSYNC_OP_IN || op == RTSYNC_OP_NOT_IN)
-		return RTSYNC_OPVALUE_LIST;
-	if (op == RTSYNC_OP_ATTRIBUTE_EXISTS)
-		return RTSYNC_OPVALUE_BOOLEAN;
-	return RTSYNC_OPVALUE_SCALAR;
-}
-
 /* ------------------------------------------------------------------------
  * Compilation
  * ------------------------------------------------------------------------
@@ -243,7 +176,7 @@ make_cond(Compiler *c, int column, const RtsyncInputField *opfield)
 	{
 		rtsync_gql_error(c->sink, opfield->loc,
 						 "\"%s\" takes at most %d values, found %d.",
-						 op_names[op], RTSYNC_FILTER_MAX_IN, n);
+						 rtsync_filter_op_name(op), RTSYNC_FILTER_MAX_IN, n);
 		c->failed = true;
 		return NULL;
 	}
@@ -491,7 +424,7 @@ scalar_cmp(RtsyncGqlScalar scalar, const JsonbValue *v, const FilterConst *k, in
 
 	if (k->isnull)
 		return false;
-	if (is_numeric_scalar(scalar))
+	if (rtsync_filter_scalar_numeric(scalar))
 	{
 		Numeric		n = NULL;
 
@@ -560,7 +493,7 @@ contains(const FilterCond *c, const JsonbValue *v)
 		}
 		return found;
 	}
-	if (is_string_scalar(c->col->scalar))
+	if (rtsync_filter_scalar_string(c->col->scalar))
 	{
 		const char *s;
 		int			len;
@@ -755,7 +688,7 @@ rtsync_image_index_key(JsonbContainer *image, const RtsyncSchemaColumn *column)
 	if (image == NULL || column->is_list || column->scalar == RTSYNC_SCALAR_AWSJSON ||
 		getKeyJsonValueFromContainer(image, column->name, strlen(column->name), &v) == NULL)
 		return NULL;
-	if (is_numeric_scalar(column->scalar))
+	if (rtsync_filter_scalar_numeric(column->scalar))
 	{
 		Numeric		n;
 
@@ -816,7 +749,7 @@ rtsync_filter_describe(const RtsyncFilter *filter, StringInfo out)
 
 			if (i > 0)
 				appendStringInfoString(out, " AND ");
-			appendStringInfo(out, "%s %s ", c->col->name, op_names[c->op]);
+			appendStringInfo(out, "%s %s ", c->col->name, rtsync_filter_op_name(c->op));
 			if (rtsync_filter_op_value(c->op) == RTSYNC_OPVALUE_LIST)
 			{
 				appendStringInfoChar(out, '[');

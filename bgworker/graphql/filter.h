@@ -19,8 +19,9 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
-#include "graphql/schema.h"
+#include "graphql/filter_ops.h"
 #include "graphql/input.h"
+#include "graphql/schema.h"
 
 /* AppSync's limits on enhanced subscription filters */
 #define RTSYNC_FILTER_MAX_GROUPS 10 /* filters OR-ed in a filterGroup */
@@ -28,40 +29,7 @@
 #define RTSYNC_FILTER_MAX_IN 5		/* values of in and notIn */
 #define RTSYNC_FILTER_MAX_DEPTH 5	/* nesting of and/or objects */
 
-/* The fields of a ModelSubscription<Scalar>Input, in their schema order. */
-typedef enum RtsyncFilterOp
-{
-	RTSYNC_OP_NE,
-	RTSYNC_OP_EQ,
-	RTSYNC_OP_LE,
-	RTSYNC_OP_LT,
-	RTSYNC_OP_GE,
-	RTSYNC_OP_GT,
-	RTSYNC_OP_CONTAINS,
-	RTSYNC_OP_NOT_CONTAINS,
-	RTSYNC_OP_BETWEEN,
-	RTSYNC_OP_BEGINS_WITH,
-	RTSYNC_OP_IN,
-	RTSYNC_OP_NOT_IN,
-	RTSYNC_OP_ATTRIBUTE_EXISTS
-} RtsyncFilterOp;
-
-#define RTSYNC_FILTER_NUM_OPS (RTSYNC_OP_ATTRIBUTE_EXISTS + 1)
-
-/* What an operator's value is: the column's scalar, a list of it, Boolean */
-typedef enum RtsyncOpValue
-{
-	RTSYNC_OPVALUE_SCALAR,
-	RTSYNC_OPVALUE_LIST,
-	RTSYNC_OPVALUE_BOOLEAN
-} RtsyncOpValue;
-
 typedef struct RtsyncFilter RtsyncFilter;
-
-extern const char *rtsync_filter_op_name(RtsyncFilterOp op);
-extern bool rtsync_filter_op_lookup(const char *name, RtsyncGqlScalar scalar,
-									RtsyncFilterOp *op);
-extern RtsyncOpValue rtsync_filter_op_value(RtsyncFilterOp op);
 
 /*
  * Compiles a coerced filter argument (an object of the table's filter input

@@ -13,7 +13,7 @@
  *						type), and: [ModelSubscriptionTFilterInput],
  *						or: [ModelSubscriptionTFilterInput]
  *	  ModelSubscription<Scalar>Input
- *						the operators of graphql/filter.h allowed for the scalar
+ *						the operators of graphql/filter_ops.h allowed for the scalar
  *
  *-------------------------------------------------------------------------
  */
@@ -25,21 +25,8 @@
 #include "utils/numeric.h"
 
 #include "graphql/ast.h"
+#include "graphql/errors.h"
 #include "graphql/schema.h"
-
-/* graphql-js stops validating after this many errors; so do we */
-#define RTSYNC_MAX_ERRORS 100
-
-/* Where errors go: a list of RtsyncGqlError * allocated in cxt. */
-typedef struct RtsyncErrorSink
-{
-	List	  **errors;
-	MemoryContext cxt;
-	int			count;
-} RtsyncErrorSink;
-
-extern void rtsync_gql_error(RtsyncErrorSink *sink, RtsyncGqlLocation loc,
-							 const char *fmt,...) pg_attribute_printf(3, 4);
 
 typedef enum RtsyncInputKind
 {

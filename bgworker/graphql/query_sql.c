@@ -22,7 +22,7 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
-#include "graphql/filter.h"
+#include "graphql/filter_ops.h"
 #include "graphql/query_sql.h"
 
 void

@@ -39,6 +39,22 @@ static const char *const scalar_names[] = {
 	[RTSYNC_SCALAR_AWSJSON] = "AWSJSON"
 };
 
+/* An event's name: create, update or delete */
+const char *
+rtsync_event_name(RtsyncEvent event)
+{
+	switch (event)
+	{
+		case RTSYNC_EVENT_CREATE:
+			return "create";
+		case RTSYNC_EVENT_UPDATE:
+			return "update";
+		case RTSYNC_EVENT_DELETE:
+			return "delete";
+	}
+	return "unknown";
+}
+
 const char *
 rtsync_scalar_name(RtsyncGqlScalar scalar)
 {

@@ -52,6 +52,17 @@ typedef enum RtsyncGqlScalar
 	RTSYNC_SCALAR_AWSJSON
 } RtsyncGqlScalar;
 
+/*
+ * What happened to a table's row; a table's subscription root fields
+ * (onCreateT, onUpdateT, onDeleteT) each follow one.
+ */
+typedef enum RtsyncEvent
+{
+	RTSYNC_EVENT_CREATE = 1,
+	RTSYNC_EVENT_UPDATE = 2,
+	RTSYNC_EVENT_DELETE = 4
+} RtsyncEvent;
+
 typedef struct RtsyncSchemaColumn
 {
 	char	   *name;			/* column name = GraphQL field name */
@@ -112,6 +123,7 @@ extern void rtsync_schema_finish_table(RtsyncSchema *schema, RtsyncSchemaTable *
 extern RtsyncSchemaTable *rtsync_schema_find_type(RtsyncSchema *schema, const char *type_name);
 extern RtsyncSchemaTable *rtsync_schema_find_table(RtsyncSchema *schema, const char *qualified_name);
 extern const char *rtsync_scalar_name(RtsyncGqlScalar scalar);
+extern const char *rtsync_event_name(RtsyncEvent event);
 /* Is this a name the generated schema uses itself (Query, ModelXInput, ...)? */
 extern bool rtsync_type_name_reserved(const char *name);
 /* English plural of a type name, as Amplify names list fields */

@@ -11,7 +11,7 @@
  * and the fields' types come from graphql/input.c
  * (rtsync_input_type_by_name, rtsync_input_field_type), the functions that
  * coerce arguments and variables, the operators of the condition inputs
- * from graphql/filter.h, and the subscription fields' arguments from
+ * from graphql/filter_ops.h, and the subscription fields' arguments from
  * graphql/validate.c (rtsync_root_argument).
  *
  *-------------------------------------------------------------------------
@@ -19,7 +19,7 @@
 #include "postgres.h"
 
 #include "graphql/builtin_types.h"
-#include "graphql/filter.h"
+#include "graphql/filter_ops.h"
 #include "graphql/schema_types.h"
 #include "graphql/input.h"
 #include "graphql/validate.h"
@@ -37,125 +37,9 @@ typedef struct Builder
 } Builder;
 
 /* ------------------------------------------------------------------------
- * Type references
- * ------------------------------------------------------------------------
- */
-
-RtsyncGqlTypeRef *
-rtsync_type_ref_make(const char *name, bool non_null)
-{
-	RtsyncGqlTypeRef *ref = palloc0(sizeof(RtsyncGqlTypeRef));
-
-	ref->name = (char *) name;
-	ref->non_null = non_null;
-	return ref;
-}
-
-static RtsyncGqlTypeRef *
-ref_list(RtsyncGqlTypeRef *item, bool non_null)
-{
-	RtsyncGqlTypeRef *ref = palloc0(sizeof(RtsyncGqlTypeRef));
-
-	ref->item = item;
-	ref->non_null = non_null;
-	return ref;
-}
-
-/* One type of the text at *p, advancing *p; NULL on a syntax error. */
-static RtsyncGqlTypeRef *
-parse_ref(const char **p)
-{
-	RtsyncGqlTypeRef *ref;
-
-	if (**p == '[')
-	{
-		RtsyncGqlTypeRef *item;
-
-		(*p)++;
-		if ((item = parse_ref(p)) == NULL || **p != ']')
-			return NULL;
-		(*p)++;
-		ref = ref_list(item, false);
-	}
-	else
-	{
-		const char *start = *p;
-
-		while ((**p >= 'A' && **p <= 'Z') || (**p >= 'a' && **p <= 'z') ||
-			   (**p >= '0' && **p <= '9') || **p == '_')
-			(*p)++;
-		if (*p == start)
-			return NULL;
-		ref = palloc0(sizeof(RtsyncGqlTypeRef));
-		ref->name = pnstrdup(start, *p - start);
-	}
-	if (**p == '!')
-	{
-		ref->non_null = true;
-		(*p)++;
-	}
-	return ref;
-}
-
-RtsyncGqlTypeRef *
-rtsync_type_ref_parse(const char *text)
-{
-	const char *p = text;
-	RtsyncGqlTypeRef *ref = parse_ref(&p);
-
-	return ref != NULL && *p == '\0' ? ref : NULL;
-}
-
-void
-rtsync_type_ref_print(StringInfo out, const RtsyncGqlTypeRef *ref)
-{
-	if (ref->name)
-		appendStringInfoString(out, ref->name);
-	else
-	{
-		appendStringInfoChar(out, '[');
-		rtsync_type_ref_print(out, ref->item);
-		appendStringInfoChar(out, ']');
-	}
-	if (ref->non_null)
-		appendStringInfoChar(out, '!');
-}
-
-char *
-rtsync_type_ref_string(const RtsyncGqlTypeRef *ref)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	rtsync_type_ref_print(&buf, ref);
-	return buf.data;
-}
-
-const char *
-rtsync_type_ref_base(const RtsyncGqlTypeRef *ref)
-{
-	while (ref->name == NULL)
-		ref = ref->item;
-	return ref->name;
-}
-
-/* ------------------------------------------------------------------------
  * Building blocks
  * ------------------------------------------------------------------------
  */
-
-RtsyncTypeDef *
-rtsync_types_new(RtsyncTypeDefKind kind, RtsyncTypeOrigin origin, const char *name,
-				 const char *description)
-{
-	RtsyncTypeDef *type = palloc0(sizeof(RtsyncTypeDef));
-
-	type->kind = kind;
-	type->origin = origin;
-	type->name = name;
-	type->description = description;
-	return type;
-}
 
 /* A generated type, appended to the SDL order. */
 static RtsyncTypeDef *
@@ -165,32 +49,6 @@ add_type(Builder *b, RtsyncTypeDefKind kind, const char *name, const char *descr
 
 	b->generated = lappend(b->generated, type);
 	return type;
-}
-
-RtsyncInputValueDef *
-rtsync_types_new_input_value(const char *name, RtsyncGqlTypeRef *type,
-							 const char *description, const char *default_value)
-{
-	RtsyncInputValueDef *value = palloc0(sizeof(RtsyncInputValueDef));
-
-	value->name = name;
-	value->type = type;
-	value->description = description;
-	value->default_value = default_value;
-	return value;
-}
-
-RtsyncFieldDef *
-rtsync_types_add_field(RtsyncTypeDef *type, const char *name, RtsyncGqlTypeRef *ref,
-					   const char *description)
-{
-	RtsyncFieldDef *field = palloc0(sizeof(RtsyncFieldDef));
-
-	field->name = name;
-	field->type = ref;
-	field->description = description;
-	type->fields = lappend(type->fields, field);
-	return field;
 }
 
 static void
@@ -215,7 +73,7 @@ column_ref(const RtsyncSchemaColumn *col, bool non_null)
 	RtsyncGqlTypeRef *ref = rtsync_type_ref_make(rtsync_scalar_name(col->scalar),
 												 !col->is_list && non_null);
 
-	return col->is_list ? ref_list(ref, non_null) : ref;
+	return col->is_list ? rtsync_type_ref_list(ref, non_null) : ref;
 }
 
 /*
@@ -229,7 +87,7 @@ input_ref(Builder *b, const RtsyncInputType *type)
 	RtsyncInputType named;
 
 	if (type->kind == RTSYNC_INPUT_LIST)
-		return ref_list(input_ref(b, type->item), type->non_null);
+		return rtsync_type_ref_list(input_ref(b, type->item), type->non_null);
 	if (type->kind == RTSYNC_INPUT_SCALAR)
 		return rtsync_type_ref_make(rtsync_scalar_name(type->scalar), type->non_null);
 	named = *type;
@@ -353,7 +211,7 @@ add_table(Builder *b, RtsyncSchemaTable *table)
 	add_object_type(b, table);
 	connection = add_type(b, RTSYNC_DEF_OBJECT, psprintf("Model%sConnection", T),
 						  psprintf("A page of %s rows.", T));
-	rtsync_types_add_field(connection, "items", ref_list(row, true), "The rows of this page.");
+	rtsync_types_add_field(connection, "items", rtsync_type_ref_list(row, true), "The rows of this page.");
 	rtsync_types_add_field(connection, "nextToken", rtsync_type_ref_make("String", false),
 						   "Pass it as nextToken for the next page; null on the last page.");
 	filter = add_input_type(b, rtsync_input_model_filter_type(table), table,
@@ -408,7 +266,7 @@ add_table(Builder *b, RtsyncSchemaTable *table)
 /*
  * Model<Scalar>Input and ModelSubscription<Scalar>Input for the scalars the
  * filters use, interleaved: the operators graphql/input.c accepts for
- * the scalar, in graphql/filter.h's order, with the types it coerces them to.
+ * the scalar, in graphql/filter_ops.h's order, with the types it coerces them to.
  */
 static void
 add_conditions(Builder *b)
@@ -616,30 +474,6 @@ rtsync_types_find(const RtsyncTypeCatalogue *cat, const char *name)
 	found = bsearch(&keyp, cat->by_name, cat->ntypes, sizeof(RtsyncTypeDef *),
 					compare_by_name);
 	return found ? *found : NULL;
-}
-
-RtsyncFieldDef *
-rtsync_types_field(const RtsyncTypeDef *type, const char *name)
-{
-	ListCell   *lc;
-
-	if (type->kind != RTSYNC_DEF_OBJECT)
-		return NULL;
-	foreach(lc, type->fields)
-		if (strcmp(((RtsyncFieldDef *) lfirst(lc))->name, name) == 0)
-			return lfirst(lc);
-	return NULL;
-}
-
-RtsyncInputValueDef *
-rtsync_types_input_value(List *values, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, values)
-		if (strcmp(((RtsyncInputValueDef *) lfirst(lc))->name, name) == 0)
-			return lfirst(lc);
-	return NULL;
 }
 
 RtsyncDirectiveDef *

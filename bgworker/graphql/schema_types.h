@@ -28,7 +28,7 @@
  *
  * The SDL order: Query, Mutation, Subscription; each table's types, in the
  * schema's table order; once per scalar some filter uses, Model<Scalar>Input
- * and ModelSubscription<Scalar>Input (graphql/filter.h's operators for the scalar);
+ * and ModelSubscription<Scalar>Input (graphql/filter_ops.h's operators for the scalar);
  * the custom scalars BigInt BigFloat AWSDateTime AWSDate AWSTime AWSJSON.
  *
  * getT, updateT, deleteT and their inputs exist only for tables whose key
@@ -52,70 +52,10 @@
 
 #include "graphql/ast.h"
 #include "graphql/schema.h"
+#include "graphql/type_defs.h"
 
 /* The lone field of Query when no table is published; resolves to null. */
 #define RTSYNC_EMPTY_QUERY_FIELD "_empty"
-
-/* The named kinds; LIST and NON_NULL are type references (RtsyncGqlTypeRef). */
-typedef enum RtsyncTypeDefKind
-{
-	RTSYNC_DEF_SCALAR,
-	RTSYNC_DEF_OBJECT,
-	RTSYNC_DEF_ENUM,
-	RTSYNC_DEF_INPUT_OBJECT
-} RtsyncTypeDefKind;
-
-/* Where a type comes from; only GENERATED ones are printed as SDL. */
-typedef enum RtsyncTypeOrigin
-{
-	RTSYNC_ORIGIN_GENERATED,	/* from the published tables */
-	RTSYNC_ORIGIN_BUILTIN,		/* ID String Int Float Boolean */
-	RTSYNC_ORIGIN_INTROSPECTION /* __Schema, __Type, ... */
-} RtsyncTypeOrigin;
-
-/* An argument or an input object's field. */
-typedef struct RtsyncInputValueDef
-{
-	const char *name;
-	const char *description;	/* or NULL */
-	RtsyncGqlTypeRef *type;
-	const char *default_value;	/* as a GraphQL literal, or NULL */
-} RtsyncInputValueDef;
-
-/* A field of an object type. */
-typedef struct RtsyncFieldDef
-{
-	const char *name;
-	const char *description;
-	RtsyncGqlTypeRef *type;
-	List	   *args;			/* RtsyncInputValueDef * */
-} RtsyncFieldDef;
-
-typedef struct RtsyncEnumValueDef
-{
-	const char *name;
-	const char *description;
-} RtsyncEnumValueDef;
-
-typedef struct RtsyncTypeDef
-{
-	RtsyncTypeDefKind kind;
-	RtsyncTypeOrigin origin;
-	const char *name;
-	const char *description;
-	List	   *fields;			/* OBJECT: RtsyncFieldDef *; INPUT_OBJECT:
-								 * RtsyncInputValueDef * */
-	List	   *values;			/* ENUM: RtsyncEnumValueDef * */
-} RtsyncTypeDef;
-
-typedef struct RtsyncDirectiveDef
-{
-	const char *name;
-	const char *description;
-	List	   *locations;		/* const char *, __DirectiveLocation names */
-	List	   *args;			/* RtsyncInputValueDef * */
-	bool		repeatable;
-} RtsyncDirectiveDef;
 
 typedef struct RtsyncTypeCatalogue
 {
@@ -136,33 +76,9 @@ typedef struct RtsyncTypeCatalogue
 /* The catalogue of a schema, in the current memory context. Never ereports. */
 extern RtsyncTypeCatalogue *rtsync_types_build(RtsyncSchema *schema);
 
-/* Lookups: NULL when there is no such type, field, argument or directive. */
+/* Lookups: NULL when there is no such type or directive. */
 extern RtsyncTypeDef *rtsync_types_find(const RtsyncTypeCatalogue *cat, const char *name);
-extern RtsyncFieldDef *rtsync_types_field(const RtsyncTypeDef *type, const char *name);
-extern RtsyncInputValueDef *rtsync_types_input_value(List *values, const char *name);
 extern RtsyncDirectiveDef *rtsync_types_directive(const RtsyncTypeCatalogue *cat,
 												  const char *name);
-
-/*
- * Type references: a named type (the name is not copied), a type from its
- * GraphQL text ("[String!]!"; NULL when the text is no type), its text, and
- * its innermost named type's name.
- */
-extern RtsyncGqlTypeRef *rtsync_type_ref_make(const char *name, bool non_null);
-extern RtsyncGqlTypeRef *rtsync_type_ref_parse(const char *text);
-extern void rtsync_type_ref_print(StringInfo out, const RtsyncGqlTypeRef *ref);
-extern char *rtsync_type_ref_string(const RtsyncGqlTypeRef *ref);
-extern const char *rtsync_type_ref_base(const RtsyncGqlTypeRef *ref);
-
-/* Constructors, for the catalogue's builders (strings are not copied). */
-extern RtsyncTypeDef *rtsync_types_new(RtsyncTypeDefKind kind, RtsyncTypeOrigin origin,
-									   const char *name, const char *description);
-extern RtsyncFieldDef *rtsync_types_add_field(RtsyncTypeDef *type, const char *name,
-											  RtsyncGqlTypeRef *ref,
-											  const char *description);
-extern RtsyncInputValueDef *rtsync_types_new_input_value(const char *name,
-														 RtsyncGqlTypeRef *type,
-														 const char *description,
-														 const char *default_value);
 
 #endif							/* RTSYNC_SCHEMA_TYPES_H */

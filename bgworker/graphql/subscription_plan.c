@@ -33,21 +33,6 @@
 
 static const RtsyncGqlLocation noloc = {0, 0};
 
-const char *
-rtsync_event_name(RtsyncEvent event)
-{
-	switch (event)
-	{
-		case RTSYNC_EVENT_CREATE:
-			return "create";
-		case RTSYNC_EVENT_UPDATE:
-			return "update";
-		case RTSYNC_EVENT_DELETE:
-			return "delete";
-	}
-	return "unknown";
-}
-
 void
 rtsync_plan_free(RtsyncSubscriptionPlan *plan)
 {

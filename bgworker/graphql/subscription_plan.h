@@ -22,13 +22,6 @@
 #include "graphql/ast.h"
 #include "graphql/schema.h"
 
-typedef enum RtsyncEvent
-{
-	RTSYNC_EVENT_CREATE = 1,
-	RTSYNC_EVENT_UPDATE = 2,
-	RTSYNC_EVENT_DELETE = 4
-} RtsyncEvent;
-
 /* One field of the payload's object, in selection order. */
 typedef struct RtsyncPlanField
 {
@@ -71,7 +64,6 @@ extern RtsyncSubscriptionPlan *rtsync_plan_subscription(RtsyncSchema *schema,
 														const char *variables_json,
 														List **errors);
 extern void rtsync_plan_free(RtsyncSubscriptionPlan *plan);
-extern const char *rtsync_event_name(RtsyncEvent event);
 
 /*
  * Append the GraphQL "data" object for this record, e.g.

@@ -13,7 +13,7 @@
 #include "graphql/ast.h"
 #include "graphql/schema.h"
 #include "graphql/input.h"
-#include "graphql/subscription_plan.h"
+#include "graphql/name_map.h"
 
 /* Everything planning one request needs; lives in a scratch context. */
 typedef struct RtsyncPlanState
@@ -71,19 +71,6 @@ extern RtsyncInputType *rtsync_root_argument(RtsyncSchemaTable *table,
 extern RtsyncGqlFragment *rtsync_find_fragment(RtsyncGqlDocument *doc, const char *name);
 
 /*
- * Strings to pointers, in the current memory context, for the lookups and
- * duplicate checks that would otherwise compare every pair: a document is
- * an attacker's, and one of 10,000 aliases must not take 10^8 steps.
- * Keys are not copied: they must outlive the map.
- */
-typedef struct RtsyncNameMap RtsyncNameMap;
-
-extern RtsyncNameMap *rtsync_name_map_create(int expected);
-/* The value's slot for name, created NULL; *found: whether it existed. */
-extern void **rtsync_name_map_enter(RtsyncNameMap *map, const char *name, bool *found);
-extern void *rtsync_name_map_get(RtsyncNameMap *map, const char *name);
-
-/*
  * graphql-js's collectFields: the fields of selection sets by response key,
  * in order, through fragments (each spread once), honouring @skip and
  * @include. applies(arg, type_condition) says whether a fragment's type
@@ -108,13 +95,6 @@ extern void rtsync_collector_init(RtsyncPlanState *ps, RtsyncCollector *c,
 								  bool (*applies) (void *arg, const char *type_condition),
 								  void *arg);
 extern void rtsync_collect_fields(RtsyncPlanState *ps, List *selections, RtsyncCollector *c);
-
-/*
- * Which items of a List of structs, whose char * name is at name_offset,
- * repeat an earlier item's name: NULL when none does (no allocation for a
- * short list), else a bool per item, in list order.
- */
-extern bool *rtsync_duplicate_names(List *items, size_t name_offset);
 
 /*
  * The limits of base/settings.h on every operation of the document, its
