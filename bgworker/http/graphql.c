@@ -27,7 +27,6 @@
 #include "net/pool.h"
 #include "graphql/query_plan.h"
 #include "query/result.h"
-#include "stream/registry.h"
 #include "graphql/schema_sdl.h"
 #include "base/settings.h"
 
@@ -356,7 +355,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		StringInfoData sdl;
 
 		initStringInfo(&sdl);
-		rtsync_schema_print_sdl(rtsync_registry_schema(), &sdl);
+		rtsync_schema_print_sdl(rtsync_control_schema(), &sdl);
 		appendStringInfoChar(&sdl, '\n');
 		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "text/plain; charset=utf-8", sdl.data, sdl.len);
 		return;
@@ -364,7 +363,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	if (!read_request(req, &query, &operation_name, &variables))
 		return;
 
-	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
+	plan = rtsync_plan_request(rtsync_control_schema(), query, strlen(query),
 							   operation_name, variables, req->post, NULL, &errors);
 	if (plan == NULL)
 	{
@@ -406,9 +405,12 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	}
 }
 
-/* A reload finished: run the requests that waited for it, in order. */
-void
-rtsync_http_control_loaded(void)
+/*
+ * A reload finished (control/'s on_loaded callback): run the requests that
+ * waited for it, in order.
+ */
+static void
+control_loaded(void)
 {
 	List	   *waiting = parked;
 	ListCell   *lc;
@@ -427,4 +429,11 @@ rtsync_http_control_loaded(void)
 		MemoryContextSwitchTo(old);
 	}
 	list_free(waiting);
+}
+
+/* At start, before control/ loads: hear of its loads. */
+void
+rtsync_http_graphql_init(void)
+{
+	rtsync_control_on_loaded(control_loaded);
 }
