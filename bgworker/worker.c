@@ -72,6 +72,9 @@
 
 #include "net/transport.h"
 #include "control/control.h"
+#include "http/router.h"
+#include "stream/registry.h"
+#include "ws/protocol.h"
 #include "base/guard.h"
 #include "base/metrics.h"
 #include "net/pool.h"
@@ -196,6 +199,14 @@ rtsync_worker_main(Datum arg)
 		ereport(ERROR, (errmsg("rtsync could not create its event loop")));
 	if (!rtsync_server_start(&loop))
 		proc_exit(1);
+	/*
+	 * Who hears of control/'s loads, before the first one: the registry
+	 * gets each new schema first; then, after a load, the protocol and
+	 * then HTTP, in this order.
+	 */
+	rtsync_registry_init();
+	rtsync_protocol_init();
+	rtsync_http_graphql_init();
 	rtsync_control_start(&loop);
 	rtsync_pool_start(&loop);
 	rtsync_replication_start(&loop);

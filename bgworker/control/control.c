@@ -26,6 +26,16 @@
  * changed is in the answer; afterwards every live subscription is checked
  * again, and those that lost access end with the protocol's error.
  *
+ * Who hears of a load: the layers above register callbacks at start, run in
+ * the order they were registered. A new schema goes to the on_schema ones
+ * as soon as it is in (the registry re-plans its subscriptions). After
+ * every load that succeeded, the on_access ones run (the protocol re-checks
+ * every connection's key and subscriptions against the new keys and
+ * grants); then, unless another load is already queued, the on_loaded ones
+ * (the protocol, then HTTP, run the clients' messages and requests that
+ * waited for the load; also after a load that failed, so that they do not
+ * wait for ever).
+ *
  * Start points: a subscription is acknowledged with the server's WAL insert
  * position read after it was accepted, and gets only transactions that
  * commit after it (see stream/registry.c). The position is one autocommit SELECT
@@ -50,13 +60,9 @@
 
 #include "extension/role_watch.h"
 #include "control/apikeys.h"
-#include "net/transport.h"
 #include "control/control.h"
 #include "base/guard.h"
-#include "http/router.h"
 #include "net/pgconn.h"
-#include "ws/protocol.h"
-#include "stream/registry.h"
 #include "graphql/schema.h"
 #include "base/settings.h"
 #include "graphql/subscription_plan.h"
@@ -174,6 +180,69 @@ static dlist_head lsn_waiting = DLIST_STATIC_INIT(lsn_waiting);
 static dlist_head lsn_asked = DLIST_STATIC_INIT(lsn_asked);
 static XLogRecPtr lsn_result = InvalidXLogRecPtr;
 
+/* the current schema; NULL until the first load or the first ask */
+static RtsyncSchema *schema = NULL;
+
+/* the upper layers' callbacks, in registration order */
+static RtsyncControlSchemaCallback schema_callbacks[RTSYNC_CONTROL_MAX_CALLBACKS];
+static int	nschema_callbacks = 0;
+static RtsyncControlCallback access_callbacks[RTSYNC_CONTROL_MAX_CALLBACKS];
+static int	naccess_callbacks = 0;
+static RtsyncControlCallback loaded_callbacks[RTSYNC_CONTROL_MAX_CALLBACKS];
+static int	nloaded_callbacks = 0;
+
+/*
+ * Register a callback for every new schema, called with it once it is the
+ * current one (rtsync_control_schema). Registered at start, before
+ * rtsync_control_start; a full list is a programming error.
+ */
+void
+rtsync_control_on_schema(RtsyncControlSchemaCallback callback)
+{
+	if (nschema_callbacks >= RTSYNC_CONTROL_MAX_CALLBACKS)
+		elog(FATAL, "out of rtsync_control_on_schema slots");
+	schema_callbacks[nschema_callbacks++] = callback;
+}
+
+/*
+ * Register a callback for after every load that succeeded: the keys and
+ * grants loaded are in effect (rtsync_apikey_recheck,
+ * rtsync_control_may_select), whether they changed or not.
+ */
+void
+rtsync_control_on_access(RtsyncControlCallback callback)
+{
+	if (naccess_callbacks >= RTSYNC_CONTROL_MAX_CALLBACKS)
+		elog(FATAL, "out of rtsync_control_on_access slots");
+	access_callbacks[naccess_callbacks++] = callback;
+}
+
+/*
+ * Register a callback for when a load finished (or failed) and no other is
+ * queued: whatever waited for the load may go on.
+ */
+void
+rtsync_control_on_loaded(RtsyncControlCallback callback)
+{
+	if (nloaded_callbacks >= RTSYNC_CONTROL_MAX_CALLBACKS)
+		elog(FATAL, "out of rtsync_control_on_loaded slots");
+	loaded_callbacks[nloaded_callbacks++] = callback;
+}
+
+/*
+ * The schema subscriptions and HTTP requests are planned against. Before
+ * the first schema has loaded (or while it fails to build) that is an empty
+ * one, made under TopMemoryContext: the caller's context (a request's, a
+ * message's, the pass's) would free it under the pointer.
+ */
+RtsyncSchema *
+rtsync_control_schema(void)
+{
+	if (schema == NULL)
+		schema = rtsync_schema_create(TopMemoryContext);
+	return schema;
+}
+
 static bool
 control_send(const char *sql, ControlState next)
 {
@@ -286,17 +355,23 @@ static void
 take_schema(PGresult *res)
 {
 	char	   *error = NULL;
-	RtsyncSchema *schema;
+	RtsyncSchema *new_schema;
 
 	if (PQntuples(res) != 1)
 		return;
-	schema = rtsync_schema_from_json(PQgetvalue(res, 0, 0), &error);
-	if (schema == NULL)
+	new_schema = rtsync_schema_from_json(PQgetvalue(res, 0, 0), &error);
+	if (new_schema == NULL)
 	{
 		ereport(LOG, (errmsg("rtsync could not build the GraphQL schema: %s", error)));
 		return;
 	}
-	rtsync_registry_set_schema(schema);
+	if (schema)
+		rtsync_schema_free(schema);
+	/* kept: made in the loader's (transient) context */
+	MemoryContextSetParent(new_schema->cxt, TopMemoryContext);
+	schema = new_schema;
+	for (int i = 0; i < nschema_callbacks; i++)
+		schema_callbacks[i] (schema);
 }
 
 static void
@@ -369,17 +444,6 @@ take_column_grants(PGresult *res)
 	grants = new_grants;
 	new_grants_cxt = NULL;
 	new_grants = NULL;
-}
-
-/*
- * Every connection whose key is gone or expired is closed now, and every
- * subscription its role may no longer read is ended.
- */
-static void
-recheck_connections(void)
-{
-	rtsync_server_foreach_connection(rtsync_protocol_recheck_keys);
-	rtsync_server_foreach_connection(rtsync_protocol_recheck_privileges);
 }
 
 /*
@@ -470,14 +534,17 @@ control_read(void)
 			ereport(DEBUG1, (errmsg("rtsync reload %s", load_failed ? "failed" : "done")));
 			state = CONTROL_IDLE;
 			if (!load_failed)
-				recheck_connections();
+			{
+				for (int i = 0; i < naccess_callbacks; i++)
+					access_callbacks[i] ();
+			}
 			/* clients waiting on a key decide on a load begun after they asked */
 			if (reload_pending)
 				control_next();
 			else
 			{
-				rtsync_protocol_control_loaded();
-				rtsync_http_control_loaded();
+				for (int i = 0; i < nloaded_callbacks; i++)
+					loaded_callbacks[i] ();
 				control_next();
 			}
 			return;

@@ -6,7 +6,11 @@
  *	  changed (CONTROL records, emitted by the SQL API, its event trigger
  *	  and the role hook) or when roles changed in another database (a
  *	  shared counter), and tells waiting subscriptions the server's WAL
- *	  insert position (their start point).
+ *	  insert position (their start point). It owns the current schema.
+ *
+ *	  Upper layers learn of loads through callbacks they register at start
+ *	  (as PostgreSQL's CacheRegisterRelcacheCallback): control/ calls no
+ *	  one above it by name.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +24,7 @@
 #include "utils/jsonb.h"
 
 struct RtsyncSubscriptionPlan;
+struct RtsyncSchema;
 
 /*
  * A wait for the server's current WAL insert position, embedded in whoever
@@ -36,6 +41,20 @@ struct RtsyncLsnWait
 	RtsyncLsnCallback callback;
 	void	   *arg;			/* for the callback */
 };
+
+/*
+ * Callbacks run from the loop, in the order they were registered, after a
+ * load: see rtsync_control_on_schema, _on_access and _on_loaded. At most
+ * RTSYNC_CONTROL_MAX_CALLBACKS of each kind.
+ */
+#define RTSYNC_CONTROL_MAX_CALLBACKS 4
+typedef void (*RtsyncControlSchemaCallback) (struct RtsyncSchema *schema);
+typedef void (*RtsyncControlCallback) (void);
+
+extern void rtsync_control_on_schema(RtsyncControlSchemaCallback callback);
+extern void rtsync_control_on_access(RtsyncControlCallback callback);
+extern void rtsync_control_on_loaded(RtsyncControlCallback callback);
+extern struct RtsyncSchema *rtsync_control_schema(void);
 
 extern void rtsync_control_start(uv_loop_t *loop);
 extern void rtsync_control_stop(void);

@@ -21,7 +21,6 @@
 #include "net/pool.h"
 #include "graphql/query_plan.h"
 #include "query/answer.h"
-#include "stream/registry.h"
 #include "graphql/schema_sdl.h"
 
 /* Requests waiting for a reload of the keys or the schema. */
@@ -183,7 +182,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		StringInfoData sdl;
 
 		initStringInfo(&sdl);
-		rtsync_schema_print_sdl(rtsync_registry_schema(), &sdl);
+		rtsync_schema_print_sdl(rtsync_control_schema(), &sdl);
 		appendStringInfoChar(&sdl, '\n');
 		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "text/plain; charset=utf-8", sdl.data, sdl.len);
 		return;
@@ -191,7 +190,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	if (!read_request(req, &query, &operation_name, &variables))
 		return;
 
-	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
+	plan = rtsync_plan_request(rtsync_control_schema(), query, strlen(query),
 							   operation_name, variables, req->post, NULL, &errors);
 	if (plan == NULL)
 	{
@@ -233,9 +232,12 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	}
 }
 
-/* A reload finished: run the requests that waited for it, in order. */
-void
-rtsync_http_control_loaded(void)
+/*
+ * A reload finished (control/'s on_loaded callback): run the requests that
+ * waited for it, in order.
+ */
+static void
+control_loaded(void)
 {
 	List	   *waiting = parked;
 	ListCell   *lc;
@@ -254,4 +256,11 @@ rtsync_http_control_loaded(void)
 		MemoryContextSwitchTo(old);
 	}
 	list_free(waiting);
+}
+
+/* At start, before control/ loads: hear of its loads. */
+void
+rtsync_http_graphql_init(void)
+{
+	rtsync_control_on_loaded(control_loaded);
 }

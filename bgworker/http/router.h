@@ -96,7 +96,7 @@ extern const char *rtsync_http_reason(int status);
 
 /* GraphQL over HTTP (http/graphql.c) */
 extern void rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait);
-extern void rtsync_http_control_loaded(void);
+extern void rtsync_http_graphql_init(void);
 
 /* HTTP status codes used by the router */
 #define RTSYNC_HTTP_STATUS_OK 200

@@ -30,6 +30,11 @@
  * client was acknowledged is, since the position was read before the
  * acknowledgement was sent.
  *
+ * Above the registry: a subscription's events go to the sink its protocol
+ * gave it (one indirect call per delivery), and the registry hears of a new
+ * schema through the callback it registers with control/ at start
+ * (rtsync_registry_init).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -42,7 +47,6 @@
 
 #include "control/control.h"
 #include "base/metrics.h"
-#include "ws/protocol.h"
 #include "stream/registry.h"
 
 #define ROUTE_KEY_LEN (2 * NAMEDATALEN + 16)
@@ -84,7 +88,8 @@ typedef struct DocGroupEntry
 static MemoryContext registry_cxt = NULL;
 static HTAB *routes = NULL;
 static HTAB *groups = NULL;
-static RtsyncSchema *schema = NULL;
+static RtsyncSchema *schema = NULL;	/* routes point into it; NULL until
+										 * the first load */
 static uint64 record_serial = 0;
 static XLogRecPtr record_commit_lsn = InvalidXLogRecPtr;	/* of the record */
 static char last_sequence[SEQUENCE_LEN + 1] = "";
@@ -256,10 +261,13 @@ registry_unlink(RtsyncSubscription *sub)
 
 /*
  * Plans a subscription against the current schema and registers it; NULL
- * and *errors (RtsyncGqlError *) when it cannot be served.
+ * and *errors (RtsyncGqlError *) when it cannot be served. Its events go to
+ * sink, which finds its own (owner) in sub->owner; its memory is a child of
+ * parent.
  */
 RtsyncSubscription *
-rtsync_registry_subscribe(RtsyncConn *conn, const char *id, const char *query,
+rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink, void *owner,
+						  MemoryContext parent, const char *id, const char *query,
 						  size_t query_len, const char *variables,
 						  const char *operation_name, List **errors)
 {
@@ -276,10 +284,11 @@ rtsync_registry_subscribe(RtsyncConn *conn, const char *id, const char *query,
 		*errors = lappend(*errors, e);
 		return NULL;
 	}
-	cxt = AllocSetContextCreate(conn->cxt, "rtsync subscription", ALLOCSET_SMALL_SIZES);
+	cxt = AllocSetContextCreate(parent, "rtsync subscription", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	sub = palloc0(sizeof(RtsyncSubscription));
-	sub->conn = conn;
+	sub->sink = sink;
+	sub->owner = owner;
 	sub->cxt = cxt;
 	sub->id = pstrdup(id);
 	sub->query = pnstrdup(query, query_len);
@@ -335,26 +344,12 @@ rtsync_registry_unsubscribe(RtsyncSubscription *sub)
 }
 
 /*
- * The schema subscriptions and HTTP requests are planned against. Before
- * the first schema has loaded (or while it fails to build) that is an empty
- * one, made here in the registry's context: the caller's context (a
- * request's, a message's, the pass's) would free it under the pointer.
+ * A new schema (after publish, unpublish or a schema change; control/'s,
+ * which has freed the old one): re-plan every subscription against it;
+ * those that no longer make sense are ended.
  */
-RtsyncSchema *
-rtsync_registry_schema(void)
-{
-	registry_init();
-	if (schema == NULL)
-		schema = rtsync_schema_create(registry_cxt);
-	return schema;
-}
-
-/*
- * A new schema (after publish, unpublish or a schema change): re-plan every
- * subscription against it; those that no longer make sense are ended.
- */
-void
-rtsync_registry_set_schema(RtsyncSchema *new_schema)
+static void
+registry_set_schema(RtsyncSchema *new_schema)
 {
 	dlist_mutable_iter iter;
 	HASH_SEQ_STATUS status;
@@ -373,10 +368,6 @@ rtsync_registry_set_schema(RtsyncSchema *new_schema)
 		list_free(route->index_columns);
 		hash_search(routes, route->key, HASH_REMOVE, NULL);
 	}
-	if (schema)
-		rtsync_schema_free(schema);
-	/* the registry keeps it: made in the loader's (transient) context */
-	MemoryContextSetParent(new_schema->cxt, registry_cxt);
 	schema = new_schema;
 
 	dlist_foreach_modify(iter, &all_subscriptions)
@@ -397,9 +388,22 @@ rtsync_registry_set_schema(RtsyncSchema *new_schema)
 			ended = lappend(ended, sub);
 	}
 	foreach(lc, ended)
-		rtsync_protocol_end_subscription(lfirst(lc),
-										 "The subscription no longer matches the schema (a table was unpublished or changed).");
+	{
+		RtsyncSubscription *sub = lfirst(lc);
+
+		sub->sink->ended(sub, "The subscription no longer matches the schema (a table was unpublished or changed).");
+	}
 	list_free(ended);
+}
+
+/*
+ * At start, before control/ loads: the registry re-plans its subscriptions
+ * on every new schema.
+ */
+void
+rtsync_registry_init(void)
+{
+	rtsync_control_on_schema(registry_set_schema);
 }
 
 static void
@@ -420,7 +424,7 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 		appendStringInfoChar(&group->payload, '}');
 		group->serial = record_serial;
 	}
-	rtsync_protocol_deliver(sub, group->payload.data, group->payload.len);
+	sub->sink->deliver(sub, group->payload.data, group->payload.len);
 }
 
 static bool

@@ -12,7 +12,6 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 
-#include "net/transport.h"
 #include "control/control.h"
 #include "graphql/schema.h"
 #include "graphql/subscription_plan.h"
@@ -35,10 +34,25 @@ typedef struct RtsyncRecordInfo
 
 typedef struct RtsyncRoute RtsyncRoute;
 typedef struct RtsyncDocGroup RtsyncDocGroup;
+typedef struct RtsyncSubscription RtsyncSubscription;
 
-typedef struct RtsyncSubscription
+/*
+ * Where a subscription's events go, given by the protocol that made it (a
+ * static const per protocol): deliver gets each event's payload,
+ * {"data":{...}}, the same bytes for every subscription of a document
+ * group; ended is called when the server ends the subscription (it no
+ * longer fits a new schema), and must unsubscribe it.
+ */
+typedef struct RtsyncSubscriptionSink
 {
-	RtsyncConn *conn;
+	void		(*deliver) (RtsyncSubscription *sub, const char *payload, size_t len);
+	void		(*ended) (RtsyncSubscription *sub, const char *message);
+} RtsyncSubscriptionSink;
+
+struct RtsyncSubscription
+{
+	const RtsyncSubscriptionSink *sink;
+	void	   *owner;			/* the sink's: e.g. the connection */
 	char	   *id;				/* the client's operation id */
 	MemoryContext cxt;			/* owns this and its plan */
 	char	   *query;			/* the request, kept to re-plan on */
@@ -56,9 +70,12 @@ typedef struct RtsyncSubscription
 	XLogRecPtr	start_lsn;		/* gets transactions whose commit ends after
 								 * this; RTSYNC_NOT_STARTED at first */
 	RtsyncLsnWait start_wait;	/* waiting for start_lsn */
-} RtsyncSubscription;
+};
 
-extern RtsyncSubscription *rtsync_registry_subscribe(RtsyncConn *conn, const char *id,
+extern void rtsync_registry_init(void);
+extern RtsyncSubscription *rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink,
+													 void *owner, MemoryContext parent,
+													 const char *id,
 													 const char *query, size_t query_len,
 													 const char *variables,
 													 const char *operation_name,
@@ -68,8 +85,5 @@ extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
 extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
 												 MemoryContext cxt,
 												 RtsyncRecordInfo *info);
-extern void rtsync_registry_set_schema(RtsyncSchema *schema);
-/* the current schema (replaced, and the old one freed, on reloads) */
-extern RtsyncSchema *rtsync_registry_schema(void);
 
 #endif							/* RTSYNC_REGISTRY_H */

@@ -136,7 +136,7 @@ rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
 
 	if (query == NULL)
 		return false;
-	plan = rtsync_plan_request(rtsync_registry_schema(), query, strlen(query),
+	plan = rtsync_plan_request(rtsync_control_schema(), query, strlen(query),
 							   operation_name, variables, true, &is_subscription, &errors);
 	if (is_subscription)
 		return false;

@@ -400,11 +400,12 @@ replay_parked(RtsyncConn *conn)
 }
 
 /*
- * A reload finished: decide every connection that waited for its key, then
- * run the messages that waited, in the order they came.
+ * A reload finished (control/'s on_loaded callback): decide every
+ * connection that waited for its key, then run the messages that waited,
+ * in the order they came.
  */
-void
-rtsync_protocol_control_loaded(void)
+static void
+control_loaded(void)
 {
 	List	   *waiting = parked;
 	ListCell   *lc;
@@ -491,7 +492,7 @@ static void
 subscription_started(RtsyncLsnWait *wait, XLogRecPtr lsn)
 {
 	RtsyncSubscription *sub = wait->arg;
-	RtsyncConn *conn = sub->conn;
+	RtsyncConn *conn = sub->owner;
 
 	rtsync_registry_start(sub, lsn);
 	if (conn->starting == sub)
@@ -515,6 +516,15 @@ refuse_subscription(RtsyncConn *conn, const char *id, List *errors,
 	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
 	send_operation_errors(conn, id, errors, error_type);
 }
+
+static void deliver(RtsyncSubscription *sub, const char *payload, size_t len);
+static void end_subscription(RtsyncSubscription *sub, const char *message);
+
+/* Where the registry sends a subscription's events: to sub->owner, its connection. */
+static const RtsyncSubscriptionSink subscription_sink = {
+	.deliver = deliver,
+	.ended = end_subscription,
+};
 
 /*
  * Plans and registers a subscription, and asks for its start point; it is
@@ -544,7 +554,8 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
 		refuse_subscription(conn, id, one_error("The subscription has no query."), NULL);
 		return false;
 	}
-	sub = rtsync_registry_subscribe(conn, id, query, strlen(query), variables,
+	sub = rtsync_registry_subscribe(&subscription_sink, conn, conn->cxt, id,
+									query, strlen(query), variables,
 									operation_name, &errors);
 	if (sub == NULL)
 	{
@@ -857,10 +868,10 @@ rtsync_protocol_operation_errors(RtsyncConn *conn, const char *id, List *errors)
 }
 
 /* An event for one subscription: payload is {"data":{...}}. */
-void
-rtsync_protocol_deliver(RtsyncSubscription *sub, const char *payload, size_t len)
+static void
+deliver(RtsyncSubscription *sub, const char *payload, size_t len)
 {
-	RtsyncConn *conn = sub->conn;
+	RtsyncConn *conn = sub->owner;
 
 	/* the envelope up to the payload is the same for every event: made once */
 	if (sub->envelope == NULL)
@@ -883,10 +894,10 @@ rtsync_protocol_deliver(RtsyncSubscription *sub, const char *payload, size_t len
 }
 
 /* The server ends a subscription (e.g. its table was unpublished). */
-void
-rtsync_protocol_end_subscription(RtsyncSubscription *sub, const char *message)
+static void
+end_subscription(RtsyncSubscription *sub, const char *message)
 {
-	RtsyncConn *conn = sub->conn;
+	RtsyncConn *conn = sub->owner;
 	char	   *id = pstrdup(sub->id);
 
 	List	   *errors = one_error(message);
@@ -900,9 +911,9 @@ rtsync_protocol_end_subscription(RtsyncSubscription *sub, const char *message)
 	pfree(id);
 }
 
-/* Re-check every connection's key after the keys changed. */
-void
-rtsync_protocol_recheck_keys(RtsyncConn *conn)
+/* Re-check a connection's key after the keys changed. */
+static void
+recheck_key(RtsyncConn *conn)
 {
 	if (conn->acked && rtsync_apikey_recheck(conn->key_hash) != RTSYNC_KEY_OK)
 		refuse_connection(conn, "The API key is no longer valid.", "UnauthorizedException");
@@ -912,8 +923,8 @@ rtsync_protocol_recheck_keys(RtsyncConn *conn)
  * Re-check every subscription of a connection after the grants changed: one
  * whose role may no longer read its table or a column it uses is ended.
  */
-void
-rtsync_protocol_recheck_privileges(RtsyncConn *conn)
+static void
+recheck_privileges(RtsyncConn *conn)
 {
 	List	   *subs;
 	ListCell   *lc;
@@ -928,9 +939,29 @@ rtsync_protocol_recheck_privileges(RtsyncConn *conn)
 
 		if (!rtsync_control_may_select(conn->role, sub->plan, &why))
 		{
-			rtsync_protocol_end_subscription(sub, why);
+			end_subscription(sub, why);
 			pfree(why);
 		}
 	}
 	list_free(subs);
+}
+
+/*
+ * Keys and grants were loaded (control/'s on_access callback): every
+ * connection whose key is gone or expired is closed now, and every
+ * subscription its role may no longer read is ended.
+ */
+static void
+access_loaded(void)
+{
+	rtsync_server_foreach_connection(recheck_key);
+	rtsync_server_foreach_connection(recheck_privileges);
+}
+
+/* At start, before control/ loads: hear of its loads. */
+void
+rtsync_protocol_init(void)
+{
+	rtsync_control_on_access(access_loaded);
+	rtsync_control_on_loaded(control_loaded);
 }

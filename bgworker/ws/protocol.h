@@ -12,14 +12,10 @@
 #include "net/transport.h"
 #include "stream/registry.h"
 
+extern void rtsync_protocol_init(void);
 extern void rtsync_protocol_receive(RtsyncConn *conn, const char *msg, size_t len);
 extern void rtsync_protocol_keepalive(RtsyncConn *conn);
 extern void rtsync_protocol_closed(RtsyncConn *conn);
-extern void rtsync_protocol_deliver(RtsyncSubscription *sub, const char *payload, size_t len);
-extern void rtsync_protocol_end_subscription(RtsyncSubscription *sub, const char *message);
-extern void rtsync_protocol_recheck_keys(RtsyncConn *conn);
-extern void rtsync_protocol_recheck_privileges(RtsyncConn *conn);
-extern void rtsync_protocol_control_loaded(void);
 extern void rtsync_protocol_operation_result(RtsyncConn *conn, const char *id,
 											 const char *result, size_t len);
 extern void rtsync_protocol_operation_errors(RtsyncConn *conn, const char *id, List *errors);
