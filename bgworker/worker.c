@@ -72,7 +72,7 @@
 
 #include "net/transport.h"
 #include "control/control.h"
-#include "http/router.h"
+#include "http/graphql.h"
 #include "stream/registry.h"
 #include "ws/protocol.h"
 #include "base/guard.h"

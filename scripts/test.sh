@@ -148,7 +148,33 @@ run_fuzz() {
 	return $rc
 }
 
+# The server's level rule (scripts/check-layers.sh), and that the check
+# itself catches a planted violation of each kind: two tests.
+run_layers() {
+	local rc=0
+	if bash scripts/check-layers.sh; then
+		echo "test layers ... ok"
+		passed=$((passed + 1))
+	else
+		echo "test layers ... FAILED"
+		failed=$((failed + 1))
+		rc=1
+	fi
+	if bash scripts/check-layers.sh --self-test; then
+		echo "test layers self-test ... ok"
+		passed=$((passed + 1))
+	else
+		echo "test layers self-test ... FAILED"
+		failed=$((failed + 1))
+		rc=1
+	fi
+	return $rc
+}
+
 status=0
+if [ $# -eq 0 ]; then
+	run_layers || status=1
+fi
 run_regress "$@" || status=1
 if [ $# -eq 0 ]; then
 	run_fuzz || status=1

@@ -567,7 +567,7 @@ add_table_from_json(RtsyncSchema *schema, JsonbContainer *obj, char **error)
  * before returning; the message in *error is allocated in the caller's
  * context, and so is the schema's own context made (a child of it): a
  * caller that keeps the schema longer moves it under its own context (as
- * rtsync_registry_set_schema does).
+ * control/control.c does when a schema is loaded).
  */
 RtsyncSchema *
 rtsync_schema_from_json(const char *json, char **error)

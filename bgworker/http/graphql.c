@@ -17,7 +17,7 @@
 
 #include "control/apikeys.h"
 #include "control/control.h"
-#include "http/router.h"
+#include "http/graphql.h"
 #include "net/pool.h"
 #include "graphql/query_plan.h"
 #include "query/answer.h"

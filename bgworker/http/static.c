@@ -23,7 +23,7 @@
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
-#include "http/router.h"
+#include "http/request.h"
 #include "http/static.h"
 
 static const char explorer_headers[] =

@@ -8,7 +8,7 @@
 #ifndef RTSYNC_HTTP_STATIC_H
 #define RTSYNC_HTTP_STATIC_H
 
-#include "http/router.h"
+#include "http/request.h"
 
 /* the page's file name in PostgreSQL's share/extension directory */
 #define RTSYNC_EXPLORER_FILE "rtsync_explorer.html"

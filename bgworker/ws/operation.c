@@ -21,21 +21,21 @@
 #include "lib/ilist.h"
 #include "utils/memutils.h"
 
-#include "graphql/parser.h"
 #include "base/guard.h"
-#include "net/pool.h"
-#include "ws/protocol.h"
-#include "graphql/query_plan.h"
-#include "query/answer.h"
-#include "stream/registry.h"
 #include "base/settings.h"
+#include "control/control.h"
+#include "graphql/parser.h"
+#include "graphql/query_plan.h"
+#include "net/pool.h"
+#include "query/answer.h"
 #include "ws/operation.h"
 
 typedef struct WsOperation
 {
 	dlist_node	node;			/* in running */
 	MemoryContext cxt;			/* owns this; the plan is its child */
-	RtsyncConn *conn;			/* NULL once the connection closed */
+	RtsyncWsSession *ws;		/* NULL once the session closed */
+	const RtsyncWsOperationReplies *replies;
 	char	   *id;
 	RtsyncRequestPlan *plan;
 } WsOperation;
@@ -43,18 +43,18 @@ typedef struct WsOperation
 static dlist_head running = DLIST_STATIC_INIT(running);
 
 static int
-running_on(RtsyncConn *conn)
+running_on(RtsyncWsSession *ws)
 {
 	dlist_iter	iter;
 	int			n = 0;
 
 	dlist_foreach(iter, &running)
-		n += dlist_container(WsOperation, node, iter.cur)->conn == conn;
+		n += dlist_container(WsOperation, node, iter.cur)->ws == ws;
 	return n;
 }
 
 bool
-rtsync_ws_operation_running(RtsyncConn *conn, const char *id)
+rtsync_ws_operation_running(RtsyncWsSession *ws, const char *id)
 {
 	dlist_iter	iter;
 
@@ -62,14 +62,14 @@ rtsync_ws_operation_running(RtsyncConn *conn, const char *id)
 	{
 		WsOperation *op = dlist_container(WsOperation, node, iter.cur);
 
-		if (op->conn == conn && strcmp(op->id, id) == 0)
+		if (op->ws == ws && strcmp(op->id, id) == 0)
 			return true;
 	}
 	return false;
 }
 
 void
-rtsync_ws_operations_closed(RtsyncConn *conn)
+rtsync_ws_operations_closed(RtsyncWsSession *ws)
 {
 	dlist_iter	iter;
 
@@ -77,8 +77,8 @@ rtsync_ws_operations_closed(RtsyncConn *conn)
 	{
 		WsOperation *op = dlist_container(WsOperation, node, iter.cur);
 
-		if (op->conn == conn)
-			op->conn = NULL;
+		if (op->ws == ws)
+			op->ws = NULL;
 	}
 }
 
@@ -88,7 +88,7 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 {
 	MemoryContext old = MemoryContextSwitchTo(op->cxt);
 
-	if (op->conn != NULL && op->conn->cxt != NULL)
+	if (op->ws != NULL && rtsync_ws_session_live(op->ws))
 	{
 		StringInfoData body;
 
@@ -100,7 +100,7 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 		}
 		else
 			rtsync_answer_build(op->plan, results, &body);
-		rtsync_protocol_operation_result(op->conn, op->id, body.data, body.len);
+		op->replies->result(op->ws, op->id, body.data, body.len);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -118,15 +118,16 @@ operation_done(void *arg, List *results, const char *failure)
 	dlist_delete(&op->node);
 	RTSYNC_GUARD(operation_answer(op, results, failure),
 				 {
-					 if (op->conn != NULL && op->conn->cxt != NULL)
-						 rtsync_conn_close(op->conn, 1011, "internal server error");
+					 if (op->ws != NULL && rtsync_ws_session_live(op->ws))
+						 rtsync_ws_session_close(op->ws, 1011, "internal server error");
 				 });
 	MemoryContextDelete(op->cxt);
 }
 
 bool
-rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
-						  const char *variables, const char *operation_name)
+rtsync_ws_operation_start(RtsyncWsSession *ws, const char *id, const char *query,
+						  const char *variables, const char *operation_name,
+						  const RtsyncWsOperationReplies *replies)
 {
 	List	   *errors = NIL;
 	bool		is_subscription;
@@ -140,7 +141,7 @@ rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
 							   operation_name, variables, true, &is_subscription, &errors);
 	if (is_subscription)
 		return false;
-	if (plan != NULL && running_on(conn) >= rtsync_max_subscriptions_per_connection)
+	if (plan != NULL && running_on(ws) >= rtsync_max_subscriptions_per_connection)
 	{
 		RtsyncGqlError *e = palloc0(sizeof(RtsyncGqlError));
 
@@ -152,7 +153,7 @@ rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
 	}
 	if (plan == NULL)
 	{
-		rtsync_protocol_operation_errors(conn, id, errors);
+		replies->errors(ws, id, errors);
 		return true;
 	}
 	cxt = AllocSetContextCreate(TopMemoryContext, "rtsync websocket operation",
@@ -160,13 +161,14 @@ rtsync_ws_operation_start(RtsyncConn *conn, const char *id, const char *query,
 	MemoryContextSetParent(plan->cxt, cxt);
 	op = MemoryContextAllocZero(cxt, sizeof(WsOperation));
 	op->cxt = cxt;
-	op->conn = conn;
+	op->ws = ws;
+	op->replies = replies;
 	op->id = MemoryContextStrdup(cxt, id);
 	op->plan = plan;
 	dlist_push_tail(&running, &op->node);
 	if (plan->nstatements == 0)
 		operation_done(op, NIL, NULL);
-	else if (!rtsync_pool_submit(conn->role, !plan->mutation, plan->statements,
+	else if (!rtsync_pool_submit(ws->role, !plan->mutation, plan->statements,
 								 plan->nstatements, operation_done, op))
 		operation_done(op, NIL, "the server has too many requests waiting");
 	return true;

@@ -37,10 +37,10 @@
 #include "control/control.h"
 #include "base/guard.h"
 #include "base/metrics.h"
-#include "ws/protocol.h"
-#include "ws/operation.h"
-#include "stream/registry.h"
 #include "base/settings.h"
+#include "stream/registry.h"
+#include "ws/operation.h"
+#include "ws/protocol.h"
 
 /* AppSync acks promise a ka at least this often. */
 #define APPSYNC_CONNECTION_TIMEOUT_MS 300000
@@ -148,7 +148,7 @@ payload_object(ClientMessage *m)
 
 /* {"type":"<type>"[,"id":"<id>"]<rest>} */
 static void
-send_simple(RtsyncConn *conn, const char *type, const char *id, const char *rest)
+send_simple(RtsyncWsSession *ws, const char *type, const char *id, const char *rest)
 {
 	StringInfoData s;
 
@@ -162,7 +162,7 @@ send_simple(RtsyncConn *conn, const char *type, const char *id, const char *rest
 	if (rest)
 		appendStringInfoString(&s, rest);
 	appendStringInfoChar(&s, '}');
-	rtsync_conn_send_str(conn, &s);
+	rtsync_conn_send_str(ws->conn, &s);
 	pfree(s.data);
 }
 
@@ -202,7 +202,7 @@ one_error(const char *message)
 
 /* An operation's errors, in the dialect's shape. */
 static void
-send_operation_errors(RtsyncConn *conn, const char *id, List *errors,
+send_operation_errors(RtsyncWsSession *ws, const char *id, List *errors,
 					  const char *error_type)
 {
 	StringInfoData s;
@@ -211,7 +211,7 @@ send_operation_errors(RtsyncConn *conn, const char *id, List *errors,
 	appendStringInfoString(&s, "{\"type\":\"error\",\"id\":");
 	escape_json(&s, id ? id : "");
 	appendStringInfoString(&s, ",\"payload\":");
-	switch (conn->dialect)
+	switch (ws->dialect)
 	{
 		case RTSYNC_DIALECT_APPSYNC:
 			appendStringInfoString(&s, "{\"errors\":");
@@ -223,23 +223,23 @@ send_operation_errors(RtsyncConn *conn, const char *id, List *errors,
 			break;
 	}
 	appendStringInfoChar(&s, '}');
-	rtsync_conn_send_str(conn, &s);
+	rtsync_conn_send_str(ws->conn, &s);
 	pfree(s.data);
 }
 
 /* Refuse a connection the way the client's protocol expects. */
 static void
-refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
+refuse_connection(RtsyncWsSession *ws, const char *message, const char *error_type)
 {
 	StringInfoData s;
 
 	ereport(DEBUG1, (errmsg("rtsync refused a client: %s", message)));
 	rtsync_metrics_count(RTSYNC_M_KEYS_REFUSED, 1);
 
-	switch (conn->dialect)
+	switch (ws->dialect)
 	{
 		case RTSYNC_DIALECT_TRANSPORT_WS:
-			rtsync_conn_close(conn, 4403, "Forbidden");
+			rtsync_ws_session_close(ws, 4403, "Forbidden");
 			return;
 		case RTSYNC_DIALECT_APPSYNC:
 			initStringInfo(&s);
@@ -248,7 +248,7 @@ refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
 			appendStringInfoString(&s, ",\"message\":");
 			escape_json(&s, message);
 			appendStringInfoString(&s, ",\"errorCode\":401}]}");
-			send_simple(conn, "connection_error", NULL, s.data);
+			send_simple(ws, "connection_error", NULL, s.data);
 			pfree(s.data);
 			break;
 		default:
@@ -256,11 +256,11 @@ refuse_connection(RtsyncConn *conn, const char *message, const char *error_type)
 			appendStringInfoString(&s, ",\"payload\":{\"message\":");
 			escape_json(&s, message);
 			appendStringInfoChar(&s, '}');
-			send_simple(conn, "connection_error", NULL, s.data);
+			send_simple(ws, "connection_error", NULL, s.data);
 			pfree(s.data);
 			break;
 	}
-	rtsync_conn_close(conn, 4403, "Forbidden");
+	rtsync_ws_session_close(ws, 4403, "Forbidden");
 }
 
 static const char *
@@ -289,21 +289,15 @@ init_payload_key(ClientMessage *m)
 	return key;
 }
 
-/* Connections whose key was unknown, waiting for the keys to be reloaded. */
-static List *parked = NIL;
-
-/* Connections with messages waiting for a reload (conn->parked). */
-static List *parked_messages = NIL;
-
-static void process_message(RtsyncConn *conn, const char *msg, size_t len);
+static void process_message(RtsyncWsSession *ws, const char *msg, size_t len);
 
 static void
-send_ack(RtsyncConn *conn)
+send_ack(RtsyncWsSession *ws)
 {
-	switch (conn->dialect)
+	switch (ws->dialect)
 	{
 		case RTSYNC_DIALECT_TRANSPORT_WS:
-			send_simple(conn, "connection_ack", NULL, NULL);
+			send_simple(ws, "connection_ack", NULL, NULL);
 			break;
 		case RTSYNC_DIALECT_APPSYNC:
 			{
@@ -311,13 +305,13 @@ send_ack(RtsyncConn *conn)
 
 				snprintf(rest, sizeof(rest), ",\"payload\":{\"connectionTimeoutMs\":%d}",
 						 APPSYNC_CONNECTION_TIMEOUT_MS);
-				send_simple(conn, "connection_ack", NULL, rest);
-				send_simple(conn, "ka", NULL, NULL);
+				send_simple(ws, "connection_ack", NULL, rest);
+				send_simple(ws, "ka", NULL, NULL);
 				break;
 			}
 		default:
-			send_simple(conn, "connection_ack", NULL, NULL);
-			send_simple(conn, "ka", NULL, NULL);
+			send_simple(ws, "connection_ack", NULL, NULL);
+			send_simple(ws, "ka", NULL, NULL);
 			break;
 	}
 }
@@ -329,7 +323,7 @@ send_ack(RtsyncConn *conn)
  * (bounded by the init timeout) and is decided then.
  */
 static void
-authorize(RtsyncConn *conn, const char *key, bool may_wait)
+authorize(RtsyncWsSession *ws, const char *key, bool may_wait)
 {
 	char		hash[RTSYNC_KEY_HASH_LEN + 1];
 	const char *role = NULL;
@@ -337,24 +331,20 @@ authorize(RtsyncConn *conn, const char *key, bool may_wait)
 
 	if (status == RTSYNC_KEY_INVALID && may_wait)
 	{
-		MemoryContext old = MemoryContextSwitchTo(conn->cxt);
-
-		conn->pending_key = pstrdup(key);
-		MemoryContextSwitchTo(TopMemoryContext);
-		parked = lappend(parked, conn);
-		MemoryContextSwitchTo(old);
+		ws->pending_key = MemoryContextStrdup(ws->conn->cxt, key);
+		rtsync_ws_session_set_state(ws, RTSYNC_WS_AUTHORISING);
 		rtsync_control_reload();
 		return;
 	}
 	if (status != RTSYNC_KEY_OK)
 	{
-		refuse_connection(conn, key_problem(status), "UnauthorizedException");
+		refuse_connection(ws, key_problem(status), "UnauthorizedException");
 		return;
 	}
-	conn->role = MemoryContextStrdup(conn->cxt, role);
-	strlcpy(conn->key_hash, hash, sizeof(conn->key_hash));
-	conn->acked = true;
-	send_ack(conn);
+	ws->role = MemoryContextStrdup(ws->conn->cxt, role);
+	strlcpy(ws->key_hash, hash, sizeof(ws->key_hash));
+	rtsync_ws_session_set_state(ws, RTSYNC_WS_READY);
+	send_ack(ws);
 }
 
 /*
@@ -363,13 +353,13 @@ authorize(RtsyncConn *conn, const char *key, bool may_wait)
  * this client, as server.c's guard would, and unwinds no further.
  */
 static bool
-receive_guarded(RtsyncConn *conn, const char *msg, size_t len)
+receive_guarded(RtsyncWsSession *ws, const char *msg, size_t len)
 {
 	volatile bool ok = true;
 
-	RTSYNC_GUARD(rtsync_protocol_receive(conn, msg, len),
+	RTSYNC_GUARD(rtsync_protocol_receive(ws, msg, len),
 				 {
-					 rtsync_conn_close(conn, 1011, "internal server error");
+					 rtsync_ws_session_close(ws, 1011, "internal server error");
 					 ok = false;
 				 });
 	return ok;
@@ -380,18 +370,16 @@ receive_guarded(RtsyncConn *conn, const char *msg, size_t len)
  * may park the rest again (a subscription to start, a reload asked for).
  */
 static void
-replay_parked(RtsyncConn *conn)
+replay_parked(RtsyncWsSession *ws)
 {
-	List	   *msgs = conn->parked;
+	List	   *msgs = rtsync_ws_session_unpark(ws);
 	ListCell   *mc;
 
-	conn->parked = NIL;
 	foreach(mc, msgs)
 	{
 		StringInfo	m = lfirst(mc);
 
-		if (conn->cxt == NULL || conn->close_code != 0 ||
-			!receive_guarded(conn, m->data, m->len))
+		if (!rtsync_ws_session_live(ws) || !receive_guarded(ws, m->data, m->len))
 			return;				/* the messages go with conn->cxt */
 		pfree(m->data);
 		pfree(m);
@@ -399,66 +387,57 @@ replay_parked(RtsyncConn *conn)
 	list_free(msgs);
 }
 
+/* The keys were reloaded: a session that waited for its key is decided. */
+static void
+decide_key(RtsyncWsSession *ws)
+{
+	if (rtsync_ws_session_live(ws))
+		authorize(ws, ws->pending_key, false);
+}
+
 /*
- * A reload finished (control/'s on_loaded callback): decide every
- * connection that waited for its key, then run the messages that waited,
- * in the order they came.
+ * A reload finished (control/'s on_loaded callback): decide every session
+ * that waited for its key, then run the messages that waited, in the order
+ * they came.
  */
 static void
 control_loaded(void)
 {
-	List	   *waiting = parked;
-	ListCell   *lc;
-
-	parked = NIL;
-	foreach(lc, waiting)
-	{
-		RtsyncConn *conn = lfirst(lc);
-
-		if (conn->cxt && conn->close_code == 0)
-			authorize(conn, conn->pending_key, false);
-	}
-	list_free(waiting);
-
-	waiting = parked_messages;
-	parked_messages = NIL;
-	foreach(lc, waiting)
-		replay_parked((RtsyncConn *) lfirst(lc));
-	list_free(waiting);
+	rtsync_ws_sessions_foreach_authorising(decide_key);
+	rtsync_ws_sessions_foreach_parked(replay_parked);
 }
 
 static void
-handle_connection_init(RtsyncConn *conn, ClientMessage *m)
+handle_connection_init(RtsyncWsSession *ws, ClientMessage *m)
 {
 	char	   *key;
 
-	if (conn->init_received)
+	if (ws->state != RTSYNC_WS_AWAITING_INIT)
 	{
-		if (conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS)
-			rtsync_conn_close(conn, 4429, "Too many initialisation requests");
+		if (ws->dialect == RTSYNC_DIALECT_TRANSPORT_WS)
+			rtsync_ws_session_close(ws, 4429, "Too many initialisation requests");
 		return;
 	}
-	conn->init_received = true;
-	if (conn->dialect == RTSYNC_DIALECT_GRAPHQL_WS)
-		conn->dialect = payload_object(m) ? RTSYNC_DIALECT_LEGACY : RTSYNC_DIALECT_APPSYNC;
+	if (ws->dialect == RTSYNC_DIALECT_GRAPHQL_WS)
+		ws->dialect = payload_object(m) ? RTSYNC_DIALECT_LEGACY : RTSYNC_DIALECT_APPSYNC;
 
 	key = init_payload_key(m);
-	if (key == NULL && conn->handshake_key[0] != '\0')
-		key = conn->handshake_key;
+	if (key == NULL && ws->handshake_key[0] != '\0')
+		key = ws->handshake_key;
 	if (key == NULL || key[0] == '\0')
 	{
-		refuse_connection(conn, key_problem(RTSYNC_KEY_MISSING), "UnauthorizedException");
+		refuse_connection(ws, key_problem(RTSYNC_KEY_MISSING), "UnauthorizedException");
 		return;
 	}
-	authorize(conn, key, true);
+	authorize(ws, key, true);
 }
 
 static RtsyncSubscription *
-find_subscription(RtsyncConn *conn, const char *id)
+find_subscription(RtsyncWsSession *ws, const char *id)
 {
 	ListCell   *lc;
 
-	foreach(lc, conn->subscriptions)
+	foreach(lc, ws->subscriptions)
 	{
 		RtsyncSubscription *sub = lfirst(lc);
 
@@ -474,11 +453,11 @@ find_subscription(RtsyncConn *conn, const char *id)
  * meanwhile. Its connection's parked messages then run after the reload.
  */
 static void
-drop_subscription(RtsyncConn *conn, RtsyncSubscription *sub)
+drop_subscription(RtsyncWsSession *ws, RtsyncSubscription *sub)
 {
-	if (conn->starting == sub)
-		conn->starting = NULL;
-	conn->subscriptions = list_delete_ptr(conn->subscriptions, sub);
+	if (ws->starting == sub)
+		ws->starting = NULL;
+	ws->subscriptions = list_delete_ptr(ws->subscriptions, sub);
 	rtsync_registry_unsubscribe(sub);
 }
 
@@ -492,35 +471,32 @@ static void
 subscription_started(RtsyncLsnWait *wait, XLogRecPtr lsn)
 {
 	RtsyncSubscription *sub = wait->arg;
-	RtsyncConn *conn = sub->owner;
+	RtsyncWsSession *ws = sub->owner;
 
 	rtsync_registry_start(sub, lsn);
-	if (conn->starting == sub)
-		conn->starting = NULL;
-	if (conn->cxt == NULL || conn->close_code != 0)
+	if (ws->starting == sub)
+		ws->starting = NULL;
+	if (!rtsync_conn_is_open(ws->conn) || !rtsync_ws_session_live(ws))
 		return;
-	if (conn->dialect == RTSYNC_DIALECT_APPSYNC)
-		send_simple(conn, "start_ack", sub->id, NULL);
-	if (conn->parked != NIL && !rtsync_control_busy())
-	{
-		parked_messages = list_delete_ptr(parked_messages, conn);
-		replay_parked(conn);
-	}
+	if (ws->dialect == RTSYNC_DIALECT_APPSYNC)
+		send_simple(ws, "start_ack", sub->id, NULL);
+	if (ws->parked != NIL && !rtsync_control_busy())
+		replay_parked(ws);
 }
 
 /* A subscription request refused: counted, and answered with errors. */
 static void
-refuse_subscription(RtsyncConn *conn, const char *id, List *errors,
+refuse_subscription(RtsyncWsSession *ws, const char *id, List *errors,
 					const char *error_type)
 {
 	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
-	send_operation_errors(conn, id, errors, error_type);
+	send_operation_errors(ws, id, errors, error_type);
 }
 
 static void deliver(RtsyncSubscription *sub, const char *payload, size_t len);
 static void end_subscription(RtsyncSubscription *sub, const char *message);
 
-/* Where the registry sends a subscription's events: to sub->owner, its connection. */
+/* Where the registry sends a subscription's events: to sub->owner, its session. */
 static const RtsyncSubscriptionSink subscription_sink = {
 	.deliver = deliver,
 	.ended = end_subscription,
@@ -532,7 +508,7 @@ static const RtsyncSubscriptionSink subscription_sink = {
  * (after answering the client) when it is refused.
  */
 static bool
-start_subscription(RtsyncConn *conn, const char *id, const char *query,
+start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
 				   const char *variables, const char *operation_name)
 {
 	List	   *errors = NIL;
@@ -540,38 +516,38 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
 	MemoryContext old;
 	char	   *why;
 
-	if (list_length(conn->subscriptions) >= rtsync_max_subscriptions_per_connection)
+	if (list_length(ws->subscriptions) >= rtsync_max_subscriptions_per_connection)
 	{
 		char		msg[128];
 
 		snprintf(msg, sizeof(msg), "Max number of %d subscriptions reached",
 				 rtsync_max_subscriptions_per_connection);
-		refuse_subscription(conn, id, one_error(msg), "MaxSubscriptionsReachedError");
+		refuse_subscription(ws, id, one_error(msg), "MaxSubscriptionsReachedError");
 		return false;
 	}
 	if (query == NULL)
 	{
-		refuse_subscription(conn, id, one_error("The subscription has no query."), NULL);
+		refuse_subscription(ws, id, one_error("The subscription has no query."), NULL);
 		return false;
 	}
-	sub = rtsync_registry_subscribe(&subscription_sink, conn, conn->cxt, id,
+	sub = rtsync_registry_subscribe(&subscription_sink, ws, ws->conn->cxt, id,
 									query, strlen(query), variables,
 									operation_name, &errors);
 	if (sub == NULL)
 	{
-		refuse_subscription(conn, id, errors, NULL);
+		refuse_subscription(ws, id, errors, NULL);
 		return false;
 	}
-	if (!rtsync_control_may_select(conn->role, sub->plan, &why))
+	if (!rtsync_control_may_select(ws->role, sub->plan, &why))
 	{
 		rtsync_registry_unsubscribe(sub);
-		refuse_subscription(conn, id, one_error(why), "Unauthorized");
+		refuse_subscription(ws, id, one_error(why), "Unauthorized");
 		return false;
 	}
-	old = MemoryContextSwitchTo(conn->cxt);
-	conn->subscriptions = lappend(conn->subscriptions, sub);
+	old = MemoryContextSwitchTo(ws->conn->cxt);
+	ws->subscriptions = lappend(ws->subscriptions, sub);
 	MemoryContextSwitchTo(old);
-	conn->starting = sub;
+	ws->starting = sub;
 	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_ACCEPTED, 1);
 	rtsync_control_insert_lsn(&sub->start_wait, subscription_started, sub);
 	return true;
@@ -582,8 +558,18 @@ start_subscription(RtsyncConn *conn, const char *id, const char *query,
  * queries and mutations run as over HTTP when the protocol carries them
  * (ws_operations), anything else subscribes.
  */
+static void operation_result(RtsyncWsSession *ws, const char *id,
+							 const char *result, size_t len);
+static void operation_errors(RtsyncWsSession *ws, const char *id, List *errors);
+
+/* How ws/operation.c answers: in this dialect's messages. */
+static const RtsyncWsOperationReplies operation_replies = {
+	.result = operation_result,
+	.errors = operation_errors,
+};
+
 static void
-start_operation(RtsyncConn *conn, const char *id, JsonbContainer *request,
+start_operation(RtsyncWsSession *ws, const char *id, JsonbContainer *request,
 				bool ws_operations)
 {
 	char	   *query = get_string(request, "query");
@@ -591,25 +577,26 @@ start_operation(RtsyncConn *conn, const char *id, JsonbContainer *request,
 	char	   *operation_name = get_string(request, "operationName");
 
 	if (ws_operations &&
-		rtsync_ws_operation_start(conn, id, query, variables, operation_name))
+		rtsync_ws_operation_start(ws, id, query, variables, operation_name,
+								  &operation_replies))
 		return;
-	start_subscription(conn, id, query, variables, operation_name);
+	start_subscription(ws, id, query, variables, operation_name);
 }
 
 /* graphql-transport-ws */
 static void
-receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
+receive_transport_ws(RtsyncWsSession *ws, ClientMessage *m)
 {
 	if (strcmp(m->type, "connection_init") == 0)
-		handle_connection_init(conn, m);
+		handle_connection_init(ws, m);
 	else if (strcmp(m->type, "ping") == 0)
 	{
 		char	   *payload = get_json_text(m->root, "payload");
 
 		if (payload)
-			send_simple(conn, "pong", NULL, psprintf(",\"payload\":%s", payload));
+			send_simple(ws, "pong", NULL, psprintf(",\"payload\":%s", payload));
 		else
-			send_simple(conn, "pong", NULL, NULL);
+			send_simple(ws, "pong", NULL, NULL);
 	}
 	else if (strcmp(m->type, "pong") == 0)
 		return;
@@ -619,23 +606,23 @@ receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
 
 		if (m->id == NULL || m->id[0] == '\0' || payload == NULL)
 		{
-			rtsync_conn_close(conn, 4400, "Invalid message received");
+			rtsync_ws_session_close(ws, 4400, "Invalid message received");
 			return;
 		}
-		if (!conn->acked)
+		if (ws->state != RTSYNC_WS_READY)
 		{
-			rtsync_conn_close(conn, 4401, "Unauthorized");
+			rtsync_ws_session_close(ws, 4401, "Unauthorized");
 			return;
 		}
-		if (find_subscription(conn, m->id) || rtsync_ws_operation_running(conn, m->id))
+		if (find_subscription(ws, m->id) || rtsync_ws_operation_running(ws, m->id))
 		{
 			char		reason[123];
 
 			snprintf(reason, sizeof(reason), "Subscriber for %s already exists", m->id);
-			rtsync_conn_close(conn, 4409, reason);
+			rtsync_ws_session_close(ws, 4409, reason);
 			return;
 		}
-		start_operation(conn, m->id, payload, true);
+		start_operation(ws, m->id, payload, true);
 	}
 	else if (strcmp(m->type, "complete") == 0)
 	{
@@ -643,23 +630,23 @@ receive_transport_ws(RtsyncConn *conn, ClientMessage *m)
 
 		if (m->id == NULL)
 		{
-			rtsync_conn_close(conn, 4400, "Invalid message received");
+			rtsync_ws_session_close(ws, 4400, "Invalid message received");
 			return;
 		}
-		sub = find_subscription(conn, m->id);
+		sub = find_subscription(ws, m->id);
 		if (sub)
-			drop_subscription(conn, sub);
+			drop_subscription(ws, sub);
 	}
 	else
-		rtsync_conn_close(conn, 4400, "Invalid message received");
+		rtsync_ws_session_close(ws, 4400, "Invalid message received");
 }
 
 /* legacy graphql-ws and AppSync share their message names */
 static void
-receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
+receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 {
 	if (strcmp(m->type, "connection_init") == 0)
-		handle_connection_init(conn, m);
+		handle_connection_init(ws, m);
 	else if (strcmp(m->type, "start") == 0)
 	{
 		JsonbContainer *payload = payload_object(m);
@@ -668,20 +655,20 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 
 		if (m->id == NULL || payload == NULL)
 		{
-			send_operation_errors(conn, m->id, one_error("A start message needs an id and a payload."),
+			send_operation_errors(ws, m->id, one_error("A start message needs an id and a payload."),
 								  "BadRequestException");
 			return;
 		}
-		if (data != NULL && conn->dialect != RTSYNC_DIALECT_APPSYNC)
-			conn->dialect = RTSYNC_DIALECT_APPSYNC;
-		if (!conn->acked)
+		if (data != NULL && ws->dialect != RTSYNC_DIALECT_APPSYNC)
+			ws->dialect = RTSYNC_DIALECT_APPSYNC;
+		if (ws->state != RTSYNC_WS_READY)
 		{
-			send_operation_errors(conn, m->id, one_error("connection_init must come first."),
+			send_operation_errors(ws, m->id, one_error("connection_init must come first."),
 								  "UnauthorizedException");
 			return;
 		}
-		old = find_subscription(conn, m->id);
-		if (conn->dialect == RTSYNC_DIALECT_APPSYNC)
+		old = find_subscription(ws, m->id);
+		if (ws->dialect == RTSYNC_DIALECT_APPSYNC)
 		{
 			JsonbContainer *auth = get_object(get_object(payload, "extensions"), "authorization");
 			char	   *key = get_string(auth, "x-api-key");
@@ -696,14 +683,14 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 
 				if (status != RTSYNC_KEY_OK)
 				{
-					send_operation_errors(conn, m->id, one_error(key_problem(status)),
+					send_operation_errors(ws, m->id, one_error(key_problem(status)),
 										  "UnauthorizedException");
 					return;
 				}
 			}
 			if (old)
 			{
-				send_operation_errors(conn, m->id, one_error("A subscription with this id is already running."),
+				send_operation_errors(ws, m->id, one_error("A subscription with this id is already running."),
 									  "DuplicatedOperationError");
 				return;
 			}
@@ -711,52 +698,52 @@ receive_graphql_ws(RtsyncConn *conn, ClientMessage *m)
 				request = parse_json_object(data, strlen(data));
 			if (request == NULL)
 			{
-				send_operation_errors(conn, m->id, one_error("payload.data must be a JSON string holding the query and variables."),
+				send_operation_errors(ws, m->id, one_error("payload.data must be a JSON string holding the query and variables."),
 									  "BadRequestException");
 				return;
 			}
 			/* start_ack follows once the subscription has started */
-			start_operation(conn, m->id, request, false);
+			start_operation(ws, m->id, request, false);
 			return;
 		}
 		/* legacy: the same id again replaces the running operation */
 		if (old)
-			drop_subscription(conn, old);
-		start_operation(conn, m->id, payload, true);
+			drop_subscription(ws, old);
+		start_operation(ws, m->id, payload, true);
 	}
 	else if (strcmp(m->type, "stop") == 0)
 	{
-		RtsyncSubscription *sub = m->id ? find_subscription(conn, m->id) : NULL;
+		RtsyncSubscription *sub = m->id ? find_subscription(ws, m->id) : NULL;
 
 		if (sub)
-			drop_subscription(conn, sub);
+			drop_subscription(ws, sub);
 		if (m->id)
-			send_simple(conn, "complete", m->id, NULL);
+			send_simple(ws, "complete", m->id, NULL);
 	}
 	else if (strcmp(m->type, "connection_terminate") == 0)
-		rtsync_conn_close(conn, 1000, "connection_terminate");
-	else if (conn->dialect == RTSYNC_DIALECT_APPSYNC)
-		send_operation_errors(conn, m->id, one_error(psprintf("Unsupported message type \"%s\".", m->type)),
+		rtsync_ws_session_close(ws, 1000, "connection_terminate");
+	else if (ws->dialect == RTSYNC_DIALECT_APPSYNC)
+		send_operation_errors(ws, m->id, one_error(psprintf("Unsupported message type \"%s\".", m->type)),
 							  "UnsupportedOperation");
 	else
-		send_simple(conn, "connection_error", NULL,
+		send_simple(ws, "connection_error", NULL,
 					",\"payload\":{\"message\":\"Invalid message type!\"}");
 }
 
 static void
-receive_invalid(RtsyncConn *conn)
+receive_invalid(RtsyncWsSession *ws)
 {
-	switch (conn->dialect)
+	switch (ws->dialect)
 	{
 		case RTSYNC_DIALECT_TRANSPORT_WS:
-			rtsync_conn_close(conn, 4400, "Invalid message received");
+			rtsync_ws_session_close(ws, 4400, "Invalid message received");
 			break;
 		case RTSYNC_DIALECT_APPSYNC:
-			send_simple(conn, "error", NULL,
+			send_simple(ws, "error", NULL,
 						",\"payload\":{\"errors\":[{\"errorType\":\"BadRequestException\",\"message\":\"The message is not a JSON object with a type.\"}]}");
 			break;
 		default:
-			send_simple(conn, "connection_error", NULL,
+			send_simple(ws, "connection_error", NULL,
 						",\"payload\":{\"message\":\"Message must be a JSON object with a type.\"}");
 			break;
 	}
@@ -768,29 +755,18 @@ receive_invalid(RtsyncConn *conn)
  * it waits (in order) and runs once that is done.
  */
 void
-rtsync_protocol_receive(RtsyncConn *conn, const char *msg, size_t len)
+rtsync_protocol_receive(RtsyncWsSession *ws, const char *msg, size_t len)
 {
-	if (rtsync_control_busy() || conn->parked != NIL || conn->starting != NULL)
+	if (rtsync_control_busy() || ws->parked != NIL || ws->starting != NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(conn->cxt);
-		StringInfo	copy = makeStringInfo();
-
-		appendBinaryStringInfo(copy, msg, len);
-		if (conn->parked == NIL)
-		{
-			MemoryContextSwitchTo(TopMemoryContext);
-			parked_messages = lappend(parked_messages, conn);
-			MemoryContextSwitchTo(conn->cxt);
-		}
-		conn->parked = lappend(conn->parked, copy);
-		MemoryContextSwitchTo(old);
+		rtsync_ws_session_park(ws, msg, len);
 		return;
 	}
-	process_message(conn, msg, len);
+	process_message(ws, msg, len);
 }
 
 static void
-process_message(RtsyncConn *conn, const char *msg, size_t len)
+process_message(RtsyncWsSession *ws, const char *msg, size_t len)
 {
 	ClientMessage m;
 	MemoryContext old;
@@ -800,11 +776,11 @@ process_message(RtsyncConn *conn, const char *msg, size_t len)
 											ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(message_cxt);
 	if (!parse_message(msg, len, &m))
-		receive_invalid(conn);
-	else if (conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS)
-		receive_transport_ws(conn, &m);
+		receive_invalid(ws);
+	else if (ws->dialect == RTSYNC_DIALECT_TRANSPORT_WS)
+		receive_transport_ws(ws, &m);
 	else
-		receive_graphql_ws(conn, &m);
+		receive_graphql_ws(ws, &m);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(message_cxt);
 }
@@ -815,63 +791,61 @@ process_message(RtsyncConn *conn, const char *msg, size_t len)
  * revoked key is noticed on a quiet connection.
  */
 void
-rtsync_protocol_keepalive(RtsyncConn *conn)
+rtsync_protocol_keepalive(RtsyncWsSession *ws)
 {
-	if (!conn->acked || conn->close_code)
+	if (ws->state != RTSYNC_WS_READY || !rtsync_ws_session_live(ws))
 		return;
-	if (rtsync_apikey_recheck(conn->key_hash) != RTSYNC_KEY_OK)
+	if (rtsync_apikey_recheck(ws->key_hash) != RTSYNC_KEY_OK)
 	{
-		refuse_connection(conn, "The API key is no longer valid.", "UnauthorizedException");
+		refuse_connection(ws, "The API key is no longer valid.", "UnauthorizedException");
 		return;
 	}
-	if (conn->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
-		send_simple(conn, "ka", NULL, NULL);
+	if (ws->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
+		send_simple(ws, "ka", NULL, NULL);
 }
 
 void
-rtsync_protocol_closed(RtsyncConn *conn)
+rtsync_protocol_closed(RtsyncWsSession *ws)
 {
 	ListCell   *lc;
 
-	parked = list_delete_ptr(parked, conn);
-	parked_messages = list_delete_ptr(parked_messages, conn);
-	rtsync_ws_operations_closed(conn);
-	conn->starting = NULL;
-	foreach(lc, conn->subscriptions)
+	rtsync_ws_operations_closed(ws);
+	ws->starting = NULL;
+	foreach(lc, ws->subscriptions)
 		rtsync_registry_unsubscribe(lfirst(lc));
-	conn->subscriptions = NIL;
+	ws->subscriptions = NIL;
 }
 
 /* A query's or mutation's answer (ws/operation.c), then its end. */
-void
-rtsync_protocol_operation_result(RtsyncConn *conn, const char *id, const char *result,
+static void
+operation_result(RtsyncWsSession *ws, const char *id, const char *result,
 								 size_t len)
 {
 	StringInfoData s;
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"type\":\"%s\",\"id\":",
-					 conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data");
+					 ws->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data");
 	escape_json(&s, id);
 	appendStringInfoString(&s, ",\"payload\":");
 	appendBinaryStringInfo(&s, result, len);
 	appendStringInfoChar(&s, '}');
-	rtsync_conn_send_str(conn, &s);
+	rtsync_conn_send_str(ws->conn, &s);
 	pfree(s.data);
-	send_simple(conn, "complete", id, NULL);
+	send_simple(ws, "complete", id, NULL);
 }
 
-void
-rtsync_protocol_operation_errors(RtsyncConn *conn, const char *id, List *errors)
+static void
+operation_errors(RtsyncWsSession *ws, const char *id, List *errors)
 {
-	send_operation_errors(conn, id, errors, NULL);
+	send_operation_errors(ws, id, errors, NULL);
 }
 
 /* An event for one subscription: payload is {"data":{...}}. */
 static void
 deliver(RtsyncSubscription *sub, const char *payload, size_t len)
 {
-	RtsyncConn *conn = sub->owner;
+	RtsyncWsSession *ws = sub->owner;
 
 	/* the envelope up to the payload is the same for every event: made once */
 	if (sub->envelope == NULL)
@@ -881,15 +855,15 @@ deliver(RtsyncSubscription *sub, const char *payload, size_t len)
 
 		initStringInfo(&s);
 		appendStringInfo(&s, "{\"type\":\"%s\",\"id\":",
-						 conn->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data");
+						 ws->dialect == RTSYNC_DIALECT_TRANSPORT_WS ? "next" : "data");
 		escape_json(&s, sub->id);
 		appendStringInfoString(&s, ",\"payload\":");
 		sub->envelope = s.data;
 		sub->envelope_len = s.len;
 		MemoryContextSwitchTo(old);
 	}
-	rtsync_conn_send_parts(conn, sub->envelope, sub->envelope_len, payload, len, "}", 1);
-	if (conn->close_code == 0)	/* else dropped: closing, or too slow */
+	rtsync_conn_send_parts(ws->conn, sub->envelope, sub->envelope_len, payload, len, "}", 1);
+	if (rtsync_ws_session_live(ws))	/* else dropped: closing, or too slow */
 		rtsync_metrics_count(RTSYNC_M_EVENTS_DELIVERED, 1);
 }
 
@@ -897,26 +871,26 @@ deliver(RtsyncSubscription *sub, const char *payload, size_t len)
 static void
 end_subscription(RtsyncSubscription *sub, const char *message)
 {
-	RtsyncConn *conn = sub->owner;
+	RtsyncWsSession *ws = sub->owner;
 	char	   *id = pstrdup(sub->id);
 
 	List	   *errors = one_error(message);
 
-	drop_subscription(conn, sub);
-	send_operation_errors(conn, id, errors, "SubscriptionEnded");
-	if (conn->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
-		send_simple(conn, "complete", id, NULL);
+	drop_subscription(ws, sub);
+	send_operation_errors(ws, id, errors, "SubscriptionEnded");
+	if (ws->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
+		send_simple(ws, "complete", id, NULL);
 	pfree(((RtsyncGqlError *) linitial(errors))->message);
 	list_free_deep(errors);
 	pfree(id);
 }
 
-/* Re-check a connection's key after the keys changed. */
+/* Re-check a session's key after the keys changed. */
 static void
-recheck_key(RtsyncConn *conn)
+recheck_key(RtsyncWsSession *ws)
 {
-	if (conn->acked && rtsync_apikey_recheck(conn->key_hash) != RTSYNC_KEY_OK)
-		refuse_connection(conn, "The API key is no longer valid.", "UnauthorizedException");
+	if (ws->state == RTSYNC_WS_READY && rtsync_apikey_recheck(ws->key_hash) != RTSYNC_KEY_OK)
+		refuse_connection(ws, "The API key is no longer valid.", "UnauthorizedException");
 }
 
 /*
@@ -924,20 +898,20 @@ recheck_key(RtsyncConn *conn)
  * whose role may no longer read its table or a column it uses is ended.
  */
 static void
-recheck_privileges(RtsyncConn *conn)
+recheck_privileges(RtsyncWsSession *ws)
 {
 	List	   *subs;
 	ListCell   *lc;
 
-	if (!conn->acked || conn->close_code != 0 || conn->subscriptions == NIL)
+	if (ws->state != RTSYNC_WS_READY || !rtsync_ws_session_live(ws) || ws->subscriptions == NIL)
 		return;
-	subs = list_copy(conn->subscriptions);
+	subs = list_copy(ws->subscriptions);
 	foreach(lc, subs)
 	{
 		RtsyncSubscription *sub = lfirst(lc);
 		char	   *why;
 
-		if (!rtsync_control_may_select(conn->role, sub->plan, &why))
+		if (!rtsync_control_may_select(ws->role, sub->plan, &why))
 		{
 			end_subscription(sub, why);
 			pfree(why);
@@ -948,14 +922,14 @@ recheck_privileges(RtsyncConn *conn)
 
 /*
  * Keys and grants were loaded (control/'s on_access callback): every
- * connection whose key is gone or expired is closed now, and every
+ * session whose key is gone or expired is closed now, and every
  * subscription its role may no longer read is ended.
  */
 static void
 access_loaded(void)
 {
-	rtsync_server_foreach_connection(recheck_key);
-	rtsync_server_foreach_connection(recheck_privileges);
+	rtsync_ws_sessions_foreach(recheck_key);
+	rtsync_ws_sessions_foreach(recheck_privileges);
 }
 
 /* At start, before control/ loads: hear of its loads. */

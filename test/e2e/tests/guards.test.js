@@ -1,6 +1,6 @@
 // The worker's memory and error boundaries, seen from outside: a database
 // name that needs quoting in the conninfo, many frames to one client
-// arriving whole and in order (the direct send, server.c conn_flush, and
+// arriving whole and in order (the direct send, net/transport.c conn_flush, and
 // the lws version it is written for), memory that returns to where it was
 // after thousands of connections, and a schema that fails to build at
 // start without leaving the worker a dangling pointer.
@@ -84,7 +84,7 @@ test('a database name with a quote and a backslash: the worker connects to it an
 test('the build uses libwebsockets 4.1, which the direct send is written for', () => {
   // the headers the build used (Debian's package; pkg-config is not installed everywhere)
   const version = execFileSync('dpkg-query', ['-W', '--showformat=${Version}', 'libwebsockets-dev'], { encoding: 'utf8' }).trim();
-  assert.match(version, /^4\.1\./, 'server.c conn_flush relies on lws 4.1 (see its banner)');
+  assert.match(version, /^4\.1\./, 'net/transport.c conn_flush relies on lws 4.1 (see its banner)');
 });
 
 test('3,000 events to one client in one transaction arrive whole and in order', async () => {

@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * ws/session.h
+ *	  A GraphQL-over-WebSocket session: which dialect the client speaks,
+ *	  who it is, its subscriptions, and where it is in its life.
+ *
+ * A session's life is one state, changed only by rtsync_ws_session_set_state,
+ * which also keeps the lists a state implies (the init-timeout FIFO while
+ * awaiting init or authorising, the keys-waiting list while authorising):
+ * nothing else adds a session to or removes it from them.
+ *
+ *	  AWAITING_INIT --connection_init--> AUTHORISING --keys reloaded--> READY
+ *	        \_______________________________/ \__key known__/   |
+ *	                          refused, timed out, ended          v
+ *	                                 --------------------->  CLOSING --lws--> CLOSED
+ *
+ * Memory: the struct sits next to its transport (net/transport.h) in lws'
+ * per-session data; what it points to lives in conn->cxt.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_WS_SESSION_H
+#define RTSYNC_WS_SESSION_H
+
+#include "lib/ilist.h"
+#include "nodes/pg_list.h"
+
+#include "net/transport.h"
+
+/* Which GraphQL-over-WebSocket protocol the client speaks. */
+typedef enum RtsyncDialect
+{
+	RTSYNC_DIALECT_TRANSPORT_WS,	/* graphql-transport-ws (graphql-ws) */
+	RTSYNC_DIALECT_GRAPHQL_WS,	/* graphql-ws subprotocol, not yet known
+								 * whether AppSync or legacy Apollo */
+	RTSYNC_DIALECT_LEGACY,		/* subscriptions-transport-ws */
+	RTSYNC_DIALECT_APPSYNC		/* AWS AppSync real-time */
+} RtsyncDialect;
+
+typedef enum RtsyncWsState
+{
+	RTSYNC_WS_AWAITING_INIT,	/* upgraded; no connection_init yet */
+	RTSYNC_WS_AUTHORISING,		/* its key is not known yet: waits for the
+								 * keys to reload (within the init timeout) */
+	RTSYNC_WS_READY,			/* acknowledged: operations run */
+	RTSYNC_WS_CLOSING,			/* refused, timed out or ended: nothing more
+								 * runs; the transport sends the close */
+	RTSYNC_WS_CLOSED			/* lws closed it: on no list */
+} RtsyncWsState;
+
+#define RTSYNC_MAX_KEY_LEN 128
+
+struct RtsyncSubscription;
+
+typedef struct RtsyncWsSession
+{
+	RtsyncConn *conn;			/* its transport */
+	RtsyncWsState state;
+	RtsyncDialect dialect;
+	bool		appsync_handshake;	/* header- subprotocol or header= query */
+	char		handshake_key[RTSYNC_MAX_KEY_LEN];	/* API key from the upgrade */
+	char	   *role;			/* the API key's role, once READY */
+	char		key_hash[65];	/* ... and the key's hash, to recheck it */
+	char	   *pending_key;	/* AUTHORISING: the key to decide */
+	List	   *parked;			/* messages waiting for a reload to finish,
+								 * or for a subscription's start point */
+	struct RtsyncSubscription *starting;	/* waiting for its start point */
+	List	   *subscriptions;	/* RtsyncSubscription * */
+	uint64		init_deadline;	/* uv_now() by which it must be READY */
+	dlist_node	node;			/* in the list of all sessions */
+	dlist_node	init_node;		/* AWAITING_INIT, AUTHORISING: init FIFO */
+	dlist_node	keys_node;		/* AUTHORISING: keys-waiting list */
+	dlist_node	parked_node;	/* while parked != NIL */
+} RtsyncWsSession;
+
+extern void rtsync_ws_sessions_init(uv_loop_t *loop);
+extern void rtsync_ws_sessions_shutdown(void);
+
+/* lws established the connection (its transport is open) */
+extern void rtsync_ws_session_open(RtsyncWsSession *s, RtsyncConn *conn,
+								   RtsyncDialect dialect);
+extern void rtsync_ws_session_set_state(RtsyncWsSession *s, RtsyncWsState state);
+/* CLOSING, and the transport closes with code once its queue is out */
+extern void rtsync_ws_session_close(RtsyncWsSession *s, int code, const char *reason);
+
+/* Can the session still be answered? */
+static inline bool
+rtsync_ws_session_live(const RtsyncWsSession *s)
+{
+	return s->state < RTSYNC_WS_CLOSING && !rtsync_conn_closing(s->conn);
+}
+
+/* Keep a message for later, in order; take a session's kept messages. */
+extern void rtsync_ws_session_park(RtsyncWsSession *s, const char *msg, size_t len);
+extern List *rtsync_ws_session_unpark(RtsyncWsSession *s);
+
+/*
+ * Every session in a state or with parked messages, as they are now: fn may
+ * change the state or park again; what it does is seen on the next call.
+ */
+extern void rtsync_ws_sessions_foreach(void (*fn) (RtsyncWsSession *s));
+extern void rtsync_ws_sessions_foreach_authorising(void (*fn) (RtsyncWsSession *s));
+extern void rtsync_ws_sessions_foreach_parked(void (*fn) (RtsyncWsSession *s));
+
+#endif							/* RTSYNC_WS_SESSION_H */
