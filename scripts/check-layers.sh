@@ -6,7 +6,9 @@
 #   - no include climbs with "../";
 #   - graphql/ is pure: no uv.h, libwebsockets.h or libpq-fe.h;
 #   - no two modules (a .c with its .h) include each other in a loop, also
-#     within a folder: a call upward goes through a registered callback.
+#     within a folder: a call upward goes through a registered callback;
+#   - a function a header declares is defined by its own module (x.h: x.c,
+#     or x_*.c beside it), so no header hides a call into another module.
 # Usage: scripts/check-layers.sh [DIR]   (DIR: a tree holding bgworker/;
 #        default the checkout) -- prints each violation, exits 1 on any.
 #        scripts/check-layers.sh --self-test   plants one violation of each
@@ -84,6 +86,18 @@ check_tree() {
 			fi
 		done < <(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]+"([^"]+)".*/\1/p' "$f")
 	done < <(find extension -name '*.[ch]' | sort)
+	# every extern function of x.h is defined in x.c or x_*.c beside it
+	local h base fn
+	while IFS= read -r h; do
+		base=${h%.h}
+		while IFS= read -r fn; do
+			[ -n "$fn" ] || continue
+			if ! grep -qsE "^$fn\(" "$base".c "$base"_*.c; then
+				echo "$h: declares $fn, which ${base##*/}.c does not define (a header declares only its own module's functions)"
+				bad=1
+			fi
+		done < <(grep -E '^extern[^;(]*\b[a-z_][a-z_0-9]*\(' "$h" | sed -E 's/^extern[^(]*[^a-z_0-9]([a-z_][a-z_0-9]*)\(.*/\1/')
+	done < <(find bgworker -name '*.h' | sort)
 	# loops: tsort names the modules of each one
 	local loops
 	loops=$(awk '$1 != $2' "$edges" | sort -u | tsort 2>&1 >/dev/null | grep -v 'input contains a loop' || true)
@@ -123,6 +137,7 @@ self_test() {
 	plant "libpq include in graphql/" bgworker/graphql/schema.h '#include "libpq-fe.h"'
 	plant "../ include" bgworker/ws/protocol.c '#include "../extension/value_encode.h"'
 	plant "loop between modules" bgworker/graphql/lexer.c '#include "graphql/parser.h"'
+	plant "function declared away from its module" bgworker/graphql/schema.h 'extern void rtsync_protocol_receive(void);'
 	return $failed
 }
 

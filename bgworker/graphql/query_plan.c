@@ -24,7 +24,7 @@
 #include "graphql/page_token.h"
 #include "graphql/query_plan.h"
 #include "graphql/query_sql.h"
-#include "graphql/validate.h"
+#include "graphql/operation.h"
 
 /* Amplify's default page size; larger limits are capped here */
 #define DEFAULT_LIMIT 100

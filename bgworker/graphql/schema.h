@@ -138,9 +138,6 @@ extern char *rtsync_plural_name(const char *type_name);
  */
 extern RtsyncSchema *rtsync_schema_from_json(const char *json, char **error);
 
-/* In a backend (SQL functions, sqlapi/schema.c): the same, read through SPI. */
-extern RtsyncSchema *rtsync_schema_load_spi(void);
-
 /* JSON helpers shared by the GraphQL modules; they never ereport. */
 extern Jsonb *rtsync_json_parse(const char *json, size_t len, char **error);
 extern bool rtsync_number_text_ok(const char *text, size_t len);

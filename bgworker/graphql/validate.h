@@ -42,17 +42,6 @@ typedef struct RtsyncGqlRequest
 typedef void *(*RtsyncOperationPlanner) (RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 										  MemoryContext plan_cxt, void *arg);
 
-/*
- * Parses the request, applies the rules on the whole document, selects the
- * operation and calls plan_op, in a scratch context and catching any
- * ERROR (reported as an internal error). Returns plan_op's plan, or NULL
- * with errors appended to *errors (in the caller's context) and plan_cxt
- * deleted. Never ereports.
- */
-extern void *rtsync_plan_operation(RtsyncSchema *schema, const RtsyncGqlRequest *req,
-								   MemoryContext plan_cxt, RtsyncOperationPlanner plan_op,
-								   void *arg, List **errors);
-
 typedef enum RtsyncTypeKind
 {
 	RTSYNC_TYPE_UNKNOWN,
@@ -122,7 +111,6 @@ extern void rtsync_validate_subscription(RtsyncPlanState *ps);
  */
 extern void rtsync_validate_variables(RtsyncPlanState *ps);
 extern void rtsync_validate_unused_variables(RtsyncPlanState *ps);
-extern RtsyncGqlOperation *rtsync_select_operation(RtsyncPlanState *ps, const char *name);
 extern void rtsync_validate_directives(RtsyncPlanState *ps, List *directives,
 									   const char *where);
 

@@ -29,8 +29,10 @@
 
 #include "graphql/parser.h"
 #include "graphql/introspection.h"
+#include "graphql/operation.h"
 #include "graphql/schema_sdl.h"
 #include "graphql/schema_types.h"
+#include "sqlapi/schema.h"
 
 PG_FUNCTION_INFO_V1(rtsync_schema_sdl);
 PG_FUNCTION_INFO_V1(rtsync_graphql_introspect);

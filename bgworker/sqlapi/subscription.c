@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "sqlapi/schema.h"
 #include "graphql/subscription_plan.h"
 
 PG_FUNCTION_INFO_V1(rtsync_graphql_plan);
