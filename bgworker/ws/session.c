@@ -25,6 +25,7 @@ static dlist_head authorising = DLIST_STATIC_INIT(authorising);
 static dlist_head parked = DLIST_STATIC_INIT(parked);
 static uv_timer_t init_timer;
 static uv_loop_t *session_loop = NULL;
+static bool timer_closed = false;	/* at shutdown; sessions may still open */
 
 static void init_timeout_cb(uv_timer_t *timer);
 
@@ -38,11 +39,11 @@ rtsync_ws_sessions_init(uv_loop_t *loop)
 void
 rtsync_ws_sessions_shutdown(void)
 {
-	if (session_loop == NULL)
+	if (session_loop == NULL || timer_closed)
 		return;
 	uv_timer_stop(&init_timer);
 	uv_close((uv_handle_t *) &init_timer, NULL);
-	session_loop = NULL;
+	timer_closed = true;
 }
 
 static bool
@@ -61,7 +62,7 @@ rtsync_ws_session_open(RtsyncWsSession *s, RtsyncConn *conn, RtsyncDialect diale
 	dlist_push_tail(&sessions, &s->node);
 	s->init_deadline = uv_now(session_loop) + rtsync_connection_init_timeout_ms;
 	dlist_push_tail(&init_fifo, &s->init_node);
-	if (!uv_is_active((uv_handle_t *) &init_timer))
+	if (!timer_closed && !uv_is_active((uv_handle_t *) &init_timer))
 		uv_timer_start(&init_timer, init_timeout_cb, rtsync_connection_init_timeout_ms, 0);
 }
 
@@ -112,6 +113,8 @@ init_timeout_check(uv_timer_t *timer)
 
 		if (s->init_deadline > now)
 		{
+			if (timer_closed)
+				return;
 			uv_timer_start(&init_timer, init_timeout_cb, s->init_deadline - now, 0);
 			return;
 		}
