@@ -80,12 +80,6 @@ static const struct lws_protocols protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
-int
-rtsync_server_connection_count(void)
-{
-	return rtsync_transport_count();
-}
-
 /*
  * lws' own log lines, at LOG level, without its trailing newline. lws calls
  * this from anywhere, also outside our guards: it must not fail, so it
@@ -182,13 +176,6 @@ websocket_path_ok(struct lws *wsi)
 
 
 
-
-/* At the end of each pass of the loop: the transport writes what was queued. */
-void
-rtsync_server_flush(void)
-{
-	rtsync_transport_flush();
-}
 
 static void
 client_established(struct lws *wsi, RtsyncClient *client)

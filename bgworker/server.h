@@ -13,9 +13,6 @@
 
 extern bool rtsync_server_start(uv_loop_t *loop);
 extern void rtsync_server_reload(void);
-extern void rtsync_server_flush(void);
-/* open WebSocket connections (the worker waits for them to close) */
-extern int	rtsync_server_connection_count(void);
 extern void rtsync_server_shutdown(void);
 extern void rtsync_server_destroy(void);
 

@@ -148,7 +148,7 @@ loop_pass(uv_loop_t *loop, WaitEventSet *wes, long max_timeout_ms)
 	rtsync_metrics_heartbeat();
 	uv_run(loop, UV_RUN_NOWAIT);
 	/* what the pass queued for clients goes out now, a write per client */
-	rtsync_server_flush();
+	rtsync_transport_flush();
 	timeout = uv_backend_timeout(loop);
 	if (max_timeout_ms >= 0 && (timeout < 0 || timeout > max_timeout_ms))
 		timeout = max_timeout_ms;
@@ -226,7 +226,7 @@ rtsync_worker_main(Datum arg)
 	rtsync_pool_stop();
 	rtsync_control_stop();
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHUTDOWN_GRACE_MS);
-	while (rtsync_server_connection_count() > 0 &&
+	while (rtsync_transport_count() > 0 &&
 		   GetCurrentTimestamp() < deadline)
 		loop_pass(&loop, wes, 50);
 	rtsync_server_destroy();

@@ -95,8 +95,14 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 		initStringInfo(&body);
 		if (failure)
 		{
+			StringInfoData errors;
+
 			ereport(LOG, (errmsg("rtsync GraphQL operation failed: %s", failure)));
-			appendStringInfoString(&body, "{\"data\":null,\"errors\":[{\"errorType\":\"ServiceUnavailable\",\"message\":\"The database could not run the operation.\"}]}");
+			initStringInfo(&errors);
+			rtsync_answer_append_error(&errors, "ServiceUnavailable",
+									   "The database could not run the operation.",
+									   NULL, NULL);
+			appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", errors.data);
 		}
 		else
 			rtsync_answer_build(op->plan, results, &body);
