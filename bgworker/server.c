@@ -183,10 +183,12 @@ client_established(struct lws *wsi, RtsyncClient *client)
 	const struct lws_protocols *proto = lws_get_protocol(wsi);
 	RtsyncDialect dialect = RTSYNC_DIALECT_TRANSPORT_WS;
 
+	/* the upgrade's headers are still there; the token goes in conn->cxt */
+	rtsync_conn_open(&client->conn, wsi);
+	rtsync_ws_handshake_inspect(wsi, &client->session, RTSYNC_APPSYNC_HEADER, client->conn.cxt);
 	if (proto->id == 2)
 		dialect = client->session.appsync_handshake ?
 			RTSYNC_DIALECT_APPSYNC : RTSYNC_DIALECT_GRAPHQL_WS;
-	rtsync_conn_open(&client->conn, wsi);
 	rtsync_ws_session_open(&client->session, &client->conn, dialect);
 }
 
@@ -210,7 +212,6 @@ server_callback_guarded(struct lws *wsi, enum lws_callback_reasons reason,
 		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 			if (!websocket_accepting() || !websocket_path_ok(wsi))
 				return -1;
-			rtsync_ws_handshake_inspect(wsi, &client->session, RTSYNC_APPSYNC_HEADER);
 			return 0;
 		case LWS_CALLBACK_ESTABLISHED:
 			client_established(wsi, client);

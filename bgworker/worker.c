@@ -72,6 +72,7 @@
 
 #include "net/transport.h"
 #include "control/control.h"
+#include "control/identity.h"
 #include "http/graphql.h"
 #include "stream/registry.h"
 #include "ws/protocol.h"
@@ -131,6 +132,12 @@ reload_config(void)
 {
 	ProcessConfigFile(PGC_SIGHUP);
 	rtsync_server_reload();
+	/*
+	 * A rotated JWKS file; and the roles a token may take, should the
+	 * authenticator have changed (a reload is one round trip: always).
+	 */
+	rtsync_identity_load_keys();
+	rtsync_control_reload();
 }
 
 /*
@@ -207,6 +214,7 @@ rtsync_worker_main(Datum arg)
 	rtsync_registry_init();
 	rtsync_protocol_init();
 	rtsync_http_graphql_init();
+	rtsync_identity_load_keys();
 	rtsync_control_start(&loop);
 	rtsync_pool_start(&loop);
 	rtsync_replication_start(&loop);

@@ -34,6 +34,15 @@ int			rtsync_http_head_timeout_ms = 10000;
 int			rtsync_http_body_timeout_ms = 30000;
 int			rtsync_http_keepalive_timeout_ms = 60000;
 char	   *rtsync_cors_allowed_origins = NULL;
+char	   *rtsync_jwt_secret = NULL;
+char	   *rtsync_jwt_jwks_file = NULL;
+char	   *rtsync_jwt_issuer = NULL;
+char	   *rtsync_jwt_audience = NULL;
+int			rtsync_jwt_leeway_s = 30;
+char	   *rtsync_jwt_role_claim = NULL;
+char	   *rtsync_jwt_default_role = NULL;
+char	   *rtsync_jwt_authenticator = NULL;
+bool		rtsync_jwt_allow_bypassrls = false;
 
 /*
  * The planner's limits. The defaults refuse what only an attacker sends
@@ -154,6 +163,31 @@ check_max_query_tokens(int *newval, void **extra, GucSource source)
 	return check_planner_limit(*newval, INTROSPECTION_TOKENS, "tokens");
 }
 
+/*
+ * An HMAC secret shorter than the hash is guessable offline from one token
+ * (RFC 7518 section 3.2 asks for at least 256 bits): refused, not warned.
+ */
+static bool
+check_jwt_secret(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || strlen(*newval) >= RTSYNC_JWT_SECRET_MIN_BYTES)
+		return true;
+	GUC_check_errdetail("An HMAC secret needs at least %d bytes; this one has %zu.",
+						RTSYNC_JWT_SECRET_MIN_BYTES, strlen(*newval));
+	GUC_check_errhint("Generate one with: openssl rand -base64 32");
+	return false;
+}
+
+/* A claims path: names, dots and [index]es, never empty. */
+static bool
+check_jwt_role_claim(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && (*newval)[0] != '\0')
+		return true;
+	GUC_check_errdetail("The role claim is a path into the claims, such as role or cognito:groups[0].");
+	return false;
+}
+
 void
 rtsync_settings_define(void)
 {
@@ -260,5 +294,43 @@ rtsync_settings_define(void)
 							"Most tokens (names, punctuators, values) a GraphQL document may have.",
 							NULL, &rtsync_max_query_tokens, 15000, 1, PG_INT32_MAX,
 							PGC_SIGHUP, 0, check_max_query_tokens, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_secret",
+							   "HMAC secret tokens signed with HS256, HS384 or HS512 are verified with (at least 32 bytes); empty: none.",
+							   NULL, &rtsync_jwt_secret, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   check_jwt_secret, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_jwks_file",
+							   "JWKS file of the public keys tokens are verified with (RS256, PS256, ES256, EdDSA and kin); read again on reload.",
+							   NULL, &rtsync_jwt_jwks_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_issuer",
+							   "Issuer (iss) a token must name; empty: not checked.",
+							   NULL, &rtsync_jwt_issuer, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_audience",
+							   "Audience a token must be for: its aud (a string or an element of an array) or its client_id (Cognito access tokens); empty: not checked.",
+							   NULL, &rtsync_jwt_audience, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.jwt_leeway",
+							"Clock skew allowed when checking a token's exp, nbf and iat.",
+							NULL, &rtsync_jwt_leeway_s, 30, 0, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_role_claim",
+							   "Path to the claim naming a token's role: role, app_metadata.role, cognito:groups[0].",
+							   NULL, &rtsync_jwt_role_claim, "role",
+							   PGC_SIGHUP, 0, check_jwt_role_claim, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_default_role",
+							   "Role of a token whose role claim is absent; empty: such a token is refused.",
+							   NULL, &rtsync_jwt_default_role, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("rtsync.jwt_authenticator",
+							   "Tokens may become only roles this role is a member of (never a superuser); empty: tokens are refused.",
+							   "As with PostgREST's authenticator: GRANT each role a token may name TO this role.",
+							   &rtsync_jwt_authenticator, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("rtsync.jwt_allow_bypassrls",
+							 "Lets tokens become roles with BYPASSRLS.",
+							 NULL, &rtsync_jwt_allow_bypassrls, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("rtsync");
 }

@@ -30,6 +30,18 @@ extern int	rtsync_http_body_timeout_ms;
 extern int	rtsync_http_keepalive_timeout_ms;
 extern char *rtsync_cors_allowed_origins;
 
+/* Token sign-in (control/identity.c) */
+#define RTSYNC_JWT_SECRET_MIN_BYTES 32
+extern char *rtsync_jwt_secret;
+extern char *rtsync_jwt_jwks_file;
+extern char *rtsync_jwt_issuer;
+extern char *rtsync_jwt_audience;
+extern int	rtsync_jwt_leeway_s;
+extern char *rtsync_jwt_role_claim;
+extern char *rtsync_jwt_default_role;
+extern char *rtsync_jwt_authenticator;
+extern bool rtsync_jwt_allow_bypassrls;
+
 /*
  * What one GraphQL document may ask of the planner (see base/settings.c for the
  * defaults' reasons). Fields, fragment spreads and inline fragments nest at

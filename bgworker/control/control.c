@@ -61,6 +61,7 @@
 #include "extension/role_watch.h"
 #include "control/apikeys.h"
 #include "control/control.h"
+#include "control/identity.h"
 #include "base/guard.h"
 #include "net/pgconn.h"
 #include "graphql/schema.h"
@@ -97,8 +98,9 @@ static const char *wait_sql_format =
 "COMMIT;";
 
 /*
- * One round trip, four results: the schema; the keys; for every (key role,
- * published table) pair whether the role has SELECT on the table and
+ * One round trip, five results: the schema; the keys; the roles tokens may
+ * take (control/identity.c); for every (key or token role, published table)
+ * pair whether the role has SELECT on the table and
  * whether row-level security applies to it; and, where it has no SELECT on
  * the table, the columns it may read (column privileges). Roles are taken
  * by OID from pg_authid, so a key whose role was dropped matches nothing
@@ -113,22 +115,23 @@ static const char *wait_sql_format =
  * to the table's owner or roles that inherit from it unless the table
  * forces row-level security.
  */
-static const char *load_sql =
+static const char *load_sql_format =
 "SELECT rtsync._schema_description()::text;"
 "SELECT key_hash, role, coalesce(expires_at, 'infinity')::text"
 "  FROM rtsync.api_key WHERE revoked_at IS NULL;"
+"%s;"
 "SELECT a.rolname, p.relid::oid,"
 "       pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT'),"
 "       c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
 "                                 OR (NOT c.relforcerowsecurity"
 "                                     AND pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE'))),"
 "       c.relname"
-"  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
+"  FROM (%s) r"
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
 "  CROSS JOIN rtsync.published_table p"
 "  JOIN pg_catalog.pg_class c ON c.oid = p.relid;"
 "SELECT a.rolname, p.relid::oid, t.attname"
-"  FROM (SELECT DISTINCT role FROM rtsync.api_key WHERE revoked_at IS NULL) r"
+"  FROM (%s) r"
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
 "  CROSS JOIN rtsync.published_table p"
 "  JOIN pg_catalog.pg_attribute t ON t.attrelid = p.relid"
@@ -136,6 +139,18 @@ static const char *load_sql =
 " WHERE NOT pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT')"
 "   AND pg_catalog.has_column_privilege(a.oid, p.relid, t.attnum, 'SELECT')"
 " ORDER BY 1, 2, t.attnum";
+
+/* The roles grants are computed for: the keys' and those tokens may take. */
+static char *
+load_sql(void)
+{
+	char	   *token_roles = rtsync_identity_roles_sql();
+	char	   *roles = psprintf("SELECT role FROM rtsync.api_key WHERE revoked_at IS NULL"
+								 " UNION SELECT rolname FROM (%s) t",
+								 token_roles);
+
+	return psprintf(load_sql_format, token_roles, roles, roles);
+}
 
 static const char *insert_lsn_sql = "SELECT pg_catalog.pg_current_wal_insert_lsn()";
 
@@ -267,7 +282,7 @@ control_send_load(void)
 	ereport(DEBUG1, (errmsg("rtsync reloads schema, keys and grants")));
 	if (TransactionIdIsValid(wait_xid))
 		wait_sql = psprintf(wait_sql_format, wait_xid, wait_xid, wait_xid);
-	sql = psprintf("%s%s", wait_sql ? wait_sql : "", load_sql);
+	sql = psprintf("%s%s", wait_sql ? wait_sql : "", load_sql());
 	/* libpq has copied the query into its buffer: ours go now */
 	sent = control_send(sql, CONTROL_LOADING);
 	pfree(sql);
@@ -391,6 +406,16 @@ take_keys(PGresult *res)
 }
 
 static void
+take_token_roles(PGresult *res)
+{
+	rtsync_identity_roles_begin_load();
+	for (int i = 0; i < PQntuples(res); i++)
+		rtsync_identity_roles_add(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)[0] == 't',
+								  PQgetvalue(res, i, 2)[0] == 't');
+	rtsync_identity_roles_end_load();
+}
+
+static void
 take_grants(PGresult *res)
 {
 	HASHCTL		ctl;
@@ -437,7 +462,7 @@ take_column_grants(PGresult *res)
 	}
 	MemoryContextSwitchTo(old);
 
-	/* all four results are in: the new grants replace the old */
+	/* the last result is in: the new grants replace the old */
 	if (grants_cxt)
 		MemoryContextDelete(grants_cxt);
 	grants_cxt = new_grants_cxt;
@@ -572,8 +597,10 @@ control_read(void)
 			else if (result_index == 1)
 				take_keys(res);
 			else if (result_index == 2)
-				take_grants(res);
+				take_token_roles(res);
 			else if (result_index == 3)
+				take_grants(res);
+			else if (result_index == 4)
 				take_column_grants(res);
 		}
 		result_index++;

@@ -516,6 +516,7 @@ start_request(HttpConn *hc, const RtsyncHttpHead *head)
 	req->uri = pnstrdup(head->path.p, head->path.len);
 	req->query = pnstrdup(head->query.p, head->query.len);
 	req->api_key = header_dup(head, "x-api-key");
+	req->authorization = header_dup(head, "authorization");
 	req->origin = header_dup(head, "origin");
 	req->content_type = header_dup(head, "content-type");
 	req->cors_request_headers = header_dup(head, "access-control-request-headers");

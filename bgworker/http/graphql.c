@@ -17,6 +17,7 @@
 
 #include "control/apikeys.h"
 #include "control/control.h"
+#include "control/identity.h"
 #include "http/graphql.h"
 #include "net/pool.h"
 #include "graphql/query_plan.h"
@@ -135,6 +136,19 @@ read_request(RtsyncHttpRequest *req, char **query, char **operation_name, char *
 	return true;
 }
 
+/* The request waits for a reload (asked for when reload is true). */
+static void
+park(RtsyncHttpRequest *req, bool reload)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	req->busy = true;
+	parked = lappend(parked, req);
+	MemoryContextSwitchTo(old);
+	if (reload)
+		rtsync_control_reload();
+}
+
 /*
  * Runs a request. may_wait: a key the cache does not know may be a moment
  * old, not yet seen in the stream; the request then waits for a reload,
@@ -145,6 +159,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 {
 	char		hash[RTSYNC_KEY_HASH_LEN + 1];
 	const char *role = NULL;
+	const char *claims = NULL;
 	RtsyncKeyStatus status;
 	char	   *query;
 	char	   *operation_name;
@@ -153,29 +168,47 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	RtsyncRequestPlan *plan;
 	Execution  *ex;
 
-	if (req->api_key == NULL)
+	if (req->authorization != NULL)
+	{
+		/* a token: Authorization wins over x-api-key, as in AppSync's modes */
+		RtsyncIdentity id;
+		RtsyncTokenStatus ts = rtsync_identity_from_token(req->authorization, req->cxt, &id);
+
+		if ((ts == RTSYNC_TOKEN_ROLE_UNKNOWN && may_wait) ||
+			(ts == RTSYNC_TOKEN_OK && rtsync_control_busy()))
+		{
+			park(req, ts == RTSYNC_TOKEN_ROLE_UNKNOWN);
+			return;
+		}
+		if (ts != RTSYNC_TOKEN_OK)
+		{
+			rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+									 rtsync_token_problem(ts));
+			return;
+		}
+		role = id.role;
+		claims = id.claims;
+	}
+	else if (req->api_key == NULL)
 	{
 		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 						   "Valid authorization header not provided.");
 		return;
 	}
-	status = rtsync_apikey_check(req->api_key, hash, &role);
-	if ((status == RTSYNC_KEY_INVALID && may_wait) || rtsync_control_busy())
+	else
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		req->busy = true;
-		parked = lappend(parked, req);
-		MemoryContextSwitchTo(old);
-		if (status == RTSYNC_KEY_INVALID)
-			rtsync_control_reload();
-		return;
-	}
-	if (status != RTSYNC_KEY_OK)
-	{
-		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
-						   "You are not authorized to make this call.");
-		return;
+		status = rtsync_apikey_check(req->api_key, hash, &role);
+		if ((status == RTSYNC_KEY_INVALID && may_wait) || rtsync_control_busy())
+		{
+			park(req, status == RTSYNC_KEY_INVALID);
+			return;
+		}
+		if (status != RTSYNC_KEY_OK)
+		{
+			rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
+							   "You are not authorized to make this call.");
+			return;
+		}
 	}
 	if (strcmp(req->uri, "/graphql/schema.graphql") == 0)
 	{
@@ -223,7 +256,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		return;
 	}
 	req->busy = true;
-	if (!rtsync_pool_submit(role, !plan->mutation, plan->statements, plan->nstatements,
+	if (!rtsync_pool_submit(role, claims, !plan->mutation, plan->statements, plan->nstatements,
 							execution_done, ex))
 	{
 		req->busy = false;

@@ -54,6 +54,7 @@ struct RtsyncHttpRequest
 	char	   *uri;			/* the path, without the query */
 	char	   *query;			/* the query string, without '?' ("" if none) */
 	char	   *api_key;		/* x-api-key, or NULL */
+	char	   *authorization;	/* Authorization (a token), or NULL */
 	char	   *origin;			/* Origin, or NULL */
 	char	   *content_type;
 	char	   *cors_request_headers;	/* Access-Control-Request-Headers */

@@ -8,13 +8,18 @@
  * pipeline, so it costs one round trip whatever its size:
  *
  *	  BEGIN [READ ONLY]
- *	  SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)
+ *	  SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true),
+ *	         [a token's claims: request.jwt.claims, request.jwt.claim.<name>]
  *	  <the job's statements>
  *	  COMMIT
  *	  Sync
  *
  * The role is set per transaction (SET LOCAL), so privileges and row-level
- * security apply as for that role and nothing leaks into the next job. When
+ * security apply as for that role and nothing leaks into the next job. A
+ * token's claims are set the way PostgREST and Supabase set them: the whole
+ * object as request.jwt.claims, and each scalar claim whose name can be a
+ * setting's as request.jwt.claim.<name>, so policies calling auth.uid()-style
+ * functions work unchanged. When
  * a statement fails, the server skips the rest up to the Sync and leaves the
  * transaction aborted: the pool rolls it back before the next job.
  *
@@ -44,6 +49,7 @@ struct RtsyncPoolJob
 {
 	dlist_node	node;
 	char	   *role;
+	char	   *claims;			/* JSON, or NULL */
 	bool		read_only;
 	const RtsyncStatement *statements;
 	int			n;
@@ -115,6 +121,8 @@ job_finish(PoolConn *c, List *results, const char *failure)
 	RTSYNC_GUARD(job->done(job->arg, results, failure), (void) 0);
 	clear_results(results);
 	pfree(job->role);
+	if (job->claims)
+		pfree(job->claims);
 	pfree(job);
 }
 
@@ -123,7 +131,7 @@ static bool
 send_job(PoolConn *c, RtsyncPoolJob *job)
 {
 	PGconn	   *conn = c->pc.conn;
-	const char *settings[2] = {job->role, timeout_text};
+	const char *settings[3] = {job->role, timeout_text, job->claims};
 	int			r;
 
 	snprintf(timeout_text, sizeof(timeout_text), "%d", rtsync_statement_timeout_ms);
@@ -131,8 +139,16 @@ send_job(PoolConn *c, RtsyncPoolJob *job)
 						   0, NULL, NULL, NULL, NULL, 0) ||
 		!PQsendQueryParams(conn,
 						   "SELECT pg_catalog.set_config('role', $1, true),"
-						   " pg_catalog.set_config('statement_timeout', $2, true)",
-						   2, NULL, settings, NULL, NULL, 0))
+						   " pg_catalog.set_config('statement_timeout', $2, true),"
+						   " CASE WHEN $3::text IS NOT NULL THEN"
+						   "  pg_catalog.set_config('request.jwt.claims', $3, true) END,"
+						   " (SELECT pg_catalog.count(pg_catalog.set_config("
+						   "    'request.jwt.claim.' OPERATOR(pg_catalog.||) c.key,"
+						   "    c.value OPERATOR(pg_catalog.#>>) '{}', true))"
+						   "    FROM pg_catalog.jsonb_each($3::jsonb) c"
+						   "   WHERE pg_catalog.jsonb_typeof(c.value) IN ('string', 'number', 'boolean')"
+						   "     AND c.key OPERATOR(pg_catalog.~) '^[A-Za-z_][A-Za-z0-9_$]*$')",
+						   3, NULL, settings, NULL, NULL, 0))
 		return false;
 	for (int i = 0; i < job->n; i++)
 	{
@@ -305,7 +321,7 @@ pool_dispatch(void)
 }
 
 bool
-rtsync_pool_submit(const char *role, bool read_only,
+rtsync_pool_submit(const char *role, const char *claims, bool read_only,
 				   const RtsyncStatement *statements, int n,
 				   RtsyncPoolDone done, void *arg)
 {
@@ -315,6 +331,7 @@ rtsync_pool_submit(const char *role, bool read_only,
 		return false;
 	job = MemoryContextAllocZero(pool_cxt, sizeof(RtsyncPoolJob));
 	job->role = MemoryContextStrdup(pool_cxt, role);
+	job->claims = claims ? MemoryContextStrdup(pool_cxt, claims) : NULL;
 	job->read_only = read_only;
 	job->statements = statements;
 	job->n = n;
@@ -360,6 +377,8 @@ rtsync_pool_stop(void)
 		nqueued--;
 		job->done(job->arg, NIL, "The server is shutting down.");
 		pfree(job->role);
+		if (job->claims)
+			pfree(job->claims);
 		pfree(job);
 	}
 	for (int i = 0; i < nconns; i++)

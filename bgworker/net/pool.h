@@ -33,11 +33,12 @@ extern void rtsync_pool_stop(void);
 
 /*
  * Queue a transaction: BEGIN (READ ONLY when read_only), SET LOCAL ROLE
- * role, the statement timeout, the statements, COMMIT. statements (an array
+ * role, the statement timeout, a token's claims (JSON text, or NULL for an
+ * API key), the statements, COMMIT. statements (an array
  * of n) and everything they point to must stay valid until done runs.
  * Returns false, without calling done, when the queue is full.
  */
-extern bool rtsync_pool_submit(const char *role, bool read_only,
+extern bool rtsync_pool_submit(const char *role, const char *claims, bool read_only,
 							   const RtsyncStatement *statements, int n,
 							   RtsyncPoolDone done, void *arg);
 

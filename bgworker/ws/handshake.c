@@ -3,59 +3,45 @@
  * ws/handshake.c
  *	  What a WebSocket upgrade request says about the session: AppSync's
  *	  base64url "header-" subprotocol or "header=" query (which also mark
- *	  the client as AppSync), or a plain x-api-key header.
+ *	  the client as AppSync), or plain x-api-key and Authorization headers.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "common/base64.h"
-
+#include "base/base64url.h"
+#include "base/json.h"
 #include "ws/handshake.h"
 
 /*
  * AppSync's authorization header: base64url JSON like
- * {"host":"...","x-api-key":"da2-..."}. Copies the key into the session; the
- * decoded copies are freed here (the handshake runs in the pass's context,
- * but a client may send a large header).
+ * {"host":"...","x-api-key":"da2-..."} or {"host":"...","Authorization":
+ * "<jwt>"}. Takes the key or the token into the session.
  */
 static void
-take_appsync_header(RtsyncWsSession *s, const char *b64, size_t b64len)
+take_appsync_header(RtsyncWsSession *s, const char *b64, size_t b64len, MemoryContext cxt)
 {
-	char	   *std = palloc(b64len + 4);
-	char	   *json;
-	int			n = 0;
-	int			declen;
-	const char *key;
+	size_t		len;
+	uint8	   *json = rtsync_base64url_decode(b64, b64len, &len);
+	JsonbContainer *header = json ? rtsync_json_parse_object((char *) json, len) : NULL;
+	char	   *key = rtsync_json_get_string(header, "x-api-key");
+	char	   *token = rtsync_json_get_string(header, "Authorization");
 
-	/* base64url to base64, with padding */
-	for (size_t i = 0; i < b64len; i++)
-		std[n++] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
-	while (n % 4 != 0)
-		std[n++] = '=';
-	json = palloc(pg_b64_dec_len(n) + 1);
-	declen = pg_b64_decode(std, n, json, pg_b64_dec_len(n));
-	pfree(std);
-	if (declen < 0)
-	{
-		pfree(json);
-		return;
-	}
-	json[declen] = '\0';
-	key = strstr(json, "\"x-api-key\"");
-	if (key && (key = strchr(key + 11, '"')) != NULL)
-	{
-		const char *end = strchr(key + 1, '"');
-
-		if (end && end - key - 1 < RTSYNC_MAX_KEY_LEN)
-			strlcpy(s->handshake_key, key + 1, end - key);
-	}
-	pfree(json);
+	if (token == NULL)
+		token = rtsync_json_get_string(header, "authorization");
+	if (key && strlen(key) < RTSYNC_MAX_KEY_LEN)
+		strlcpy(s->handshake_key, key, RTSYNC_MAX_KEY_LEN);
+	if (token && token[0])
+		s->handshake_token = MemoryContextStrdup(cxt, token);
 }
 
-/* Read what the upgrade request says about the dialect and the API key. */
+/*
+ * Read what the upgrade request says about the dialect, the API key and
+ * the token (kept in cxt).
+ */
 void
-rtsync_ws_handshake_inspect(struct lws *wsi, RtsyncWsSession *s, const char *moved_header)
+rtsync_ws_handshake_inspect(struct lws *wsi, RtsyncWsSession *s, const char *moved_header,
+							MemoryContext cxt)
 {
 	char		buf[16384];
 	int			n;
@@ -73,7 +59,7 @@ rtsync_ws_handshake_inspect(struct lws *wsi, RtsyncWsSession *s, const char *mov
 			size_t		toklen = strcspn(tok + 7, ", ");
 
 			s->appsync_handshake = true;
-			take_appsync_header(s, tok + 7, toklen);
+			take_appsync_header(s, tok + 7, toklen, cxt);
 		}
 	}
 	{
@@ -83,7 +69,7 @@ rtsync_ws_handshake_inspect(struct lws *wsi, RtsyncWsSession *s, const char *mov
 		if (val != NULL)
 		{
 			s->appsync_handshake = true;
-			take_appsync_header(s, val, strlen(val));
+			take_appsync_header(s, val, strlen(val), cxt);
 		}
 	}
 	n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), "x-api-key:", 10);
@@ -91,4 +77,7 @@ rtsync_ws_handshake_inspect(struct lws *wsi, RtsyncWsSession *s, const char *mov
 		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), "X-Api-Key:", 10);
 	if (n > 0 && n < RTSYNC_MAX_KEY_LEN)
 		strlcpy(s->handshake_key, buf, RTSYNC_MAX_KEY_LEN);
+	if (s->handshake_token == NULL &&
+		lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+		s->handshake_token = MemoryContextStrdup(cxt, buf);
 }

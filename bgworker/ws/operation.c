@@ -174,7 +174,7 @@ rtsync_ws_operation_start(RtsyncWsSession *ws, const char *id, const char *query
 	dlist_push_tail(&running, &op->node);
 	if (plan->nstatements == 0)
 		operation_done(op, NIL, NULL);
-	else if (!rtsync_pool_submit(ws->role, !plan->mutation, plan->statements,
+	else if (!rtsync_pool_submit(ws->role, ws->claims, !plan->mutation, plan->statements,
 								 plan->nstatements, operation_done, op))
 		operation_done(op, NIL, "the server has too many requests waiting");
 	return true;

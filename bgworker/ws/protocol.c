@@ -34,6 +34,7 @@
 #include "utils/memutils.h"
 
 #include "control/apikeys.h"
+#include "control/identity.h"
 #include "control/control.h"
 #include "base/guard.h"
 #include "base/metrics.h"
@@ -227,9 +228,14 @@ send_operation_errors(RtsyncWsSession *ws, const char *id, List *errors,
 	pfree(s.data);
 }
 
-/* Refuse a connection the way the client's protocol expects. */
+/*
+ * Refuse a connection the way the client's protocol expects: graphql-ws
+ * clients see only the close (code, reason); the others get a
+ * connection_error with the message first.
+ */
 static void
-refuse_connection(RtsyncWsSession *ws, const char *message, const char *error_type)
+refuse_connection_as(RtsyncWsSession *ws, const char *message, const char *error_type,
+					 int close_code, const char *close_reason)
 {
 	StringInfoData s;
 
@@ -239,7 +245,7 @@ refuse_connection(RtsyncWsSession *ws, const char *message, const char *error_ty
 	switch (ws->dialect)
 	{
 		case RTSYNC_DIALECT_TRANSPORT_WS:
-			rtsync_ws_session_close(ws, 4403, "Forbidden");
+			rtsync_ws_session_close(ws, close_code, close_reason);
 			return;
 		case RTSYNC_DIALECT_APPSYNC:
 			initStringInfo(&s);
@@ -260,7 +266,61 @@ refuse_connection(RtsyncWsSession *ws, const char *message, const char *error_ty
 			pfree(s.data);
 			break;
 	}
-	rtsync_ws_session_close(ws, 4403, "Forbidden");
+	rtsync_ws_session_close(ws, close_code, close_reason);
+}
+
+static void
+refuse_connection(RtsyncWsSession *ws, const char *message, const char *error_type)
+{
+	refuse_connection_as(ws, message, error_type, 4403, "Forbidden");
+}
+
+/*
+ * A token refused or expired: the client learns only which of the two
+ * (the reason is in the server log). graphql-ws closes with 4401 for an
+ * expired token (its clients then sign in again), 4403 otherwise.
+ */
+static void
+refuse_token(RtsyncWsSession *ws, RtsyncTokenStatus status)
+{
+	const char *problem = rtsync_token_problem(status);
+
+	refuse_connection_as(ws, problem, "UnauthorizedException",
+						 status == RTSYNC_TOKEN_EXPIRED ? 4401 : 4403, problem);
+}
+
+/* A token session's token expired (ws/session.c's timer). */
+static void
+token_expired(RtsyncWsSession *ws)
+{
+	ereport(DEBUG1, (errmsg("rtsync closes a connection: its token expired")));
+	refuse_token(ws, RTSYNC_TOKEN_EXPIRED);
+}
+
+/* Signed in with a token rather than an API key? */
+static inline bool
+signed_in_by_token(const RtsyncWsSession *ws)
+{
+	return ws->claims != NULL;
+}
+
+/*
+ * Is the session's sign-in still good: its key neither revoked nor
+ * expired, or its token's role one a token may still take?
+ */
+static bool
+still_signed_in(RtsyncWsSession *ws)
+{
+	if (signed_in_by_token(ws))
+		return rtsync_identity_role_allowed(ws->role);
+	return rtsync_apikey_recheck(ws->key_hash) == RTSYNC_KEY_OK;
+}
+
+static const char *
+sign_in_lost(RtsyncWsSession *ws)
+{
+	return signed_in_by_token(ws) ? "The token's role may no longer be taken." :
+		"The API key is no longer valid.";
 }
 
 static const char *
@@ -287,6 +347,27 @@ init_payload_key(ClientMessage *m)
 	if (key == NULL)
 		key = get_string(get_object(payload, "headers"), "x-api-key");
 	return key;
+}
+
+/*
+ * The token a connection_init carries: Authorization, or
+ * headers.Authorization (either case), as graphql-ws and Apollo clients
+ * put it in connectionParams.
+ */
+static char *
+init_payload_token(ClientMessage *m)
+{
+	JsonbContainer *payload = payload_object(m);
+	JsonbContainer *headers = get_object(payload, "headers");
+	char	   *token = get_string(payload, "Authorization");
+
+	if (token == NULL)
+		token = get_string(payload, "authorization");
+	if (token == NULL)
+		token = get_string(headers, "Authorization");
+	if (token == NULL)
+		token = get_string(headers, "authorization");
+	return token && token[0] ? token : NULL;
 }
 
 static void process_message(RtsyncWsSession *ws, const char *msg, size_t len);
@@ -348,6 +429,41 @@ authorize(RtsyncWsSession *ws, const char *key, bool may_wait)
 }
 
 /*
+ * Accepts or refuses the connection's token. A token whose role the worker
+ * does not know may name a role granted a moment ago: it waits for a
+ * reload like an unknown key. Accepted, the session ends when the token
+ * expires.
+ */
+static void
+authorize_token(RtsyncWsSession *ws, const char *token, bool may_wait)
+{
+	RtsyncIdentity id;
+	RtsyncTokenStatus status = rtsync_identity_from_token(token, CurrentMemoryContext, &id);
+	MemoryContext cxt = ws->conn->cxt;
+
+	if (status == RTSYNC_TOKEN_ROLE_UNKNOWN && may_wait)
+	{
+		ws->pending_key = MemoryContextStrdup(cxt, token);
+		ws->pending_is_token = true;
+		rtsync_ws_session_set_state(ws, RTSYNC_WS_AUTHORISING);
+		rtsync_control_reload();
+		return;
+	}
+	if (status != RTSYNC_TOKEN_OK)
+	{
+		refuse_token(ws, status);
+		return;
+	}
+	ws->role = MemoryContextStrdup(cxt, id.role);
+	ws->claims = MemoryContextStrdup(cxt, id.claims);
+	ws->subject = id.subject ? MemoryContextStrdup(cxt, id.subject) : NULL;
+	ws->key_hash[0] = '\0';
+	rtsync_ws_session_set_state(ws, RTSYNC_WS_READY);
+	rtsync_ws_session_expire_at(ws, id.expires_at);
+	send_ack(ws);
+}
+
+/*
  * A parked message runs from the control connection's callback, on libuv's
  * stack rather than inside an lws callback and its guard: an error closes
  * this client, as server.c's guard would, and unwinds no further.
@@ -391,7 +507,11 @@ replay_parked(RtsyncWsSession *ws)
 static void
 decide_key(RtsyncWsSession *ws)
 {
-	if (rtsync_ws_session_live(ws))
+	if (!rtsync_ws_session_live(ws))
+		return;
+	if (ws->pending_is_token)
+		authorize_token(ws, ws->pending_key, false);
+	else
 		authorize(ws, ws->pending_key, false);
 }
 
@@ -411,6 +531,7 @@ static void
 handle_connection_init(RtsyncWsSession *ws, ClientMessage *m)
 {
 	char	   *key;
+	char	   *token;
 
 	if (ws->state != RTSYNC_WS_AWAITING_INIT)
 	{
@@ -421,6 +542,15 @@ handle_connection_init(RtsyncWsSession *ws, ClientMessage *m)
 	if (ws->dialect == RTSYNC_DIALECT_GRAPHQL_WS)
 		ws->dialect = payload_object(m) ? RTSYNC_DIALECT_LEGACY : RTSYNC_DIALECT_APPSYNC;
 
+	/* a token wins over a key, the message's over the upgrade's */
+	token = init_payload_token(m);
+	if (token == NULL && init_payload_key(m) == NULL)
+		token = ws->handshake_token;
+	if (token != NULL)
+	{
+		authorize_token(ws, token, true);
+		return;
+	}
 	key = init_payload_key(m);
 	if (key == NULL && ws->handshake_key[0] != '\0')
 		key = ws->handshake_key;
@@ -672,7 +802,41 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 		{
 			JsonbContainer *auth = get_object(get_object(payload, "extensions"), "authorization");
 			char	   *key = get_string(auth, "x-api-key");
+			char	   *token = get_string(auth, "Authorization");
 			JsonbContainer *request = NULL;
+
+			/*
+			 * per-start token (Amplify sends one with every start): valid
+			 * now, and the same user the connection signed in as
+			 */
+			if (token == NULL)
+				token = get_string(auth, "authorization");
+			if (token && token[0])
+			{
+				RtsyncIdentity id;
+				RtsyncTokenStatus status = rtsync_identity_from_token(token, CurrentMemoryContext, &id);
+
+				if (status == RTSYNC_TOKEN_ROLE_UNKNOWN)
+					status = RTSYNC_TOKEN_INVALID;
+				if (status == RTSYNC_TOKEN_OK &&
+					(!signed_in_by_token(ws) || strcmp(id.role, ws->role) != 0 ||
+					 (id.subject == NULL) != (ws->subject == NULL) ||
+					 (id.subject && strcmp(id.subject, ws->subject) != 0)))
+				{
+					ereport(LOG,
+							(errmsg("rtsync refused a start: its token names another user than the connection's")));
+					status = RTSYNC_TOKEN_INVALID;
+				}
+				if (status != RTSYNC_TOKEN_OK)
+				{
+					send_operation_errors(ws, m->id, one_error(rtsync_token_problem(status)),
+										  "UnauthorizedException");
+					return;
+				}
+				/* a fresher token of the same user keeps the connection longer */
+				if (ws->expires_at != 0 && (id.expires_at == 0 || id.expires_at > ws->expires_at))
+					rtsync_ws_session_expire_at(ws, id.expires_at);
+			}
 
 			/* per-start authorization: a key given here must be valid too */
 			if (key)
@@ -795,9 +959,9 @@ rtsync_protocol_keepalive(RtsyncWsSession *ws)
 {
 	if (ws->state != RTSYNC_WS_READY || !rtsync_ws_session_live(ws))
 		return;
-	if (rtsync_apikey_recheck(ws->key_hash) != RTSYNC_KEY_OK)
+	if (!still_signed_in(ws))
 	{
-		refuse_connection(ws, "The API key is no longer valid.", "UnauthorizedException");
+		refuse_connection(ws, sign_in_lost(ws), "UnauthorizedException");
 		return;
 	}
 	if (ws->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
@@ -885,12 +1049,12 @@ end_subscription(RtsyncSubscription *sub, const char *message)
 	pfree(id);
 }
 
-/* Re-check a session's key after the keys changed. */
+/* Re-check a session's key or token role after the keys or roles changed. */
 static void
 recheck_key(RtsyncWsSession *ws)
 {
-	if (ws->state == RTSYNC_WS_READY && rtsync_apikey_recheck(ws->key_hash) != RTSYNC_KEY_OK)
-		refuse_connection(ws, "The API key is no longer valid.", "UnauthorizedException");
+	if (ws->state == RTSYNC_WS_READY && !still_signed_in(ws))
+		refuse_connection(ws, sign_in_lost(ws), "UnauthorizedException");
 }
 
 /*
@@ -938,4 +1102,5 @@ rtsync_protocol_init(void)
 {
 	rtsync_control_on_access(access_loaded);
 	rtsync_control_on_loaded(control_loaded);
+	rtsync_ws_sessions_on_expired(token_expired);
 }

@@ -9,14 +9,21 @@
  * timeout, so their deadlines are in order and one timer serves them (lws'
  * own timers keep one sorted list, O(n) per insertion).
  *
+ * Token expiry: sessions signed in with a token that has an exp are in a
+ * pairing heap by that time, and one timer waits for the earliest; when it
+ * comes, the expired sessions go to the callback protocol.c registered,
+ * which ends them the way their dialect expects.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "lib/pairingheap.h"
 #include "utils/memutils.h"
 
 #include "base/guard.h"
 #include "base/settings.h"
+#include "control/identity.h"
 #include "ws/session.h"
 
 static dlist_head sessions = DLIST_STATIC_INIT(sessions);
@@ -27,13 +34,97 @@ static uv_timer_t init_timer;
 static uv_loop_t *session_loop = NULL;
 static bool timer_closed = false;	/* at shutdown; sessions may still open */
 
+static pairingheap *expiring = NULL;	/* sessions whose token expires */
+static uv_timer_t expiry_timer;
+static void (*expired_fn) (RtsyncWsSession *s) = NULL;
+
 static void init_timeout_cb(uv_timer_t *timer);
+static void expiry_cb(uv_timer_t *timer);
+
+/* the heap's order: the earliest expiry first */
+static int
+expiry_cmp(const pairingheap_node *a, const pairingheap_node *b, void *arg)
+{
+	const RtsyncWsSession *sa = pairingheap_const_container(RtsyncWsSession, expiry_node, a);
+	const RtsyncWsSession *sb = pairingheap_const_container(RtsyncWsSession, expiry_node, b);
+
+	return sa->expires_at < sb->expires_at ? 1 : sa->expires_at > sb->expires_at ? -1 : 0;
+}
 
 void
 rtsync_ws_sessions_init(uv_loop_t *loop)
 {
 	session_loop = loop;
 	uv_timer_init(loop, &init_timer);
+	uv_timer_init(loop, &expiry_timer);
+	expiring = pairingheap_allocate(expiry_cmp, NULL);
+}
+
+void
+rtsync_ws_sessions_on_expired(void (*fn) (RtsyncWsSession *s))
+{
+	expired_fn = fn;
+}
+
+/* Arms the expiry timer for the earliest expiry (whole seconds). */
+static void
+expiry_arm(void)
+{
+	RtsyncWsSession *first;
+	int64		wait_s;
+
+	if (timer_closed)
+		return;
+	if (pairingheap_is_empty(expiring))
+	{
+		uv_timer_stop(&expiry_timer);
+		return;
+	}
+	first = pairingheap_container(RtsyncWsSession, expiry_node, pairingheap_first(expiring));
+	wait_s = first->expires_at - rtsync_identity_now();
+	/* past exp + leeway means expired: one second after it, not at it */
+	uv_timer_start(&expiry_timer, expiry_cb, wait_s < 0 ? 0 : (uint64) (wait_s + 1) * 1000, 0);
+}
+
+void
+rtsync_ws_session_expire_at(RtsyncWsSession *s, int64 expires_at)
+{
+	if (s->expiring)
+		pairingheap_remove(expiring, &s->expiry_node);
+	s->expires_at = expires_at;
+	s->expiring = expires_at > 0;
+	if (s->expiring)
+		pairingheap_add(expiring, &s->expiry_node);
+	expiry_arm();
+}
+
+/* Ends the sessions whose token has expired; waits for the next one. */
+static void
+expiry_check(void)
+{
+	int64		now = rtsync_identity_now();
+
+	while (!pairingheap_is_empty(expiring))
+	{
+		RtsyncWsSession *s = pairingheap_container(RtsyncWsSession, expiry_node,
+												   pairingheap_first(expiring));
+
+		if (s->expires_at >= now)
+			break;
+		pairingheap_remove_first(expiring);
+		s->expiring = false;
+		if (expired_fn && rtsync_ws_session_live(s))
+			expired_fn(s);
+	}
+	expiry_arm();
+}
+
+/* Entry from libuv: an ERROR is logged and the check runs again in 1 s. */
+static void
+expiry_cb(uv_timer_t *timer)
+{
+	RTSYNC_GUARD(expiry_check(),
+				 uv_timer_start(&expiry_timer, expiry_cb, 1000, 0));
 }
 
 void
@@ -43,6 +134,8 @@ rtsync_ws_sessions_shutdown(void)
 		return;
 	uv_timer_stop(&init_timer);
 	uv_close((uv_handle_t *) &init_timer, NULL);
+	uv_timer_stop(&expiry_timer);
+	uv_close((uv_handle_t *) &expiry_timer, NULL);
 	timer_closed = true;
 }
 
@@ -83,6 +176,11 @@ rtsync_ws_session_set_state(RtsyncWsSession *s, RtsyncWsState state)
 		dlist_delete(&s->keys_node);
 	if (state == RTSYNC_WS_AUTHORISING)
 		dlist_push_tail(&authorising, &s->keys_node);
+	if (state >= RTSYNC_WS_CLOSING && s->expiring)
+	{
+		pairingheap_remove(expiring, &s->expiry_node);
+		s->expiring = false;
+	}
 	if (state == RTSYNC_WS_CLOSED)
 	{
 		if (s->parked != NIL)

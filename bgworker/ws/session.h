@@ -23,6 +23,7 @@
 #define RTSYNC_WS_SESSION_H
 
 #include "lib/ilist.h"
+#include "lib/pairingheap.h"
 #include "nodes/pg_list.h"
 
 #include "net/transport.h"
@@ -59,9 +60,14 @@ typedef struct RtsyncWsSession
 	RtsyncDialect dialect;
 	bool		appsync_handshake;	/* header- subprotocol or header= query */
 	char		handshake_key[RTSYNC_MAX_KEY_LEN];	/* API key from the upgrade */
-	char	   *role;			/* the API key's role, once READY */
-	char		key_hash[65];	/* ... and the key's hash, to recheck it */
-	char	   *pending_key;	/* AUTHORISING: the key to decide */
+	char	   *handshake_token;	/* Authorization from the upgrade, or NULL */
+	char	   *role;			/* the key's or token's role, once READY */
+	char		key_hash[65];	/* an API key's hash, to recheck it; "" for
+								 * a token */
+	char	   *claims;			/* a token's claims (JSON), or NULL */
+	char	   *subject;		/* a token's sub, or NULL */
+	char	   *pending_key;	/* AUTHORISING: the key or token to decide */
+	bool		pending_is_token;
 	List	   *parked;			/* messages waiting for a reload to finish,
 								 * or for a subscription's start point */
 	struct RtsyncSubscription *starting;	/* waiting for its start point */
@@ -71,6 +77,9 @@ typedef struct RtsyncWsSession
 	dlist_node	init_node;		/* AWAITING_INIT, AUTHORISING: init FIFO */
 	dlist_node	keys_node;		/* AUTHORISING: keys-waiting list */
 	dlist_node	parked_node;	/* while parked != NIL */
+	int64		expires_at;		/* a token's exp + leeway (Unix s); 0: none */
+	bool		expiring;		/* in the expiry heap */
+	pairingheap_node expiry_node;
 } RtsyncWsSession;
 
 extern void rtsync_ws_sessions_init(uv_loop_t *loop);
@@ -80,6 +89,13 @@ extern void rtsync_ws_sessions_shutdown(void);
 extern void rtsync_ws_session_open(RtsyncWsSession *s, RtsyncConn *conn,
 								   RtsyncDialect dialect);
 extern void rtsync_ws_session_set_state(RtsyncWsSession *s, RtsyncWsState state);
+
+/*
+ * A token's session ends when the token expires (Unix seconds; 0: never):
+ * fn, registered once, is called for it then, unless it closed before.
+ */
+extern void rtsync_ws_session_expire_at(RtsyncWsSession *s, int64 expires_at);
+extern void rtsync_ws_sessions_on_expired(void (*fn) (RtsyncWsSession *s));
 /* CLOSING, and the transport closes with code once its queue is out */
 extern void rtsync_ws_session_close(RtsyncWsSession *s, int code, const char *reason);
 
