@@ -114,6 +114,16 @@ static const char *wait_sql_format =
  * and BYPASSRLS roles (attributes of the role itself, never inherited), nor
  * to the table's owner or roles that inherit from it unless the table
  * forces row-level security.
+ *
+ * Where it applies, the policies the role is subject to when it SELECTs
+ * are composed the way the server composes them (add_security_quals):
+ * the USING expressions of the permissive SELECT and ALL policies whose
+ * roles include PUBLIC or a role whose privileges it has, OR-ed, AND the
+ * restrictive ones; no permissive policy is false (default deny). Each
+ * expression is printed by pg_get_expr, so it reads the table's columns
+ * by their names: a change's image, made a row of the table's type with
+ * jsonb_populate_record and given the table's name, is judged by it
+ * exactly (stream/rls.c).
  */
 static const char *load_sql_format =
 "SELECT rtsync._schema_description()::text;"
@@ -125,7 +135,16 @@ static const char *load_sql_format =
 "       c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
 "                                 OR (NOT c.relforcerowsecurity"
 "                                     AND pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE'))),"
-"       c.relname"
+"       c.relname,"
+"       (SELECT CASE WHEN pg_catalog.bool_or(pol.polpermissive) IS NOT TRUE THEN 'false'"
+"               ELSE '(' || pg_catalog.string_agg('(' || pg_catalog.pg_get_expr(pol.polqual, pol.polrelid) || ')', ' OR ')"
+"                             FILTER (WHERE pol.polpermissive) || ')'"
+"                    || coalesce(' AND ' || pg_catalog.string_agg('(' || pg_catalog.pg_get_expr(pol.polqual, pol.polrelid) || ')', ' AND ')"
+"                                           FILTER (WHERE NOT pol.polpermissive), '') END"
+"          FROM pg_catalog.pg_policy pol"
+"         WHERE pol.polrelid = p.relid AND pol.polcmd IN ('r', '*') AND pol.polqual IS NOT NULL"
+"           AND (0::oid = ANY (pol.polroles) OR EXISTS (SELECT FROM pg_catalog.unnest(pol.polroles) pr(oid)"
+"                                                      WHERE pg_catalog.pg_has_role(a.oid, pr.oid, 'USAGE'))))"
 "  FROM (%s) r"
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
 "  CROSS JOIN rtsync.published_table p"
@@ -159,6 +178,7 @@ typedef struct Grant
 	char		key[NAMEDATALEN + 16];	/* "<relid>:<role>" */
 	bool		select;			/* SELECT on the table: every column */
 	bool		rls;
+	char	   *rls_check_sql;	/* with rls: the statement that judges images */
 	char		relname[NAMEDATALEN];
 	List	   *columns;		/* without select: the readable columns'
 								 * names (char *) */
@@ -405,6 +425,32 @@ take_keys(PGresult *res)
 	rtsync_apikeys_end_load();
 }
 
+/*
+ * The statement that judges images of a table for a role its policy
+ * applies to: $1 is a JSON array of images; it returns the (1-based)
+ * ordinals of those the role may see. NULL when the table is not in the
+ * schema.
+ */
+static char *
+rls_check_sql(Oid relid, const char *relname, const char *policy)
+{
+	RtsyncSchemaTable *table = NULL;
+	ListCell   *lc;
+
+	/* the schema is the load's first result: already taken */
+	if (schema)
+		foreach(lc, schema->tables)
+			if (((RtsyncSchemaTable *) lfirst(lc))->relid == relid)
+				table = lfirst(lc);
+	if (table == NULL)
+		return NULL;
+	return psprintf("SELECT x.ord FROM pg_catalog.jsonb_array_elements($1::jsonb)"
+					" WITH ORDINALITY AS x(img, ord)"
+					" WHERE EXISTS (SELECT FROM pg_catalog.jsonb_populate_record(NULL::%s, x.img) AS %s"
+					" WHERE %s)",
+					table->sql_name, quote_identifier(relname), policy);
+}
+
 static void
 take_token_roles(PGresult *res)
 {
@@ -440,6 +486,15 @@ take_grants(PGresult *res)
 		g->select = PQgetvalue(res, i, 2)[0] == 't';
 		g->rls = PQgetvalue(res, i, 3)[0] == 't';
 		strlcpy(g->relname, PQgetvalue(res, i, 4), sizeof(g->relname));
+		g->rls_check_sql = NULL;
+		if (g->rls)
+		{
+			MemoryContext old = MemoryContextSwitchTo(new_grants_cxt);
+
+			g->rls_check_sql = rls_check_sql(atooid(PQgetvalue(res, i, 1)), g->relname,
+											 PQgetvalue(res, i, 5));
+			MemoryContextSwitchTo(old);
+		}
 		g->columns = NIL;
 	}
 }
@@ -751,6 +806,25 @@ may_read_column(Grant *g, const char *column)
  * filtered by policies on delivery, and none may leak. *why is the client's
  * error message when not.
  */
+/*
+ * The statement that judges a table's images for a role under its row-
+ * level security (see rls_check_sql), or NULL when the role's reads of
+ * the table are not subject to it. Owned by the grants: copy it.
+ */
+const char *
+rtsync_control_rls_check(const char *role, Oid relid)
+{
+	char		key[NAMEDATALEN + 16];
+	Grant	   *g;
+
+	snprintf(key, sizeof(key), "%u:%s", relid, role);
+	g = grants ? hash_search(grants, key, HASH_FIND, NULL) : NULL;
+	if (g == NULL || !g->rls)
+		return NULL;
+	/* a table the schema lacks: nothing to judge with, so nothing passes */
+	return g->rls_check_sql ? g->rls_check_sql : "SELECT NULL::bigint WHERE false";
+}
+
 bool
 rtsync_control_may_select(const char *role, const RtsyncSubscriptionPlan *plan,
 						  char **why)
@@ -765,11 +839,6 @@ rtsync_control_may_select(const char *role, const RtsyncSubscriptionPlan *plan,
 	if (g == NULL || (!g->select && g->columns == NIL))
 	{
 		*why = psprintf("Not Authorized to access this table: role \"%s\" has no SELECT privilege on it.", role);
-		return false;
-	}
-	if (g->rls)
-	{
-		*why = psprintf("Not Authorized to access this table: it has row-level security, which subscriptions do not apply yet, and role \"%s\" does not bypass it.", role);
 		return false;
 	}
 	if (g->select)

@@ -37,8 +37,9 @@ typedef struct AllowedRole
 	bool		bypassrls;
 } AllowedRole;
 
+static MemoryContext jwks_cxt = NULL;
+static List *jwks_keys = NIL;	/* from rtsync.jwt_jwks_file, in jwks_cxt */
 static MemoryContext keys_cxt = NULL;
-static List *jwks_keys = NIL;	/* from rtsync.jwt_jwks_file */
 static List *all_keys = NIL;	/* those and rtsync.jwt_secret's */
 
 static MemoryContext roles_cxt = NULL;
@@ -50,6 +51,19 @@ int64
 rtsync_identity_now(void)
 {
 	return (int64) time(NULL);
+}
+
+/* The JWKS file's keys from now on (NULL, NIL: none). */
+static void
+replace_jwks(MemoryContext cxt, List *keys)
+{
+	if (jwks_cxt)
+	{
+		rtsync_jwks_free(jwks_keys);
+		MemoryContextDelete(jwks_cxt);
+	}
+	jwks_cxt = cxt;
+	jwks_keys = keys;
 }
 
 /* The JWKS file's keys in cxt, or false (logged) when it cannot be used. */
@@ -95,26 +109,28 @@ read_jwks_file(const char *path, MemoryContext cxt, List **keys)
 void
 rtsync_identity_load_keys(void)
 {
-	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "rtsync token keys",
-											  ALLOCSET_SMALL_SIZES);
 	MemoryContext old;
 	List	   *jwks = NIL;
 
-	if (rtsync_jwt_jwks_file && rtsync_jwt_jwks_file[0] &&
-		!read_jwks_file(rtsync_jwt_jwks_file, cxt, &jwks) && keys_cxt != NULL)
+	if (rtsync_jwt_jwks_file && rtsync_jwt_jwks_file[0])
 	{
-		/* a broken rotation must not sign everyone out: keep every old key */
-		MemoryContextDelete(cxt);
-		return;
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "rtsync JWKS keys",
+												  ALLOCSET_SMALL_SIZES);
+
+		if (read_jwks_file(rtsync_jwt_jwks_file, cxt, &jwks))
+			replace_jwks(cxt, jwks);
+		else
+			MemoryContextDelete(cxt);	/* a broken rotation keeps the old keys */
 	}
+	else
+		replace_jwks(NULL, NIL);
+
+	/* the secret applies whatever became of the file */
 	if (keys_cxt)
-	{
-		rtsync_jwks_free(jwks_keys);
 		MemoryContextDelete(keys_cxt);
-	}
-	keys_cxt = cxt;
-	jwks_keys = jwks;
-	old = MemoryContextSwitchTo(cxt);
+	keys_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync token keys",
+									 ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(keys_cxt);
 	all_keys = list_copy(jwks_keys);
 	if (rtsync_jwt_secret && rtsync_jwt_secret[0])
 		all_keys = lappend(all_keys, rtsync_jwk_from_secret(rtsync_jwt_secret));
@@ -167,7 +183,7 @@ rtsync_identity_role_allowed(const char *role)
 }
 
 RtsyncTokenStatus
-rtsync_identity_from_token(const char *authorization, MemoryContext cxt,
+rtsync_identity_from_token(const char *authorization, bool may_wait, MemoryContext cxt,
 						   RtsyncIdentity *out)
 {
 	const char *token = strip_bearer(authorization);
@@ -196,7 +212,7 @@ rtsync_identity_from_token(const char *authorization, MemoryContext cxt,
 	else
 		status = rtsync_jwt_verify(token, strlen(token), &rules, &jwt, &reason);
 	if (status == RTSYNC_JWT_OK && (reason = role_refusal(jwt.role, &unknown)) != NULL)
-		result = unknown ? RTSYNC_TOKEN_ROLE_UNKNOWN : RTSYNC_TOKEN_INVALID;
+		result = unknown && may_wait ? RTSYNC_TOKEN_ROLE_UNKNOWN : RTSYNC_TOKEN_INVALID;
 	else if (status != RTSYNC_JWT_OK)
 		result = status == RTSYNC_JWT_EXPIRED ? RTSYNC_TOKEN_EXPIRED : RTSYNC_TOKEN_INVALID;
 	if (result == RTSYNC_TOKEN_OK)

@@ -37,10 +37,12 @@ typedef struct RtsyncIdentity
 
 /*
  * Verifies an Authorization value ("Bearer <jwt>" or the bare token).
+ * may_wait: a role not known may be one granted a moment ago (answer
+ * ROLE_UNKNOWN, the caller waits for a reload); else it is refused.
  * A refusal's reason is logged here; the client is told only
  * rtsync_token_problem(status).
  */
-extern RtsyncTokenStatus rtsync_identity_from_token(const char *authorization,
+extern RtsyncTokenStatus rtsync_identity_from_token(const char *authorization, bool may_wait,
 													MemoryContext cxt,
 													RtsyncIdentity *out);
 extern const char *rtsync_token_problem(RtsyncTokenStatus status);

@@ -172,7 +172,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	{
 		/* a token: Authorization wins over x-api-key, as in AppSync's modes */
 		RtsyncIdentity id;
-		RtsyncTokenStatus ts = rtsync_identity_from_token(req->authorization, req->cxt, &id);
+		RtsyncTokenStatus ts = rtsync_identity_from_token(req->authorization, may_wait, req->cxt, &id);
 
 		if ((ts == RTSYNC_TOKEN_ROLE_UNKNOWN && may_wait) ||
 			(ts == RTSYNC_TOKEN_OK && rtsync_control_busy()))

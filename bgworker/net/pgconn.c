@@ -115,7 +115,10 @@ pgconn_watch(RtsyncPgConn *pc, int events)
 	}
 	if (events != pc->poll_events)
 	{
-		uv_poll_start(&pc->poll, events, pgconn_poll_cb);
+		if (events == 0)
+			uv_poll_stop(&pc->poll);
+		else
+			uv_poll_start(&pc->poll, events, pgconn_poll_cb);
 		pc->poll_events = events;
 	}
 }
@@ -196,6 +199,7 @@ pgconn_connect(RtsyncPgConn *pc)
 	pc->ready = false;
 	pc->closing = false;
 	pc->want_write = false;
+	pc->read_paused = false;
 	pc->conn = PQconnectStart(pc->conninfo);
 	if (pc->conn == NULL)
 		elog(ERROR, "out of memory starting a libpq connection");
@@ -214,7 +218,23 @@ rtsync_pgconn_want_write(RtsyncPgConn *pc, bool on)
 	if (!pc->ready || pc->closing)
 		return;
 	pc->want_write = on;
-	pgconn_watch(pc, UV_READABLE | (on ? UV_WRITABLE : 0));
+	pgconn_watch(pc, (pc->read_paused ? 0 : UV_READABLE) | (on ? UV_WRITABLE : 0));
+}
+
+/*
+ * Stop (or resume) reading the socket: what the server sends meanwhile
+ * waits in the kernel's buffers, so the sender slows down rather than the
+ * worker's memory growing. Lasts until resumed or the connection closes;
+ * on resume, whatever libpq had already buffered must be read by the
+ * owner itself (the socket may have nothing new to report).
+ */
+void
+rtsync_pgconn_pause_read(RtsyncPgConn *pc, bool paused)
+{
+	pc->read_paused = paused;
+	if (!pc->ready || pc->closing)
+		return;
+	pgconn_watch(pc, (paused ? 0 : UV_READABLE) | (pc->want_write ? UV_WRITABLE : 0));
 }
 
 /*

@@ -25,6 +25,7 @@ struct RtsyncPgConn
 	bool		ready;			/* connection established */
 	bool		closing;
 	bool		want_write;		/* wake on_writable when the socket drains */
+	bool		read_paused;	/* the owner reads nothing for now */
 	uv_poll_t	poll;
 	bool		poll_open;
 	int			poll_fd;
@@ -45,6 +46,7 @@ extern void rtsync_pgconn_start(RtsyncPgConn *pc, const char *conninfo);
 extern void rtsync_pgconn_stop(RtsyncPgConn *pc);
 extern void rtsync_pgconn_reset_backoff(RtsyncPgConn *pc);
 extern void rtsync_pgconn_want_write(RtsyncPgConn *pc, bool on);
+extern void rtsync_pgconn_pause_read(RtsyncPgConn *pc, bool paused);
 extern void rtsync_pgconn_close(RtsyncPgConn *pc, const char *why);
 
 #endif							/* RTSYNC_PGCONN_H */

@@ -138,16 +138,7 @@ send_job(PoolConn *c, RtsyncPoolJob *job)
 	if (!PQsendQueryParams(conn, job->read_only ? "BEGIN READ ONLY" : "BEGIN",
 						   0, NULL, NULL, NULL, NULL, 0) ||
 		!PQsendQueryParams(conn,
-						   "SELECT pg_catalog.set_config('role', $1, true),"
-						   " pg_catalog.set_config('statement_timeout', $2, true),"
-						   " CASE WHEN $3::text IS NOT NULL THEN"
-						   "  pg_catalog.set_config('request.jwt.claims', $3, true) END,"
-						   " (SELECT pg_catalog.count(pg_catalog.set_config("
-						   "    'request.jwt.claim.' OPERATOR(pg_catalog.||) c.key,"
-						   "    c.value OPERATOR(pg_catalog.#>>) '{}', true))"
-						   "    FROM pg_catalog.jsonb_each($3::jsonb) c"
-						   "   WHERE pg_catalog.jsonb_typeof(c.value) IN ('string', 'number', 'boolean')"
-						   "     AND c.key OPERATOR(pg_catalog.~) '^[A-Za-z_][A-Za-z0-9_$]*$')",
+						   RTSYNC_POOL_SET_IDENTITY_SQL,
 						   3, NULL, settings, NULL, NULL, 0))
 		return false;
 	for (int i = 0; i < job->n; i++)

@@ -28,6 +28,26 @@ typedef void (*RtsyncPoolDone) (void *arg, List *results, const char *failure);
 
 typedef struct RtsyncPoolJob RtsyncPoolJob;
 
+/*
+ * What every job runs first: $1 the role, $2 the statement timeout (ms),
+ * $3 a token's claims (JSON) or NULL. An API key's request gets
+ * {"role": <role>} as its claims, as PostgREST gives an anonymous one, so
+ * that request.jwt.claims never depends on what the connection ran before.
+ * A job may run it again to act as another identity for its next
+ * statements (stream/rls.c does).
+ */
+#define RTSYNC_POOL_SET_IDENTITY_SQL \
+	"SELECT pg_catalog.set_config('role', $1, true)," \
+	" pg_catalog.set_config('statement_timeout', $2, true)," \
+	" pg_catalog.set_config('request.jwt.claims'," \
+	"  coalesce($3::text, pg_catalog.jsonb_build_object('role', $1::text)::text), true)," \
+	" (SELECT pg_catalog.count(pg_catalog.set_config(" \
+	"    'request.jwt.claim.' OPERATOR(pg_catalog.||) c.key," \
+	"    c.value OPERATOR(pg_catalog.#>>) '{}', true))" \
+	"    FROM pg_catalog.jsonb_each($3::jsonb) c" \
+	"   WHERE pg_catalog.jsonb_typeof(c.value) IN ('string', 'number', 'boolean')" \
+	"     AND c.key OPERATOR(pg_catalog.~) '^[A-Za-z_][A-Za-z0-9_$]*$')"
+
 extern void rtsync_pool_start(uv_loop_t *loop);
 extern void rtsync_pool_stop(void);
 

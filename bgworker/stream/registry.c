@@ -30,6 +30,17 @@
  * client was acknowledged is, since the position was read before the
  * acknowledgement was sent.
  *
+ * Row-level security: a subscription whose role the table's policies
+ * restrict belongs to a group of alike subscribers (stream/rls.c). A change
+ * such a subscription would get is held: the stream stops (the reader
+ * reads nothing more) while each group that needs it is judged, and the
+ * change is delivered once every verdict is in, so every connection still
+ * gets its events in stream order. A delete whose table keeps no old image
+ * cannot be judged and is withheld from restricted subscribers. CONTROL
+ * records hold the stream the same way until the reload they start is
+ * done, so a GRANT, REVOKE or policy change applies from the next change
+ * on, in stream order.
+ *
  * Above the registry: a subscription's events go to the sink its protocol
  * gave it (one indirect call per delivery), and the registry hears of a new
  * schema through the callback it registers with control/ at start
@@ -48,6 +59,7 @@
 #include "control/control.h"
 #include "base/metrics.h"
 #include "stream/registry.h"
+#include "stream/rls.h"
 
 #define ROUTE_KEY_LEN (2 * NAMEDATALEN + 16)
 #define INDEX_KEY_LEN 256
@@ -62,6 +74,7 @@ struct RtsyncRoute
 	HTAB	   *index;			/* IndexBucket by "<column>:<value key>" */
 	List	   *index_columns;	/* int: columns some bucket uses */
 	int			nsubscriptions;
+	int			nrestricted;	/* of them, with an rls_group */
 };
 
 typedef struct IndexBucket
@@ -95,6 +108,24 @@ static XLogRecPtr record_commit_lsn = InvalidXLogRecPtr;	/* of the record */
 static char last_sequence[SEQUENCE_LEN + 1] = "";
 static dlist_head all_subscriptions = DLIST_STATIC_INIT(all_subscriptions);
 
+/* The record being judged, or the CONTROL record whose reload runs. */
+typedef struct HeldRecord
+{
+	bool		active;
+	bool		ready;			/* verdicts in, or the reload done */
+	bool		control;		/* a CONTROL record: nothing to deliver */
+	MemoryContext cxt;
+	char	   *table_name;
+	RtsyncEvent event;
+	char	   *image_json;
+	uint64		serial;
+	XLogRecPtr	commit_lsn;
+} HeldRecord;
+
+static HeldRecord held;
+static void (*held_ready_fn) (void) = NULL;
+static bool delete_unjudgeable = false;	/* a delete without its old image */
+
 static void
 registry_init(void)
 {
@@ -109,6 +140,8 @@ registry_init(void)
 	ctl.hcxt = registry_cxt;
 	routes = hash_create("rtsync routes", 64, &ctl,
 						 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	held.cxt = AllocSetContextCreate(registry_cxt, "rtsync held record",
+									 ALLOCSET_DEFAULT_SIZES);
 	ctl.keysize = INDEX_KEY_LEN * 4;
 	ctl.entrysize = sizeof(DocGroupEntry);
 	groups = hash_create("rtsync document groups", 64, &ctl,
@@ -143,6 +176,7 @@ route_for(RtsyncSchemaTable *table, RtsyncEvent event, bool create)
 								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		route->index_columns = NIL;
 		route->nsubscriptions = 0;
+		route->nrestricted = 0;
 	}
 	return route;
 }
@@ -196,6 +230,28 @@ group_release(RtsyncDocGroup *group)
 	pfree(group);
 }
 
+/*
+ * Does row-level security restrict what the subscription's role may read
+ * of its table (control/'s grants say)? Then it joins its group.
+ */
+static void
+set_restriction(RtsyncSubscription *sub)
+{
+	bool		restricted = rtsync_control_rls_check(sub->role, sub->plan->table->relid) != NULL;
+
+	if (sub->rls_group)
+	{
+		rtsync_rls_group_release(sub->rls_group);
+		sub->rls_group = NULL;
+		sub->route->nrestricted--;
+	}
+	if (restricted)
+	{
+		sub->rls_group = rtsync_rls_group_acquire(sub->role, sub->claims);
+		sub->route->nrestricted++;
+	}
+}
+
 /* Put a planned subscription into its route (and index bucket). */
 static void
 registry_link(RtsyncSubscription *sub)
@@ -237,6 +293,7 @@ registry_link(RtsyncSubscription *sub)
 	else
 		dlist_push_tail(&route->unindexed, &sub->route_node);
 	route->nsubscriptions++;
+	set_restriction(sub);
 }
 
 static void
@@ -254,6 +311,12 @@ registry_unlink(RtsyncSubscription *sub)
 			hash_search(sub->route->index, sub->index_key, HASH_REMOVE, NULL);
 	}
 	sub->route->nsubscriptions--;
+	if (sub->rls_group)
+	{
+		rtsync_rls_group_release(sub->rls_group);
+		sub->rls_group = NULL;
+		sub->route->nrestricted--;
+	}
 	group_release(sub->group);
 	sub->route = NULL;
 	sub->group = NULL;
@@ -269,7 +332,8 @@ RtsyncSubscription *
 rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink, void *owner,
 						  MemoryContext parent, const char *id, const char *query,
 						  size_t query_len, const char *variables,
-						  const char *operation_name, List **errors)
+						  const char *operation_name, const char *role,
+						  const char *claims, List **errors)
 {
 	MemoryContext cxt;
 	MemoryContext old;
@@ -294,6 +358,8 @@ rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink, void *owner,
 	sub->query = pnstrdup(query, query_len);
 	sub->variables = variables ? pstrdup(variables) : NULL;
 	sub->operation_name = operation_name ? pstrdup(operation_name) : NULL;
+	sub->role = pstrdup(role);
+	sub->claims = claims ? pstrdup(claims) : NULL;
 	sub->start_lsn = RTSYNC_NOT_STARTED;
 	sub->plan = rtsync_plan_subscription(schema, sub->query, query_len,
 										 sub->operation_name, sub->variables, errors);
@@ -400,10 +466,48 @@ registry_set_schema(RtsyncSchema *new_schema)
  * At start, before control/ loads: the registry re-plans its subscriptions
  * on every new schema.
  */
+/*
+ * Grants and policies were loaded: whether row-level security restricts
+ * each subscription may have changed (ENABLE ROW LEVEL SECURITY, a new
+ * BYPASSRLS, the table's owner changed).
+ */
+static void
+registry_access_changed(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &all_subscriptions)
+	{
+		RtsyncSubscription *sub = dlist_container(RtsyncSubscription, all_node, iter.cur);
+
+		if (sub->route)
+			set_restriction(sub);
+	}
+}
+
+/* The reload a CONTROL record asked for is done: the stream goes on. */
+static void
+registry_loaded(void)
+{
+	if (held.active && held.control && !held.ready)
+	{
+		held.ready = true;
+		held_ready_fn();
+	}
+}
+
 void
 rtsync_registry_init(void)
 {
 	rtsync_control_on_schema(registry_set_schema);
+	rtsync_control_on_access(registry_access_changed);
+	rtsync_control_on_loaded(registry_loaded);
+}
+
+void
+rtsync_registry_on_held_ready(void (*fn) (void))
+{
+	held_ready_fn = fn;
 }
 
 static void
@@ -416,6 +520,13 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 		return;
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
+	if (sub->rls_group)
+	{
+		bool		allowed;
+
+		if (!rtsync_rls_verdict(sub->rls_group, record_serial, &allowed) || !allowed)
+			return;
+	}
 	if (group->serial != record_serial)
 	{
 		resetStringInfo(&group->payload);
@@ -425,6 +536,126 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 		group->serial = record_serial;
 	}
 	sub->sink->deliver(sub, group->payload.data, group->payload.len);
+}
+
+/*
+ * The first pass over a change's candidates when some are restricted:
+ * which groups must be judged before anything is delivered.
+ */
+static void
+collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
+{
+	bool		allowed;
+
+	if (sub->rls_group == NULL || record_commit_lsn <= sub->start_lsn)
+		return;
+	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
+		return;
+	if (rtsync_rls_verdict(sub->rls_group, record_serial, &allowed))
+		return;
+	if (delete_unjudgeable)
+		rtsync_rls_decide(sub->rls_group, record_serial, false);
+	else
+		rtsync_rls_need(sub->rls_group, record_serial, sub->plan->table->relid);
+}
+
+/* Calls fn for every subscription of the route the image may match. */
+static void
+visit_candidates(RtsyncRoute *route, RtsyncSchemaTable *table, JsonbContainer *image,
+				 void (*fn) (RtsyncSubscription *sub, JsonbContainer *image))
+{
+	dlist_mutable_iter iter;
+	ListCell   *lc;
+
+	dlist_foreach_modify(iter, &route->unindexed)
+		fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
+	foreach(lc, route->index_columns)
+	{
+		int			column = lfirst_int(lc);
+		char	   *value_key = rtsync_image_index_key(image, &table->columns[column]);
+		char		key[INDEX_KEY_LEN];
+		IndexBucket *bucket;
+
+		if (value_key == NULL)
+			continue;
+		snprintf(key, sizeof(key), "%d:%s", column, value_key);
+		bucket = hash_search(route->index, key, HASH_FIND, NULL);
+		if (bucket == NULL)
+			continue;
+		dlist_foreach_modify(iter, &bucket->subscriptions)
+			fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
+	}
+}
+
+/* The verdicts are in: the reader may finish the held record. */
+static void
+judged(void)
+{
+	held.ready = true;
+	held_ready_fn();
+}
+
+/*
+ * Holds the change for judgement when a restricted candidate's group has
+ * no verdict yet; false when every verdict is known and it goes now.
+ */
+static bool
+hold_for_judgement(RtsyncRoute *route, RtsyncSchemaTable *table, RtsyncEvent event,
+				   JsonbContainer *image)
+{
+	MemoryContext old;
+
+	visit_candidates(route, table, image, collect_judgements);
+	old = MemoryContextSwitchTo(held.cxt);
+	held.active = true;
+	held.ready = false;
+	held.control = false;
+	held.table_name = pstrdup(table->qualified_name);
+	held.event = event;
+	held.image_json = JsonbToCString(NULL, image, 256);
+	held.serial = record_serial;
+	held.commit_lsn = record_commit_lsn;
+	MemoryContextSwitchTo(old);
+	if (rtsync_rls_judge(record_serial, held.image_json, judged))
+		return true;
+	MemoryContextReset(held.cxt);
+	held.active = false;
+	return false;
+}
+
+/*
+ * Finishes the held record once it is ready: a change goes to its
+ * subscribers with the verdicts as they are now (against the schema and
+ * routes as they are now: a table unpublished meanwhile gets nothing).
+ */
+void
+rtsync_registry_finish_held(MemoryContext cxt)
+{
+	MemoryContext old;
+	RtsyncSchemaTable *table;
+	RtsyncRoute *route;
+	Jsonb	   *image;
+
+	if (!held.active || !held.ready)
+		return;
+	held.active = false;
+	if (held.control || schema == NULL)
+	{
+		MemoryContextReset(held.cxt);
+		return;
+	}
+	old = MemoryContextSwitchTo(cxt);
+	table = rtsync_schema_find_table(schema, held.table_name);
+	route = table ? route_for(table, held.event, false) : NULL;
+	if (route)
+	{
+		image = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(held.image_json)));
+		record_serial = held.serial;
+		record_commit_lsn = held.commit_lsn;
+		visit_candidates(route, table, &image->root, deliver);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(held.cxt);
 }
 
 static bool
@@ -511,8 +742,6 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	RtsyncRoute *route;
 	RtsyncSchemaTable *table;
 	char	   *qualified;
-	dlist_mutable_iter iter;
-	ListCell   *lc;
 
 	registry_init();
 	info->commit_time = 0;
@@ -533,7 +762,12 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	{
 		rtsync_control_message(&jb->root);
 		MemoryContextSwitchTo(old);
-		return RTSYNC_RECORD_CHANGE;
+		if (held_ready_fn == NULL)
+			return RTSYNC_RECORD_CHANGE;
+		held.active = true;
+		held.ready = false;
+		held.control = true;
+		return RTSYNC_RECORD_HELD;
 	}
 	dynamodb = get_container(&jb->root, "dynamodb");
 	if (dynamodb == NULL || !get_string_value(dynamodb, "SequenceNumber", &seq) ||
@@ -582,11 +816,15 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 		return RTSYNC_RECORD_CHANGE;
 	}
 
+	delete_unjudgeable = false;
 	if (event == RTSYNC_EVENT_DELETE)
 	{
 		image = get_container(dynamodb, "OldImage");
 		if (image == NULL)
+		{
 			image = get_container(dynamodb, "Keys");
+			delete_unjudgeable = true;
+		}
 	}
 	else
 		image = get_container(dynamodb, "NewImage");
@@ -600,24 +838,13 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 
 	record_serial++;
 	record_commit_lsn = sequence_commit_lsn(&seq);
-	dlist_foreach_modify(iter, &route->unindexed)
-		deliver(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
-	foreach(lc, route->index_columns)
+	if (route->nrestricted > 0 && held_ready_fn != NULL &&
+		hold_for_judgement(route, table, event, image))
 	{
-		int			column = lfirst_int(lc);
-		char	   *value_key = rtsync_image_index_key(image, &table->columns[column]);
-		char		key[INDEX_KEY_LEN];
-		IndexBucket *bucket;
-
-		if (value_key == NULL)
-			continue;
-		snprintf(key, sizeof(key), "%d:%s", column, value_key);
-		bucket = hash_search(route->index, key, HASH_FIND, NULL);
-		if (bucket == NULL)
-			continue;
-		dlist_foreach_modify(iter, &bucket->subscriptions)
-			deliver(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
+		MemoryContextSwitchTo(old);
+		return RTSYNC_RECORD_HELD;
 	}
+	visit_candidates(route, table, image, deliver);
 	MemoryContextSwitchTo(old);
 	return RTSYNC_RECORD_CHANGE;
 }

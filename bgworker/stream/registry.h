@@ -20,6 +20,9 @@ typedef enum RtsyncRecordKind
 {
 	RTSYNC_RECORD_CHANGE,		/* a row change (or TRUNCATE) */
 	RTSYNC_RECORD_COMMIT,		/* end of a transaction */
+	RTSYNC_RECORD_HELD,			/* a change or CONTROL record not yet done:
+								 * read nothing more until the registry
+								 * calls the release callback */
 	RTSYNC_RECORD_OTHER
 } RtsyncRecordKind;
 
@@ -35,6 +38,7 @@ typedef struct RtsyncRecordInfo
 typedef struct RtsyncRoute RtsyncRoute;
 typedef struct RtsyncDocGroup RtsyncDocGroup;
 typedef struct RtsyncSubscription RtsyncSubscription;
+struct RtsyncRlsGroup;
 
 /*
  * Where a subscription's events go, given by the protocol that made it (a
@@ -61,6 +65,10 @@ struct RtsyncSubscription
 	char	   *envelope;		/* {"type":"next","id":"...","payload": */
 	int			envelope_len;
 	RtsyncSubscriptionPlan *plan;
+	char	   *role;			/* the subscriber's role and claims (NULL */
+	char	   *claims;			/* for an API key) */
+	struct RtsyncRlsGroup *rls_group;	/* NULL: row-level security does not
+										 * restrict its role on the table */
 	RtsyncRoute *route;			/* NULL while not registered */
 	RtsyncDocGroup *group;
 	dlist_node	route_node;
@@ -79,11 +87,20 @@ extern RtsyncSubscription *rtsync_registry_subscribe(const RtsyncSubscriptionSin
 													 const char *query, size_t query_len,
 													 const char *variables,
 													 const char *operation_name,
+													 const char *role, const char *claims,
 													 List **errors);
 extern void rtsync_registry_start(RtsyncSubscription *sub, XLogRecPtr start_lsn);
 extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
 extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
 												 MemoryContext cxt,
 												 RtsyncRecordInfo *info);
+
+/*
+ * A held record (RTSYNC_RECORD_HELD): fn, registered once by the reader,
+ * is called when it may be finished; the reader then calls
+ * rtsync_registry_finish_held (in cxt, reset afterwards) and reads on.
+ */
+extern void rtsync_registry_on_held_ready(void (*fn) (void));
+extern void rtsync_registry_finish_held(MemoryContext cxt);
 
 #endif							/* RTSYNC_REGISTRY_H */

@@ -18,6 +18,16 @@
  * walsender resends from there; the registry drops records it has already
  * delivered (their SequenceNumber is not above the last one it saw).
  *
+ * Held records: a change being judged under row-level security, or a
+ * CONTROL record whose reload runs (stream/registry.c), stops the reading:
+ * the socket is no longer watched, so the walsender waits rather than the
+ * worker's memory growing, and nothing after the record is dispatched
+ * before it. When the registry says the record may be finished, a
+ * zero-delay timer (guarded like every entry) finishes it and reads on,
+ * first what libpq had already buffered. The held record is not yet
+ * processed: its transaction's COMMIT comes after it, so feedback cannot
+ * confirm it early.
+ *
  * When the connection goes away pgconn reopens it with exponential backoff;
  * the backoff starts over once streaming has begun.
  *
@@ -86,6 +96,8 @@ static XLogRecPtr feedback_sent_lsn = InvalidXLogRecPtr;
 static TimestampTz feedback_sent_time = 0;
 static bool in_transaction = false;
 static MemoryContext record_cxt = NULL;
+static bool held = false;		/* a record is held: read nothing */
+static uv_timer_t held_timer;
 
 /* the CopyData buffer being processed: freed by repl_on_closed on ERROR */
 static char *copy_buf = NULL;
@@ -261,6 +273,12 @@ repl_handle_xlogdata(const char *buf, int len)
 
 	kind = rtsync_registry_dispatch(buf + 25, len - 25, record_cxt, &info);
 	MemoryContextReset(record_cxt);
+	if (kind == RTSYNC_RECORD_HELD)
+	{
+		held = true;
+		rtsync_pgconn_pause_read(&repl, true);
+		kind = RTSYNC_RECORD_CHANGE;
+	}
 	if (kind == RTSYNC_RECORD_COMMIT)
 	{
 		/* the COMMIT marker is written at the commit's end position */
@@ -312,7 +330,15 @@ repl_read_stream(void)
 	for (;;)
 	{
 		char	   *buf = NULL;
-		int			len = PQgetCopyData(repl.conn, &buf, 1);
+		int			len;
+
+		if (held)
+		{
+			/* also after a reconnect: the new socket waits too */
+			rtsync_pgconn_pause_read(&repl, true);
+			return;
+		}
+		len = PQgetCopyData(repl.conn, &buf, 1);
 
 		copy_buf = buf;
 		if (len == 0)
@@ -436,6 +462,43 @@ repl_on_readable(RtsyncPgConn *pc)
 	PQclear(res);
 }
 
+/* Finish the held record, then read what waited behind it. */
+static void
+held_finish(void)
+{
+	if (!held)
+		return;
+	held = false;
+	rtsync_registry_finish_held(record_cxt);
+	MemoryContextReset(record_cxt);
+	if (state != REPL_STREAMING || repl.conn == NULL)
+		return;					/* reconnecting: streaming resumes by itself */
+	rtsync_pgconn_pause_read(&repl, false);
+	repl_read_stream();
+}
+
+/*
+ * Entry from libuv. An ERROR closes the connection: streaming resumes from
+ * the last confirmed position, and the registry drops what it already
+ * dispatched.
+ */
+static void
+held_timer_cb(uv_timer_t *timer)
+{
+	RTSYNC_GUARD(held_finish(),
+				 {
+					 MemoryContextReset(record_cxt);
+					 rtsync_pgconn_close(&repl, "error while finishing a held record");
+				 });
+}
+
+/* The registry's callback: the held record may be finished (soon, not here). */
+static void
+held_ready(void)
+{
+	uv_timer_start(&held_timer, held_timer_cb, 0, 0);
+}
+
 static void
 repl_on_closed(RtsyncPgConn *pc)
 {
@@ -462,6 +525,8 @@ rtsync_replication_start(uv_loop_t *loop)
 	repl.on_readable = repl_on_readable;
 	repl.on_closed = repl_on_closed;
 	uv_timer_init(loop, &feedback_timer);
+	uv_timer_init(loop, &held_timer);
+	rtsync_registry_on_held_ready(held_ready);
 	state = REPL_CONNECTING;
 	rtsync_pgconn_start(&repl, rtsync_pgconn_conninfo(true));
 }
@@ -474,5 +539,7 @@ rtsync_replication_stop(void)
 		repl_send_feedback(false);
 	uv_timer_stop(&feedback_timer);
 	uv_close((uv_handle_t *) &feedback_timer, NULL);
+	uv_timer_stop(&held_timer);
+	uv_close((uv_handle_t *) &held_timer, NULL);
 	rtsync_pgconn_stop(&repl);
 }

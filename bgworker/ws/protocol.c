@@ -438,7 +438,7 @@ static void
 authorize_token(RtsyncWsSession *ws, const char *token, bool may_wait)
 {
 	RtsyncIdentity id;
-	RtsyncTokenStatus status = rtsync_identity_from_token(token, CurrentMemoryContext, &id);
+	RtsyncTokenStatus status = rtsync_identity_from_token(token, may_wait, CurrentMemoryContext, &id);
 	MemoryContext cxt = ws->conn->cxt;
 
 	if (status == RTSYNC_TOKEN_ROLE_UNKNOWN && may_wait)
@@ -662,7 +662,7 @@ start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
 	}
 	sub = rtsync_registry_subscribe(&subscription_sink, ws, ws->conn->cxt, id,
 									query, strlen(query), variables,
-									operation_name, &errors);
+									operation_name, ws->role, ws->claims, &errors);
 	if (sub == NULL)
 	{
 		refuse_subscription(ws, id, errors, NULL);
@@ -814,10 +814,8 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 			if (token && token[0])
 			{
 				RtsyncIdentity id;
-				RtsyncTokenStatus status = rtsync_identity_from_token(token, CurrentMemoryContext, &id);
+				RtsyncTokenStatus status = rtsync_identity_from_token(token, false, CurrentMemoryContext, &id);
 
-				if (status == RTSYNC_TOKEN_ROLE_UNKNOWN)
-					status = RTSYNC_TOKEN_INVALID;
 				if (status == RTSYNC_TOKEN_OK &&
 					(!signed_in_by_token(ws) || strcmp(id.role, ws->role) != 0 ||
 					 (id.subject == NULL) != (ws->subject == NULL) ||

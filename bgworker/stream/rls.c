@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream/rls.c
+ *	  Judging a change under row-level security, once per group of alike
+ *	  subscribers, on the query pool.
+ *
+ * A group is a role and the claims its policies may read. The claims that
+ * differ on every token of the same user (exp, iat, nbf, jti, auth_time and
+ * Cognito's origin_jti and event_id) are left out of the group's key, so
+ * one user's reconnections, and every API key of one role, share a group.
+ *
+ * The verdict is Postgres' own: control/ composed the role's policies on
+ * the table into one statement that reads a change's image as a row of
+ * the table (control/control.c, rls_check_sql). Each group's statement
+ * runs after the group's role and claims are set exactly as for its
+ * queries (net/pool.h's RTSYNC_POOL_SET_IDENTITY_SQL), so auth.uid()-style
+ * functions, sublinks on membership tables and function calls all run as
+ * that role would run them. The groups one change needs are split over as
+ * many jobs as the pool has connections: each job is one round trip.
+ *
+ * A policy that errors denies: a job with several groups that fails is run
+ * again one group per job, and a group whose own job fails is denied the
+ * change and logged (once per group), harming no other group.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "base/json.h"
+#include "base/metrics.h"
+#include "base/settings.h"
+#include "control/control.h"
+#include "net/pool.h"
+#include "stream/rls.h"
+
+struct RtsyncRlsGroup
+{
+	char	   *key;			/* hash key: role, newline, stable claims */
+	char	   *role;
+	char	   *claims;			/* a member's whole claims, or NULL */
+	int			refcount;
+	uint64		serial;			/* the record the verdict is for */
+	bool		decided;
+	bool		allowed;
+	uint64		needed_serial;	/* asked for on this record */
+	Oid			needed_relid;
+	bool		error_logged;
+};
+
+typedef struct GroupEntry
+{
+	char	   *key;
+	RtsyncRlsGroup *group;
+} GroupEntry;
+
+/* One pool job: some groups' checks. */
+typedef struct JudgeJob
+{
+	struct Judgement *judgement;
+	int			ngroups;
+	RtsyncRlsGroup **groups;
+	RtsyncStatement *statements;
+} JudgeJob;
+
+/* The judging of one record. */
+typedef struct Judgement
+{
+	MemoryContext cxt;
+	uint64		serial;
+	char	   *images;			/* [image]: the statements' $1 */
+	char		timeout[32];
+	int			jobs_running;
+	void		(*done) (void);
+} Judgement;
+
+static MemoryContext rls_cxt = NULL;
+static HTAB *groups = NULL;
+static List *needed = NIL;		/* RtsyncRlsGroup *, for the next judge */
+
+/* Claims that change from one token to the next of the same user. */
+static const char *const volatile_claims[] = {
+	"exp", "iat", "nbf", "jti", "auth_time", "origin_jti", "event_id"
+};
+
+/* the hash table's keys are pointers to the (unbounded) key strings */
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *k = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) k, strlen(k));
+}
+
+static int
+key_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static void
+rls_init(void)
+{
+	HASHCTL		ctl;
+
+	if (rls_cxt)
+		return;
+	rls_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync row security",
+									ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(GroupEntry);
+	ctl.hcxt = rls_cxt;
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	groups = hash_create("rtsync row security groups", 256, &ctl,
+						 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+static bool
+is_volatile_claim(const char *key, int len)
+{
+	for (int i = 0; i < lengthof(volatile_claims); i++)
+		if ((int) strlen(volatile_claims[i]) == len && memcmp(volatile_claims[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/* role + "\n" + the claims without the volatile ones, as jsonb prints them */
+static char *
+group_key(const char *role, const char *claims)
+{
+	JsonbContainer *c = claims ? rtsync_json_parse_object(claims, strlen(claims)) : NULL;
+	JsonbParseState *state = NULL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *res = NULL;
+	bool		skip = false;
+
+	if (c == NULL)
+		return psprintf("%s\n", role);
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			skip = is_volatile_claim(v.val.string.val, v.val.string.len);
+			if (!skip)
+				res = pushJsonbValue(&state, tok, &v);
+		}
+		else if (tok == WJB_VALUE)
+		{
+			if (!skip)
+				res = pushJsonbValue(&state, tok, &v);
+		}
+		else
+			res = pushJsonbValue(&state, tok, tok == WJB_BEGIN_OBJECT || tok == WJB_END_OBJECT ? NULL : &v);
+	}
+	return psprintf("%s\n%s", role,
+					JsonbToCString(NULL, &JsonbValueToJsonb(res)->root, 256));
+}
+
+RtsyncRlsGroup *
+rtsync_rls_group_acquire(const char *role, const char *claims)
+{
+	MemoryContext old;
+	char	   *key;
+	GroupEntry *e;
+	bool		found;
+
+	rls_init();
+	old = MemoryContextSwitchTo(rls_cxt);
+	key = group_key(role, claims);
+	e = hash_search(groups, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		RtsyncRlsGroup *g = palloc0(sizeof(RtsyncRlsGroup));
+
+		g->key = key;
+		g->role = pstrdup(role);
+		g->claims = claims ? pstrdup(claims) : NULL;
+		e->key = key;
+		e->group = g;
+	}
+	else
+		pfree(key);
+	e->group->refcount++;
+	MemoryContextSwitchTo(old);
+	return e->group;
+}
+
+/* Freed at the last release; a job in flight holds a reference too. */
+void
+rtsync_rls_group_release(RtsyncRlsGroup *g)
+{
+	if (--g->refcount > 0)
+		return;
+	hash_search(groups, &g->key, HASH_REMOVE, NULL);
+	pfree(g->key);
+	pfree(g->role);
+	if (g->claims)
+		pfree(g->claims);
+	pfree(g);
+}
+
+bool
+rtsync_rls_verdict(const RtsyncRlsGroup *g, uint64 serial, bool *allowed)
+{
+	if (!g->decided || g->serial != serial)
+		return false;
+	*allowed = g->allowed;
+	return true;
+}
+
+void
+rtsync_rls_decide(RtsyncRlsGroup *g, uint64 serial, bool allowed)
+{
+	g->serial = serial;
+	g->decided = true;
+	g->allowed = allowed;
+	if (!allowed)
+		rtsync_metrics_count(RTSYNC_M_RLS_DENIED_GROUPS, 1);
+}
+
+void
+rtsync_rls_need(RtsyncRlsGroup *g, uint64 serial, Oid relid)
+{
+	MemoryContext old;
+
+	if (g->needed_serial == serial)
+		return;
+	g->needed_serial = serial;
+	g->needed_relid = relid;
+	old = MemoryContextSwitchTo(rls_cxt);
+	needed = lappend(needed, g);
+	MemoryContextSwitchTo(old);
+}
+
+static void judge_done(void *arg, List *results, const char *failure);
+
+/* Queue one job for groups[0..n); false when the pool refused it. */
+static bool
+submit(Judgement *j, RtsyncRlsGroup **gs, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(j->cxt);
+	JudgeJob   *job = palloc0(sizeof(JudgeJob));
+
+	job->judgement = j;
+	job->ngroups = n;
+	job->groups = palloc(n * sizeof(RtsyncRlsGroup *));
+	job->statements = palloc0(2 * n * sizeof(RtsyncStatement));
+	for (int i = 0; i < n; i++)
+	{
+		RtsyncRlsGroup *g = gs[i];
+		const char **identity = palloc(3 * sizeof(char *));
+		const char **images = palloc(sizeof(char *));
+		const char *check = rtsync_control_rls_check(g->role, g->needed_relid);
+
+		identity[0] = g->role;
+		identity[1] = j->timeout;
+		identity[2] = g->claims;
+		images[0] = j->images;
+		job->groups[i] = g;
+		g->refcount++;
+		job->statements[2 * i] = (RtsyncStatement)
+		{
+			RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity
+		};
+		job->statements[2 * i + 1] = (RtsyncStatement)
+		{
+			pstrdup(check ? check : "SELECT 1::bigint"), 1, images
+		};
+	}
+	MemoryContextSwitchTo(old);
+	rtsync_metrics_count(RTSYNC_M_RLS_CHECKS, n);
+	if (!rtsync_pool_submit(gs[0]->role, gs[0]->claims, true, job->statements, 2 * n,
+							judge_done, job))
+	{
+		for (int i = 0; i < n; i++)
+			rtsync_rls_group_release(gs[i]);
+		return false;
+	}
+	j->jobs_running++;
+	return true;
+}
+
+/* A group's own check failed: it is denied this change. */
+static void
+deny_on_error(Judgement *j, RtsyncRlsGroup *g, const char *error)
+{
+	rtsync_metrics_count(RTSYNC_M_RLS_ERRORS, 1);
+	if (!g->error_logged)
+		ereport(LOG,
+				(errmsg("rtsync could not judge a change under row-level security for role \"%s\": %s",
+						g->role, error),
+				 errdetail("Subscribers of that role with those claims do not get the change; this is logged once per group.")));
+	g->error_logged = true;
+	rtsync_rls_decide(g, j->serial, false);
+}
+
+static void
+judgement_finish(Judgement *j)
+{
+	void		(*done) (void) = j->done;
+
+	MemoryContextDelete(j->cxt);
+	done();
+}
+
+static void
+judge_done(void *arg, List *results, const char *failure)
+{
+	JudgeJob   *job = arg;
+	Judgement  *j = job->judgement;
+	bool		failed = failure != NULL || list_length(results) < 2 * job->ngroups;
+
+	for (int i = 0; i < job->ngroups && !failed; i++)
+		if (PQresultStatus(list_nth(results, 2 * i)) != PGRES_TUPLES_OK ||
+			PQresultStatus(list_nth(results, 2 * i + 1)) != PGRES_TUPLES_OK)
+			failed = true;
+	j->jobs_running--;
+	if (!failed)
+		for (int i = 0; i < job->ngroups; i++)
+			rtsync_rls_decide(job->groups[i], j->serial,
+							  PQntuples(list_nth(results, 2 * i + 1)) > 0);
+	else if (job->ngroups == 1)
+	{
+		const char *error = failure;
+
+		for (int k = 0; error == NULL && k < list_length(results); k++)
+			if (PQresultStatus(list_nth(results, k)) == PGRES_FATAL_ERROR)
+				error = PQresultErrorMessage(list_nth(results, k));
+		deny_on_error(j, job->groups[0], error ? error : "no result");
+	}
+	else
+	{
+		/* which group failed is not known: each alone, so only it is denied */
+		for (int i = 0; i < job->ngroups; i++)
+			if (!submit(j, &job->groups[i], 1))
+				deny_on_error(j, job->groups[i], "the query pool is full");
+	}
+	for (int i = 0; i < job->ngroups; i++)
+		rtsync_rls_group_release(job->groups[i]);
+	if (j->jobs_running == 0)
+		judgement_finish(j);
+}
+
+bool
+rtsync_rls_judge(uint64 serial, const char *image_json, void (*done) (void))
+{
+	MemoryContext cxt;
+	Judgement  *j;
+	RtsyncRlsGroup **gs;
+	int			n = list_length(needed);
+	int			per_job;
+
+	if (n == 0)
+		return false;
+	cxt = AllocSetContextCreate(rls_cxt, "rtsync row security judgement",
+								ALLOCSET_DEFAULT_SIZES);
+	j = MemoryContextAllocZero(cxt, sizeof(Judgement));
+	j->cxt = cxt;
+	j->serial = serial;
+	j->done = done;
+	j->images = MemoryContextStrdup(cxt, psprintf("[%s]", image_json));
+	snprintf(j->timeout, sizeof(j->timeout), "%d", rtsync_statement_timeout_ms);
+	gs = MemoryContextAlloc(cxt, n * sizeof(RtsyncRlsGroup *));
+	for (int i = 0; i < n; i++)
+		gs[i] = list_nth(needed, i);
+	list_free(needed);
+	needed = NIL;
+
+	/* as many jobs as connections, each one round trip */
+	per_job = (n + rtsync_pool_size - 1) / rtsync_pool_size;
+	j->jobs_running++;			/* until every job is queued */
+	for (int i = 0; i < n; i += per_job)
+	{
+		int			k = Min(per_job, n - i);
+
+		if (!submit(j, gs + i, k))
+			for (int m = i; m < i + k; m++)
+				deny_on_error(j, gs[m], "the query pool is full");
+	}
+	j->jobs_running--;
+	if (j->jobs_running == 0)
+		judgement_finish(j);
+	return true;
+}

@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream/rls.h
+ *	  Row-level security on delivery: a change reaches a subscriber only
+ *	  if the subscriber's role, with its claims, could SELECT the row as
+ *	  the change shows it.
+ *
+ * Subscribers alike for row security (same role, same claims once the
+ * claims that differ from token to token are set aside) share a group,
+ * and a change is judged once per group, never once per subscriber. The
+ * registry asks for the groups a change needs and delivers once every
+ * verdict is in.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSYNC_RLS_H
+#define RTSYNC_RLS_H
+
+#include "c.h"
+#include "postgres_ext.h"
+
+typedef struct RtsyncRlsGroup RtsyncRlsGroup;
+
+/* The group of (role, claims); claims NULL for an API key. Counted. */
+extern RtsyncRlsGroup *rtsync_rls_group_acquire(const char *role, const char *claims);
+extern void rtsync_rls_group_release(RtsyncRlsGroup *group);
+
+/* Is the group's verdict on record serial known, and what is it? */
+extern bool rtsync_rls_verdict(const RtsyncRlsGroup *group, uint64 serial, bool *allowed);
+/* Decide without asking the database (e.g. a delete without its old image). */
+extern void rtsync_rls_decide(RtsyncRlsGroup *group, uint64 serial, bool allowed);
+/* The group must be judged on record serial, an image of table relid. */
+extern void rtsync_rls_need(RtsyncRlsGroup *group, uint64 serial, Oid relid);
+
+/*
+ * Judges the image (JSON text) for every group needed since the last call,
+ * on the query pool; done runs once all verdicts are in. False when there
+ * is nothing to ask the database (done is not called).
+ */
+extern bool rtsync_rls_judge(uint64 serial, const char *image_json, void (*done) (void));
+
+#endif							/* RTSYNC_RLS_H */
