@@ -62,6 +62,7 @@
 #include "control/apikeys.h"
 #include "control/control.h"
 #include "control/identity.h"
+#include "control/policy.h"
 #include "base/guard.h"
 #include "net/pgconn.h"
 #include "graphql/schema.h"
@@ -149,6 +150,35 @@ static const char *load_sql_format =
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
 "  CROSS JOIN rtsync.published_table p"
 "  JOIN pg_catalog.pg_class c ON c.oid = p.relid;"
+"SELECT a.rolname, p.relid::oid, pol.polpermissive,"
+"       pg_catalog.pg_get_expr(pol.polqual, pol.polrelid),"
+"       pol.polqual::text !~ '\\{SUBLINK'"
+"       AND (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(pol.polqual::text, '\\{VAR ', 'g')) <= 1"
+"       AND NOT EXISTS (SELECT FROM pg_catalog.regexp_matches(pol.polqual::text, ':funcid (\\d+)', 'g') m"
+"                         JOIN pg_catalog.pg_proc f ON f.oid = m[1]::oid"
+"                        WHERE f.provolatile = 'v' OR (f.pronamespace <> 'pg_catalog'::regnamespace"
+"                              AND (f.prolang <> (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'sql')"
+"                                   OR f.prosrc ~* '\\m(from|join|rtsync)\\M')))"
+"       AND NOT EXISTS (SELECT FROM pg_catalog.regexp_matches(pol.polqual::text, ':opno (\\d+)', 'g') m"
+"                         JOIN pg_catalog.pg_operator o ON o.oid = m[1]::oid"
+"                        WHERE o.oprnamespace <> 'pg_catalog'::regnamespace),"
+"       (SELECT t.attname FROM pg_catalog.pg_attribute t"
+"         WHERE t.attrelid = p.relid"
+"           AND t.attnum = (pg_catalog.regexp_match(pol.polqual::text, '\\{VAR :varno 1 :varattno (\\d+)'))[1]::int"
+"           AND t.atttypid IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,"
+"                              'int2'::regtype, 'int4'::regtype, 'int8'::regtype))"
+"  FROM (%s) r"
+"  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
+"  CROSS JOIN rtsync.published_table p"
+"  JOIN pg_catalog.pg_class c ON c.oid = p.relid"
+"  JOIN pg_catalog.pg_policy pol ON pol.polrelid = p.relid AND pol.polcmd IN ('r', '*')"
+"   AND pol.polqual IS NOT NULL"
+"   AND (0::oid = ANY (pol.polroles) OR EXISTS (SELECT FROM pg_catalog.unnest(pol.polroles) pr(oid)"
+"                                              WHERE pg_catalog.pg_has_role(a.oid, pr.oid, 'USAGE')))"
+" WHERE c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
+"                                 OR (NOT c.relforcerowsecurity"
+"                                     AND pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE')))"
+" ORDER BY 1, 2, pol.polname;"
 "SELECT a.rolname, p.relid::oid, t.attname"
 "  FROM (%s) r"
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
@@ -168,7 +198,7 @@ load_sql(void)
 								 " UNION SELECT rolname FROM (%s) t",
 								 token_roles);
 
-	return psprintf(load_sql_format, token_roles, roles, roles);
+	return psprintf(load_sql_format, token_roles, roles, roles, roles);
 }
 
 static const char *insert_lsn_sql = "SELECT pg_catalog.pg_current_wal_insert_lsn()";
@@ -178,7 +208,7 @@ typedef struct Grant
 	char		key[NAMEDATALEN + 16];	/* "<relid>:<role>" */
 	bool		select;			/* SELECT on the table: every column */
 	bool		rls;
-	char	   *rls_check_sql;	/* with rls: the statement that judges images */
+	RtsyncRowPolicy *policy;	/* with rls: how changes are judged */
 	char		relname[NAMEDATALEN];
 	List	   *columns;		/* without select: the readable columns'
 								 * names (char *) */
@@ -199,6 +229,7 @@ static bool reload_pending = false;
 static int	result_index = 0;
 static bool load_failed = false;
 static MemoryContext grants_cxt = NULL;
+static uint64 generation = 0;	/* of the grants */
 static HTAB *grants = NULL;
 static HTAB *new_grants = NULL;
 static MemoryContext new_grants_cxt = NULL;
@@ -486,17 +517,66 @@ take_grants(PGresult *res)
 		g->select = PQgetvalue(res, i, 2)[0] == 't';
 		g->rls = PQgetvalue(res, i, 3)[0] == 't';
 		strlcpy(g->relname, PQgetvalue(res, i, 4), sizeof(g->relname));
-		g->rls_check_sql = NULL;
+		g->policy = NULL;
 		if (g->rls)
 		{
 			MemoryContext old = MemoryContextSwitchTo(new_grants_cxt);
 
-			g->rls_check_sql = rls_check_sql(atooid(PQgetvalue(res, i, 1)), g->relname,
-											 PQgetvalue(res, i, 5));
+			g->policy = palloc0(sizeof(RtsyncRowPolicy));
+			g->policy->check_sql = rls_check_sql(atooid(PQgetvalue(res, i, 1)), g->relname,
+												 PQgetvalue(res, i, 5));
+			/* no policy applies: nothing passes, and nothing need be asked */
+			if (strcmp(PQgetvalue(res, i, 5), "false") == 0)
+				rtsync_policy_compile(g->policy, NULL, 0);
 			MemoryContextSwitchTo(old);
 		}
 		g->columns = NIL;
 	}
+}
+
+/* A (role, table) pair's policies, rows [from, to) of res: compiled if simple. */
+static void
+compile_policies(PGresult *res, int from, int to)
+{
+	char		key[NAMEDATALEN + 16];
+	Grant	   *g;
+	RtsyncPolicySource *sources;
+
+	snprintf(key, sizeof(key), "%s:%s", PQgetvalue(res, from, 1), PQgetvalue(res, from, 0));
+	g = hash_search(new_grants, key, HASH_FIND, NULL);
+	if (g == NULL || g->policy == NULL)
+		return;
+	sources = palloc((to - from) * sizeof(RtsyncPolicySource));
+	for (int i = from; i < to; i++)
+	{
+		RtsyncPolicySource *src = &sources[i - from];
+
+		src->permissive = PQgetvalue(res, i, 2)[0] == 't';
+		src->expr = PQgetvalue(res, i, 3);
+		src->safe = PQgetvalue(res, i, 4)[0] == 't';
+		src->column = PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5);
+	}
+	rtsync_policy_compile(g->policy, sources, to - from);
+	pfree(sources);
+}
+
+/* Every restricted (role, table) pair's policies, ordered by the pair. */
+static void
+take_policies(PGresult *res)
+{
+	MemoryContext old = MemoryContextSwitchTo(new_grants_cxt);
+	int			n = PQntuples(res);
+	int			from = 0;
+
+	for (int i = 1; i <= n; i++)
+	{
+		if (i < n && strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, from, 0)) == 0 &&
+			strcmp(PQgetvalue(res, i, 1), PQgetvalue(res, from, 1)) == 0)
+			continue;
+		compile_policies(res, from, i);
+		from = i;
+	}
+	MemoryContextSwitchTo(old);
 }
 
 /* The columns each role may read where it has no SELECT on the table. */
@@ -518,6 +598,7 @@ take_column_grants(PGresult *res)
 	MemoryContextSwitchTo(old);
 
 	/* the last result is in: the new grants replace the old */
+	generation++;
 	if (grants_cxt)
 		MemoryContextDelete(grants_cxt);
 	grants_cxt = new_grants_cxt;
@@ -656,6 +737,8 @@ control_read(void)
 			else if (result_index == 3)
 				take_grants(res);
 			else if (result_index == 4)
+				take_policies(res);
+			else if (result_index == 5)
 				take_column_grants(res);
 		}
 		result_index++;
@@ -807,13 +890,17 @@ may_read_column(Grant *g, const char *column)
  * error message when not.
  */
 /*
- * The statement that judges a table's images for a role under its row-
- * level security (see rls_check_sql), or NULL when the role's reads of
- * the table are not subject to it. Owned by the grants: copy it.
+ * How changes of a table are judged for a role under its row-level
+ * security, or NULL when the role's reads of the table are not subject to
+ * it. Owned by the grants, which a load replaces: copy what is kept.
  */
-const char *
-rtsync_control_rls_check(const char *role, Oid relid)
+const RtsyncRowPolicy *
+rtsync_control_row_policy(const char *role, Oid relid)
 {
+	static RtsyncRowPolicy deny_all = {
+		.check_sql = "SELECT NULL::bigint WHERE false", .compiled = true,
+		.values_sql = "SELECT '{\"v\": []}'"
+	};
 	char		key[NAMEDATALEN + 16];
 	Grant	   *g;
 
@@ -822,7 +909,16 @@ rtsync_control_rls_check(const char *role, Oid relid)
 	if (g == NULL || !g->rls)
 		return NULL;
 	/* a table the schema lacks: nothing to judge with, so nothing passes */
-	return g->rls_check_sql ? g->rls_check_sql : "SELECT NULL::bigint WHERE false";
+	if (g->policy == NULL || g->policy->check_sql == NULL)
+		return &deny_all;
+	return g->policy;
+}
+
+/* Bumped by every load of the grants: compiled values may be stale. */
+uint64
+rtsync_control_generation(void)
+{
+	return generation;
 }
 
 bool

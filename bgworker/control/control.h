@@ -61,7 +61,9 @@ extern void rtsync_control_stop(void);
 extern void rtsync_control_message(JsonbContainer *record);
 extern void rtsync_control_reload(void);
 extern bool rtsync_control_busy(void);
-extern const char *rtsync_control_rls_check(const char *role, Oid relid);
+struct RtsyncRowPolicy;
+extern const struct RtsyncRowPolicy *rtsync_control_row_policy(const char *role, Oid relid);
+extern uint64 rtsync_control_generation(void);
 extern bool rtsync_control_may_select(const char *role,
 									  const struct RtsyncSubscriptionPlan *plan,
 									  char **why);

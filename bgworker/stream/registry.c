@@ -237,7 +237,7 @@ group_release(RtsyncDocGroup *group)
 static void
 set_restriction(RtsyncSubscription *sub)
 {
-	bool		restricted = rtsync_control_rls_check(sub->role, sub->plan->table->relid) != NULL;
+	bool		restricted = rtsync_control_row_policy(sub->role, sub->plan->table->relid) != NULL;
 
 	if (sub->rls_group)
 	{
@@ -555,7 +555,8 @@ collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
 		return;
 	if (delete_unjudgeable)
 		rtsync_rls_decide(sub->rls_group, record_serial, false);
-	else
+	else if (!rtsync_rls_decide_compiled(sub->rls_group, record_serial,
+										 sub->plan->table->relid, image))
 		rtsync_rls_need(sub->rls_group, record_serial, sub->plan->table->relid);
 }
 

@@ -18,6 +18,11 @@
  * that role would run them. The groups one change needs are split over as
  * many jobs as the pool has connections: each job is one round trip.
  *
+ * Compiled policies (control/policy.h) cost no SQL per change: the values
+ * their quals compare columns with depend on the role and claims alone, so
+ * they are asked for once per group and table, kept with the group until
+ * the next load of the grants, and every change is then judged in process.
+ *
  * A policy that errors denies: a job with several groups that fails is run
  * again one group per job, and a group whose own job fails is denied the
  * change and logged (once per group), harming no other group.
@@ -29,14 +34,27 @@
 #include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "base/json.h"
 #include "base/metrics.h"
 #include "base/settings.h"
 #include "control/control.h"
+#include "control/policy.h"
 #include "net/pool.h"
 #include "stream/rls.h"
+
+/* A group's values for a table's compiled policy. */
+typedef struct GroupTable
+{
+	Oid			relid;
+	uint64		generation;		/* of the grants they were asked under */
+	int			nvalues;		/* one per qual that is not always */
+	int		   *counts;			/* values of each: 1, or = ANY's many */
+	char	 ***values;			/* NULL entries: SQL NULL */
+} GroupTable;
 
 struct RtsyncRlsGroup
 {
@@ -50,6 +68,8 @@ struct RtsyncRlsGroup
 	uint64		needed_serial;	/* asked for on this record */
 	Oid			needed_relid;
 	bool		error_logged;
+	List	   *tables;			/* GroupTable *, in the group's memory */
+	MemoryContext cxt;			/* the group's tables */
 };
 
 typedef struct GroupEntry
@@ -64,6 +84,8 @@ typedef struct JudgeJob
 	struct Judgement *judgement;
 	int			ngroups;
 	RtsyncRlsGroup **groups;
+	bool	   *compiled;		/* the group's statement asks for values */
+	uint64		generation;		/* of the grants when it was sent */
 	RtsyncStatement *statements;
 } JudgeJob;
 
@@ -73,6 +95,7 @@ typedef struct Judgement
 	MemoryContext cxt;
 	uint64		serial;
 	char	   *images;			/* [image]: the statements' $1 */
+	JsonbContainer *image;		/* the same, for compiled policies */
 	char		timeout[32];
 	int			jobs_running;
 	void		(*done) (void);
@@ -204,7 +227,173 @@ rtsync_rls_group_release(RtsyncRlsGroup *g)
 	pfree(g->role);
 	if (g->claims)
 		pfree(g->claims);
+	if (g->cxt)
+		MemoryContextDelete(g->cxt);
 	pfree(g);
+}
+
+static GroupTable *
+group_table(RtsyncRlsGroup *g, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, g->tables)
+		if (((GroupTable *) lfirst(lc))->relid == relid)
+			return lfirst(lc);
+	return NULL;
+}
+
+/* Does the image's column equal one of the values (text forms)? */
+static bool
+image_value_in(JsonbContainer *image, const char *column, char **values, int n)
+{
+	JsonbValue	v;
+	const char *text;
+	size_t		len;
+
+	if (getKeyJsonValueFromContainer(image, column, strlen(column), &v) == NULL)
+		return false;
+	if (v.type == jbvString)
+	{
+		text = v.val.string.val;
+		len = v.val.string.len;
+	}
+	else if (v.type == jbvNumeric)
+	{
+		text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+		len = strlen(text);
+	}
+	else
+		return false;
+	for (int i = 0; i < n; i++)
+		if (values[i] && strlen(values[i]) == len && memcmp(values[i], text, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A compiled policy on an image, with the group's values: permissive quals
+ * OR-ed (none: false), restrictive ones AND-ed, as the server does.
+ */
+static bool
+eval_compiled(const RtsyncRowPolicy *p, const GroupTable *t, JsonbContainer *image)
+{
+	bool		permitted = false;
+	int			vi = 0;
+
+	for (int i = 0; i < p->nquals; i++)
+	{
+		const RtsyncPolicyQual *q = &p->quals[i];
+		bool		ok = q->always;
+
+		if (!q->always)
+		{
+			ok = vi < t->nvalues &&
+				image_value_in(image, q->column, t->values[vi], t->counts[vi]);
+			vi++;
+		}
+		if (q->permissive)
+			permitted |= ok;
+		else if (!ok)
+			return false;
+	}
+	return permitted;
+}
+
+/* Does the compiled policy compare with any value (need them asked for)? */
+static bool
+needs_values(const RtsyncRowPolicy *p)
+{
+	for (int i = 0; i < p->nquals; i++)
+		if (!p->quals[i].always)
+			return true;
+	return false;
+}
+
+bool
+rtsync_rls_decide_compiled(RtsyncRlsGroup *g, uint64 serial, Oid relid, JsonbContainer *image)
+{
+	const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, relid);
+	GroupTable *t;
+
+	if (p == NULL)
+	{
+		/* no longer restricted (the registry catches up at the next load) */
+		rtsync_rls_decide(g, serial, true);
+		return true;
+	}
+	if (!p->compiled)
+		return false;
+	if (!needs_values(p))
+	{
+		rtsync_rls_decide(g, serial, eval_compiled(p, NULL, image));
+		return true;
+	}
+	t = group_table(g, relid);
+	if (t == NULL || t->generation != rtsync_control_generation())
+		return false;
+	rtsync_rls_decide(g, serial, eval_compiled(p, t, image));
+	return true;
+}
+
+/* Keeps a group's values for a table: the JSON {"v": [...]} of values_sql. */
+static bool
+keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const char *json)
+{
+	MemoryContext old;
+	JsonbContainer *root;
+	JsonbContainer *array;
+	GroupTable *t;
+
+	if (g->cxt == NULL)
+		g->cxt = AllocSetContextCreate(rls_cxt, "rtsync row security group",
+									   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(g->cxt);
+	root = rtsync_json_parse_object(json, strlen(json));
+	array = rtsync_json_get_array(root, "v");
+	if (array == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+	t = group_table(g, relid);
+	if (t == NULL)
+	{
+		t = palloc0(sizeof(GroupTable));
+		t->relid = relid;
+		g->tables = lappend(g->tables, t);
+	}
+	t->generation = generation;
+	t->nvalues = JsonContainerSize(array);
+	t->counts = palloc0(Max(t->nvalues, 1) * sizeof(int));
+	t->values = palloc0(Max(t->nvalues, 1) * sizeof(char **));
+	for (int i = 0; i < t->nvalues; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(array, i);
+
+		if (v->type == jbvString)
+		{
+			t->counts[i] = 1;
+			t->values[i] = palloc(sizeof(char *));
+			t->values[i][0] = pnstrdup(v->val.string.val, v->val.string.len);
+		}
+		else if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+		{
+			int			n = JsonContainerSize(v->val.binary.data);
+
+			t->counts[i] = n;
+			t->values[i] = palloc0(Max(n, 1) * sizeof(char *));
+			for (int k = 0; k < n; k++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(v->val.binary.data, k);
+
+				if (e->type == jbvString)
+					t->values[i][k] = pnstrdup(e->val.string.val, e->val.string.len);
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 bool
@@ -251,20 +440,24 @@ submit(Judgement *j, RtsyncRlsGroup **gs, int n)
 
 	job->judgement = j;
 	job->ngroups = n;
+	job->generation = rtsync_control_generation();
 	job->groups = palloc(n * sizeof(RtsyncRlsGroup *));
+	job->compiled = palloc0(n * sizeof(bool));
 	job->statements = palloc0(2 * n * sizeof(RtsyncStatement));
 	for (int i = 0; i < n; i++)
 	{
 		RtsyncRlsGroup *g = gs[i];
 		const char **identity = palloc(3 * sizeof(char *));
 		const char **images = palloc(sizeof(char *));
-		const char *check = rtsync_control_rls_check(g->role, g->needed_relid);
+		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, g->needed_relid);
+		const char *check = p == NULL ? "SELECT 1::bigint" : p->compiled ? p->values_sql : p->check_sql;
 
 		identity[0] = g->role;
 		identity[1] = j->timeout;
 		identity[2] = g->claims;
 		images[0] = j->images;
 		job->groups[i] = g;
+		job->compiled[i] = p != NULL && p->compiled;
 		g->refcount++;
 		job->statements[2 * i] = (RtsyncStatement)
 		{
@@ -272,7 +465,7 @@ submit(Judgement *j, RtsyncRlsGroup **gs, int n)
 		};
 		job->statements[2 * i + 1] = (RtsyncStatement)
 		{
-			pstrdup(check ? check : "SELECT 1::bigint"), 1, images
+			pstrdup(check), job->compiled[i] ? 0 : 1, images
 		};
 	}
 	MemoryContextSwitchTo(old);
@@ -325,8 +518,19 @@ judge_done(void *arg, List *results, const char *failure)
 	j->jobs_running--;
 	if (!failed)
 		for (int i = 0; i < job->ngroups; i++)
-			rtsync_rls_decide(job->groups[i], j->serial,
-							  PQntuples(list_nth(results, 2 * i + 1)) > 0);
+		{
+			RtsyncRlsGroup *g = job->groups[i];
+			PGresult   *r = list_nth(results, 2 * i + 1);
+
+			if (!job->compiled[i])
+				rtsync_rls_decide(g, j->serial, PQntuples(r) > 0);
+			else if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
+					 !keep_values(g, g->needed_relid, job->generation, PQgetvalue(r, 0, 0)))
+				deny_on_error(j, g, "the compiled policy's values could not be read");
+			else if (!rtsync_rls_decide_compiled(g, j->serial, g->needed_relid, j->image) &&
+					 !submit(j, &job->groups[i], 1))
+				deny_on_error(j, g, "the query pool is full");	/* grants changed meanwhile: again */
+		}
 	else if (job->ngroups == 1)
 	{
 		const char *error = failure;
@@ -367,6 +571,12 @@ rtsync_rls_judge(uint64 serial, const char *image_json, void (*done) (void))
 	j->serial = serial;
 	j->done = done;
 	j->images = MemoryContextStrdup(cxt, psprintf("[%s]", image_json));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		j->image = rtsync_json_parse_object(image_json, strlen(image_json));
+		MemoryContextSwitchTo(old);
+	}
 	snprintf(j->timeout, sizeof(j->timeout), "%d", rtsync_statement_timeout_ms);
 	gs = MemoryContextAlloc(cxt, n * sizeof(RtsyncRlsGroup *));
 	for (int i = 0; i < n; i++)

@@ -29,6 +29,14 @@ extern void rtsync_rls_group_release(RtsyncRlsGroup *group);
 extern bool rtsync_rls_verdict(const RtsyncRlsGroup *group, uint64 serial, bool *allowed);
 /* Decide without asking the database (e.g. a delete without its old image). */
 extern void rtsync_rls_decide(RtsyncRlsGroup *group, uint64 serial, bool allowed);
+/*
+ * Judges the group in process when the role's policy on table relid is
+ * compiled and the group's values for it are known; false when the
+ * database must be asked (rtsync_rls_need).
+ */
+struct JsonbContainer;
+extern bool rtsync_rls_decide_compiled(RtsyncRlsGroup *group, uint64 serial, Oid relid,
+									   struct JsonbContainer *image);
 /* The group must be judged on record serial, an image of table relid. */
 extern void rtsync_rls_need(RtsyncRlsGroup *group, uint64 serial, Oid relid);
 
