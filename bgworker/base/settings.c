@@ -43,6 +43,17 @@ char	   *rtsync_jwt_role_claim = NULL;
 char	   *rtsync_jwt_default_role = NULL;
 char	   *rtsync_jwt_authenticator = NULL;
 bool		rtsync_jwt_allow_bypassrls = false;
+int			rtsync_identity_operations_per_second = 10000;
+int			rtsync_identity_requests_per_second = 10000;
+int			rtsync_max_connections_per_identity = 0;
+int			rtsync_log_requests = RTSYNC_LOG_REQUESTS_NONE;
+
+static const struct config_enum_entry log_requests_options[] = {
+	{"none", RTSYNC_LOG_REQUESTS_NONE, false},
+	{"errors", RTSYNC_LOG_REQUESTS_ERRORS, false},
+	{"all", RTSYNC_LOG_REQUESTS_ALL, false},
+	{NULL, 0, false}
+};
 
 /*
  * The planner's limits. The defaults refuse what only an attacker sends
@@ -331,6 +342,25 @@ rtsync_settings_define(void)
 	DefineCustomBoolVariable("rtsync.jwt_allow_bypassrls",
 							 "Lets tokens become roles with BYPASSRLS.",
 							 NULL, &rtsync_jwt_allow_bypassrls, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.identity_operations_per_second",
+							"GraphQL operations per second one identity (API key or token subject) may start over WebSocket; 0 is no limit.",
+							"A token bucket holding one second's worth: bursts up to the rate pass.",
+							&rtsync_identity_operations_per_second, 10000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.identity_requests_per_second",
+							"HTTP GraphQL requests per second one identity (API key or token subject) may send; 0 is no limit.",
+							"A token bucket holding one second's worth; over it the answer is 429.",
+							&rtsync_identity_requests_per_second, 10000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.max_connections_per_identity",
+							"WebSocket connections one identity (API key or token subject) may hold at once; 0: no limit but rtsync.max_connections.",
+							NULL, &rtsync_max_connections_per_identity, 0, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("rtsync.log_requests",
+							 "Logs one line per GraphQL operation: none, errors (all but successes) or all.",
+							 "Each line gives the identity (never a secret), role, operation type and name, outcome and duration.",
+							 &rtsync_log_requests, RTSYNC_LOG_REQUESTS_NONE, log_requests_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("rtsync");
 }

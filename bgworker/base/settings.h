@@ -42,6 +42,18 @@ extern char *rtsync_jwt_default_role;
 extern char *rtsync_jwt_authenticator;
 extern bool rtsync_jwt_allow_bypassrls;
 
+/* Per-identity limits (control/limits.c) and the request log */
+extern int	rtsync_identity_operations_per_second;
+extern int	rtsync_identity_requests_per_second;
+extern int	rtsync_max_connections_per_identity;
+typedef enum RtsyncLogRequests
+{
+	RTSYNC_LOG_REQUESTS_NONE,
+	RTSYNC_LOG_REQUESTS_ERRORS,
+	RTSYNC_LOG_REQUESTS_ALL
+} RtsyncLogRequests;
+extern int	rtsync_log_requests;
+
 /*
  * What one GraphQL document may ask of the planner (see base/settings.c for the
  * defaults' reasons). Fields, fragment spreads and inline fragments nest at

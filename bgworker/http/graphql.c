@@ -18,6 +18,8 @@
 #include "control/apikeys.h"
 #include "control/control.h"
 #include "control/identity.h"
+#include "control/limits.h"
+#include "control/request_log.h"
 #include "http/graphql.h"
 #include "net/pool.h"
 #include "graphql/query_plan.h"
@@ -31,7 +33,18 @@ typedef struct Execution
 {
 	RtsyncHttpRequest *req;
 	RtsyncRequestPlan *plan;
+	const char *identity;		/* for the request log, in req->cxt */
+	const char *role;
+	const char *name;
 } Execution;
+
+static void
+log_execution(Execution *ex, RtsyncOutcome outcome)
+{
+	rtsync_request_log("http", ex->identity, ex->role,
+					   ex->plan->mutation ? "mutation" : "query", ex->name,
+					   outcome, ex->req->started);
+}
 
 /* Every statement's result is in: the answer. */
 static void
@@ -53,12 +66,14 @@ execution_done(void *arg, List *results, const char *failure)
 		rtsync_answer_append_error(&errors, "ResponseTooLarge", failure, NULL, NULL);
 		initStringInfo(&body);
 		appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", errors.data);
+		log_execution(ex, RTSYNC_OUTCOME_ERROR);
 		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
 		MemoryContextSwitchTo(old);
 		return;
 	}
 	if (failure)
 	{
+		log_execution(ex, RTSYNC_OUTCOME_ERROR);
 		ereport(LOG, (errmsg("rtsync GraphQL request failed: %s", failure)));
 		rtsync_request_plan_free(plan);
 		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_SERVICE_UNAVAILABLE, "ServiceUnavailable",
@@ -69,7 +84,8 @@ execution_done(void *arg, List *results, const char *failure)
 	}
 
 	initStringInfo(&body);
-	rtsync_answer_build(plan, results, &body);
+	log_execution(ex, rtsync_answer_build(plan, results, &body) ?
+				  RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR);
 	rtsync_request_plan_free(plan);
 	rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
 	MemoryContextSwitchTo(old);
@@ -160,6 +176,7 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	char		hash[RTSYNC_KEY_HASH_LEN + 1];
 	const char *role = NULL;
 	const char *claims = NULL;
+	char	   *identity = NULL;
 	RtsyncKeyStatus status;
 	char	   *query;
 	char	   *operation_name;
@@ -182,15 +199,18 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		}
 		if (ts != RTSYNC_TOKEN_OK)
 		{
+			rtsync_request_log("http", NULL, NULL, NULL, NULL, RTSYNC_OUTCOME_UNAUTHORIZED, req->started);
 			rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 									 rtsync_token_problem(ts));
 			return;
 		}
 		role = id.role;
 		claims = id.claims;
+		identity = rtsync_identity_name(NULL, id.subject, id.role);
 	}
 	else if (req->api_key == NULL)
 	{
+		rtsync_request_log("http", NULL, NULL, NULL, NULL, RTSYNC_OUTCOME_UNAUTHORIZED, req->started);
 		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 						   "Valid authorization header not provided.");
 		return;
@@ -205,10 +225,19 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		}
 		if (status != RTSYNC_KEY_OK)
 		{
+			rtsync_request_log("http", NULL, NULL, NULL, NULL, RTSYNC_OUTCOME_UNAUTHORIZED, req->started);
 			rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_UNAUTHORIZED, "UnauthorizedException",
 							   "You are not authorized to make this call.");
 			return;
 		}
+		identity = rtsync_identity_name(hash, NULL, role);
+	}
+	if (!rtsync_limit_take(identity, RTSYNC_RATE_HTTP_REQUEST))
+	{
+		rtsync_request_log("http", identity, role, NULL, NULL, RTSYNC_OUTCOME_LIMITED, req->started);
+		rtsync_http_answer_error(req, RTSYNC_HTTP_STATUS_TOO_MANY_REQUESTS, "LimitExceededException",
+								 "Rate limit exceeded for this identity (rtsync.identity_requests_per_second).");
+		return;
 	}
 	if (strcmp(req->uri, "/graphql/schema.graphql") == 0)
 	{
@@ -243,6 +272,8 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 		}
 		initStringInfo(&body);
 		appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", out.data);
+		rtsync_request_log("http", identity, role, NULL, operation_name, RTSYNC_OUTCOME_ERROR,
+						   req->started);
 		rtsync_http_answer(req, RTSYNC_HTTP_STATUS_OK, "application/json", body.data, body.len);
 		return;
 	}
@@ -250,6 +281,9 @@ rtsync_graphql_http(RtsyncHttpRequest *req, bool may_wait)
 	ex = palloc(sizeof(Execution));
 	ex->req = req;
 	ex->plan = plan;
+	ex->identity = identity;
+	ex->role = pstrdup(role);
+	ex->name = operation_name;
 	if (plan->nstatements == 0)
 	{
 		execution_done(ex, NIL, NULL);

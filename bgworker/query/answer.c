@@ -119,7 +119,7 @@ append_db_error(StringInfo out, PGresult *res, const RtsyncRootPlan *root, bool 
  * statements' results (see net/pool.h): shared by HTTP and by queries and
  * mutations sent over WebSocket.
  */
-void
+bool
 rtsync_answer_build(RtsyncRequestPlan *plan, List *results, StringInfo body)
 {
 	StringInfoData data;
@@ -187,4 +187,5 @@ rtsync_answer_build(RtsyncRequestPlan *plan, List *results, StringInfo body)
 	if (errors.len > 0)
 		appendStringInfo(body, ",\"errors\":[%s]", errors.data);
 	appendStringInfoChar(body, '}');
+	return errors.len == 0;
 }

@@ -19,7 +19,8 @@
  * Appends the answer of plan to body. results: the pool's results of its
  * statements, in order, then COMMIT's (net/pool.h).
  */
-extern void rtsync_answer_build(RtsyncRequestPlan *plan, List *results, StringInfo body);
+/* The answer {"data": ..., "errors": [...]}; false when it has errors. */
+extern bool rtsync_answer_build(RtsyncRequestPlan *plan, List *results, StringInfo body);
 
 /*
  * Appends one error object to out, a comma first when out is not empty:

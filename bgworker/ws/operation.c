@@ -20,10 +20,12 @@
 
 #include "lib/ilist.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "base/guard.h"
 #include "base/settings.h"
 #include "control/control.h"
+#include "control/request_log.h"
 #include "graphql/parser.h"
 #include "graphql/query_plan.h"
 #include "net/pool.h"
@@ -37,6 +39,8 @@ typedef struct WsOperation
 	RtsyncWsSession *ws;		/* NULL once the session closed */
 	const RtsyncWsOperationReplies *replies;
 	char	   *id;
+	char	   *name;			/* operationName, or NULL */
+	TimestampTz started;
 	RtsyncRequestPlan *plan;
 } WsOperation;
 
@@ -91,6 +95,7 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 	if (op->ws != NULL && rtsync_ws_session_live(op->ws))
 	{
 		StringInfoData body;
+		bool		ok = false;
 
 		initStringInfo(&body);
 		if (failure)
@@ -105,8 +110,11 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 			appendStringInfo(&body, "{\"data\":null,\"errors\":[%s]}", errors.data);
 		}
 		else
-			rtsync_answer_build(op->plan, results, &body);
+			ok = rtsync_answer_build(op->plan, results, &body);
 		op->replies->result(op->ws, op->id, body.data, body.len);
+		rtsync_request_log("websocket", op->ws->identity, op->ws->role,
+						   op->plan->mutation ? "mutation" : "query", op->name,
+						   ok ? RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR, op->started);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -160,6 +168,8 @@ rtsync_ws_operation_start(RtsyncWsSession *ws, const char *id, const char *query
 	if (plan == NULL)
 	{
 		replies->errors(ws, id, errors);
+		rtsync_request_log("websocket", ws->identity, ws->role, "query", operation_name,
+						   RTSYNC_OUTCOME_ERROR, 0);
 		return true;
 	}
 	cxt = AllocSetContextCreate(TopMemoryContext, "rtsync websocket operation",
@@ -170,6 +180,8 @@ rtsync_ws_operation_start(RtsyncWsSession *ws, const char *id, const char *query
 	op->ws = ws;
 	op->replies = replies;
 	op->id = MemoryContextStrdup(cxt, id);
+	op->name = operation_name ? MemoryContextStrdup(cxt, operation_name) : NULL;
+	op->started = GetCurrentTimestamp();
 	op->plan = plan;
 	dlist_push_tail(&running, &op->node);
 	if (plan->nstatements == 0)

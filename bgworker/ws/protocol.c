@@ -35,6 +35,8 @@
 
 #include "control/apikeys.h"
 #include "control/identity.h"
+#include "control/limits.h"
+#include "control/request_log.h"
 #include "control/control.h"
 #include "base/guard.h"
 #include "base/metrics.h"
@@ -398,6 +400,28 @@ send_ack(RtsyncWsSession *ws)
 }
 
 /*
+ * The session's identity, counted against rtsync.max_connections_per_identity;
+ * false (the connection refused) when it has all it may have.
+ */
+static bool
+admit_identity(RtsyncWsSession *ws, const char *key_hash, const char *subject,
+			   const char *role)
+{
+	char	   *identity = rtsync_identity_name(key_hash, subject, role);
+
+	ws->identity = MemoryContextStrdup(ws->conn->cxt, identity);
+	if (!rtsync_limit_connect(identity))
+	{
+		rtsync_request_log("websocket", identity, role, "connect", NULL,
+						   RTSYNC_OUTCOME_LIMITED, 0);
+		refuse_connection(ws, "Too many connections for this identity.", "LimitExceededException");
+		return false;
+	}
+	ws->identity_counted = true;
+	return true;
+}
+
+/*
  * Accepts or refuses the connection's key. A key the cache does not know
  * may have been created a moment ago, before the worker has seen that
  * transaction in the stream: the connection waits for a reload of the keys
@@ -422,6 +446,8 @@ authorize(RtsyncWsSession *ws, const char *key, bool may_wait)
 		refuse_connection(ws, key_problem(status), "UnauthorizedException");
 		return;
 	}
+	if (!admit_identity(ws, hash, NULL, role))
+		return;
 	ws->role = MemoryContextStrdup(ws->conn->cxt, role);
 	strlcpy(ws->key_hash, hash, sizeof(ws->key_hash));
 	rtsync_ws_session_set_state(ws, RTSYNC_WS_READY);
@@ -454,6 +480,8 @@ authorize_token(RtsyncWsSession *ws, const char *token, bool may_wait)
 		refuse_token(ws, status);
 		return;
 	}
+	if (!admit_identity(ws, NULL, id.subject, id.role))
+		return;
 	ws->role = MemoryContextStrdup(cxt, id.role);
 	ws->claims = MemoryContextStrdup(cxt, id.claims);
 	ws->subject = id.subject ? MemoryContextStrdup(cxt, id.subject) : NULL;
@@ -706,11 +734,21 @@ start_operation(RtsyncWsSession *ws, const char *id, JsonbContainer *request,
 	char	   *variables = get_json_text(request, "variables");
 	char	   *operation_name = get_string(request, "operationName");
 
+	if (!rtsync_limit_take(ws->identity, RTSYNC_RATE_WS_OPERATION))
+	{
+		send_operation_errors(ws, id, one_error("Rate limit exceeded for this identity (rtsync.identity_operations_per_second)."),
+							  "LimitExceededException");
+		rtsync_request_log("websocket", ws->identity, ws->role, "operation", operation_name,
+						   RTSYNC_OUTCOME_LIMITED, 0);
+		return;
+	}
 	if (ws_operations &&
 		rtsync_ws_operation_start(ws, id, query, variables, operation_name,
 								  &operation_replies))
 		return;
-	start_subscription(ws, id, query, variables, operation_name);
+	rtsync_request_log("websocket", ws->identity, ws->role, "subscription", operation_name,
+					   start_subscription(ws, id, query, variables, operation_name) ?
+					   RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR, 0);
 }
 
 /* graphql-transport-ws */
@@ -976,6 +1014,9 @@ rtsync_protocol_closed(RtsyncWsSession *ws)
 	foreach(lc, ws->subscriptions)
 		rtsync_registry_unsubscribe(lfirst(lc));
 	ws->subscriptions = NIL;
+	if (ws->identity_counted)
+		rtsync_limit_disconnect(ws->identity);
+	ws->identity_counted = false;
 }
 
 /* A query's or mutation's answer (ws/operation.c), then its end. */

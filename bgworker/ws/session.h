@@ -66,6 +66,8 @@ typedef struct RtsyncWsSession
 								 * a token */
 	char	   *claims;			/* a token's claims (JSON), or NULL */
 	char	   *subject;		/* a token's sub, or NULL */
+	char	   *identity;		/* control/limits.h's name, once READY */
+	bool		identity_counted;	/* in its connections per identity */
 	char	   *pending_key;	/* AUTHORISING: the key or token to decide */
 	bool		pending_is_token;
 	List	   *parked;			/* messages waiting for a reload to finish,
