@@ -431,6 +431,16 @@ rtsync_rls_need(RtsyncRlsGroup *g, uint64 serial, Oid relid)
 
 static void judge_done(void *arg, List *results, const char *failure);
 
+/*
+ * A group's statements in a job of several: SAVEPOINT, its identity, its
+ * check, ROLLBACK TO SAVEPOINT. The rollback undoes the group's settings:
+ * request.jwt.claim.<name> is set only for the claims a group has, so
+ * without it a group lacking sub would be judged with the sub of the
+ * group before it.
+ */
+#define STATEMENTS_PER_GROUP 4
+#define CHECK_STATEMENT 2
+
 /* Queue one job for groups[0..n); false when the pool refused it. */
 static bool
 submit(Judgement *j, RtsyncRlsGroup **gs, int n)
@@ -443,7 +453,7 @@ submit(Judgement *j, RtsyncRlsGroup **gs, int n)
 	job->generation = rtsync_control_generation();
 	job->groups = palloc(n * sizeof(RtsyncRlsGroup *));
 	job->compiled = palloc0(n * sizeof(bool));
-	job->statements = palloc0(2 * n * sizeof(RtsyncStatement));
+	job->statements = palloc0(STATEMENTS_PER_GROUP * n * sizeof(RtsyncStatement));
 	for (int i = 0; i < n; i++)
 	{
 		RtsyncRlsGroup *g = gs[i];
@@ -459,18 +469,27 @@ submit(Judgement *j, RtsyncRlsGroup **gs, int n)
 		job->groups[i] = g;
 		job->compiled[i] = p != NULL && p->compiled;
 		g->refcount++;
-		job->statements[2 * i] = (RtsyncStatement)
+		job->statements[STATEMENTS_PER_GROUP * i] = (RtsyncStatement)
+		{
+			"SAVEPOINT rtsync_group", 0, NULL
+		};
+		job->statements[STATEMENTS_PER_GROUP * i + 1] = (RtsyncStatement)
 		{
 			RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity
 		};
-		job->statements[2 * i + 1] = (RtsyncStatement)
+		job->statements[STATEMENTS_PER_GROUP * i + 3] = (RtsyncStatement)
+		{
+			"ROLLBACK TO SAVEPOINT rtsync_group", 0, NULL
+		};
+		job->statements[STATEMENTS_PER_GROUP * i + CHECK_STATEMENT] = (RtsyncStatement)
 		{
 			pstrdup(check), job->compiled[i] ? 0 : 1, images
 		};
 	}
 	MemoryContextSwitchTo(old);
 	rtsync_metrics_count(RTSYNC_M_RLS_CHECKS, n);
-	if (!rtsync_pool_submit(gs[0]->role, gs[0]->claims, true, job->statements, 2 * n,
+	/* the job's own identity sets no claims: each group's are in its savepoint */
+	if (!rtsync_pool_submit(gs[0]->role, NULL, true, job->statements, STATEMENTS_PER_GROUP * n,
 							judge_done, job))
 	{
 		for (int i = 0; i < n; i++)
@@ -509,18 +528,19 @@ judge_done(void *arg, List *results, const char *failure)
 {
 	JudgeJob   *job = arg;
 	Judgement  *j = job->judgement;
-	bool		failed = failure != NULL || list_length(results) < 2 * job->ngroups;
+	bool		failed = failure != NULL ||
+		list_length(results) < STATEMENTS_PER_GROUP * job->ngroups;
 
 	for (int i = 0; i < job->ngroups && !failed; i++)
-		if (PQresultStatus(list_nth(results, 2 * i)) != PGRES_TUPLES_OK ||
-			PQresultStatus(list_nth(results, 2 * i + 1)) != PGRES_TUPLES_OK)
+		if (PQresultStatus(list_nth(results, STATEMENTS_PER_GROUP * i + 1)) != PGRES_TUPLES_OK ||
+			PQresultStatus(list_nth(results, STATEMENTS_PER_GROUP * i + CHECK_STATEMENT)) != PGRES_TUPLES_OK)
 			failed = true;
 	j->jobs_running--;
 	if (!failed)
 		for (int i = 0; i < job->ngroups; i++)
 		{
 			RtsyncRlsGroup *g = job->groups[i];
-			PGresult   *r = list_nth(results, 2 * i + 1);
+			PGresult   *r = list_nth(results, STATEMENTS_PER_GROUP * i + CHECK_STATEMENT);
 
 			if (!job->compiled[i])
 				rtsync_rls_decide(g, j->serial, PQntuples(r) > 0);
