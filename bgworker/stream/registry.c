@@ -59,6 +59,7 @@
 #include "control/control.h"
 #include "base/metrics.h"
 #include "stream/registry.h"
+#include "graphql/filter_ops.h"
 #include "stream/rls.h"
 
 #define ROUTE_KEY_LEN (2 * NAMEDATALEN + 16)
@@ -73,6 +74,7 @@ struct RtsyncRoute
 	dlist_head unindexed;
 	HTAB	   *index;			/* IndexBucket by "<column>:<value key>" */
 	List	   *index_columns;	/* int: columns some bucket uses */
+	List	   *rls_columns;	/* int: columns some row-security bucket uses */
 	int			nsubscriptions;
 	int			nrestricted;	/* of them, with an rls_group */
 };
@@ -175,6 +177,7 @@ route_for(RtsyncSchemaTable *table, RtsyncEvent event, bool create)
 		route->index = hash_create("rtsync index", 64, &ctl,
 								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		route->index_columns = NIL;
+		route->rls_columns = NIL;
 		route->nsubscriptions = 0;
 		route->nrestricted = 0;
 	}
@@ -309,6 +312,8 @@ registry_unlink(RtsyncSubscription *sub)
 
 		if (bucket && --bucket->count == 0)
 			hash_search(sub->route->index, sub->index_key, HASH_REMOVE, NULL);
+		pfree(sub->index_key);
+		sub->index_key = NULL;
 	}
 	sub->route->nsubscriptions--;
 	if (sub->rls_group)
@@ -432,6 +437,7 @@ registry_set_schema(RtsyncSchema *new_schema)
 	{
 		hash_destroy(route->index);
 		list_free(route->index_columns);
+		list_free(route->rls_columns);
 		hash_search(routes, route->key, HASH_REMOVE, NULL);
 	}
 	schema = new_schema;
@@ -469,7 +475,8 @@ registry_set_schema(RtsyncSchema *new_schema)
 /*
  * Grants and policies were loaded: whether row-level security restricts
  * each subscription may have changed (ENABLE ROW LEVEL SECURITY, a new
- * BYPASSRLS, the table's owner changed).
+ * BYPASSRLS, the table's owner changed), and so may the values its groups
+ * were indexed by.
  */
 static void
 registry_access_changed(void)
@@ -480,8 +487,12 @@ registry_access_changed(void)
 	{
 		RtsyncSubscription *sub = dlist_container(RtsyncSubscription, all_node, iter.cur);
 
+		/* relinked: out of any row-security bucket, whose value may be stale */
 		if (sub->route)
-			set_restriction(sub);
+		{
+			registry_unlink(sub);
+			registry_link(sub);
+		}
 	}
 }
 
@@ -539,6 +550,66 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 }
 
 /*
+ * A restricted subscription on the unindexed list whose group's compiled
+ * policy pins one column to one value moves to a row-security bucket
+ * ("r<column>:<value>") of its route: from then on only changes with that
+ * value visit it, as an eq filter's would. Until the grants reload, which
+ * relinks every subscription (registry_access_changed).
+ */
+static void
+index_by_policy(RtsyncSubscription *sub)
+{
+	RtsyncRoute *route = sub->route;
+	RtsyncSchemaTable *table = route->table;
+	const char *column_name;
+	const char *value;
+	int			column = -1;
+	char	   *value_key = NULL;
+	char		key[INDEX_KEY_LEN];
+	IndexBucket *bucket;
+	bool		found;
+
+	if (sub->index_key != NULL ||
+		!rtsync_rls_index_value(sub->rls_group, table->relid, &column_name, &value))
+		return;
+	for (int i = 0; i < table->ncolumns; i++)
+		if (strcmp(table->columns[i].name, column_name) == 0)
+			column = i;
+	if (column < 0 || table->columns[column].is_list)
+		return;
+	if (rtsync_filter_scalar_numeric(table->columns[column].scalar))
+	{
+		Numeric		n = rtsync_numeric_from_text(value, strlen(value));
+
+		value_key = n ? numeric_normalize(n) : NULL;
+	}
+	else if (table->columns[column].scalar != RTSYNC_SCALAR_BOOLEAN &&
+			 table->columns[column].scalar != RTSYNC_SCALAR_AWSJSON)
+		value_key = pstrdup(value);
+	if (value_key == NULL || strlen(value_key) >= INDEX_KEY_LEN - 16)
+		return;
+	snprintf(key, sizeof(key), "r%d:%s", column, value_key);
+	bucket = hash_search(route->index, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		dlist_init(&bucket->subscriptions);
+		bucket->count = 0;
+	}
+	if (!list_member_int(route->rls_columns, column))
+	{
+		MemoryContext old = MemoryContextSwitchTo(registry_cxt);
+
+		route->rls_columns = lappend_int(route->rls_columns, column);
+		MemoryContextSwitchTo(old);
+	}
+	dlist_delete(&sub->route_node);
+	dlist_push_tail(&bucket->subscriptions, &sub->route_node);
+	bucket->count++;
+	sub->index_key = MemoryContextStrdup(sub->cxt, key);
+	sub->index_column = column;
+}
+
+/*
  * The first pass over a change's candidates when some are restricted:
  * which groups must be judged before anything is delivered.
  */
@@ -552,11 +623,16 @@ collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
 	if (rtsync_rls_verdict(sub->rls_group, record_serial, &allowed))
+	{
+		index_by_policy(sub);
 		return;
+	}
 	if (delete_unjudgeable)
 		rtsync_rls_decide(sub->rls_group, record_serial, false);
-	else if (!rtsync_rls_decide_compiled(sub->rls_group, record_serial,
-										 sub->plan->table->relid, image))
+	else if (rtsync_rls_decide_compiled(sub->rls_group, record_serial,
+										sub->plan->table->relid, image))
+		index_by_policy(sub);
+	else
 		rtsync_rls_need(sub->rls_group, record_serial, sub->plan->table->relid);
 }
 
@@ -580,6 +656,22 @@ visit_candidates(RtsyncRoute *route, RtsyncSchemaTable *table, JsonbContainer *i
 		if (value_key == NULL)
 			continue;
 		snprintf(key, sizeof(key), "%d:%s", column, value_key);
+		bucket = hash_search(route->index, key, HASH_FIND, NULL);
+		if (bucket == NULL)
+			continue;
+		dlist_foreach_modify(iter, &bucket->subscriptions)
+			fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
+	}
+	foreach(lc, route->rls_columns)
+	{
+		int			column = lfirst_int(lc);
+		char	   *value_key = rtsync_image_index_key(image, &table->columns[column]);
+		char		key[INDEX_KEY_LEN];
+		IndexBucket *bucket;
+
+		if (value_key == NULL)
+			continue;
+		snprintf(key, sizeof(key), "r%d:%s", column, value_key);
 		bucket = hash_search(route->index, key, HASH_FIND, NULL);
 		if (bucket == NULL)
 			continue;

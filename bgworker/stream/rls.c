@@ -336,6 +336,30 @@ rtsync_rls_decide_compiled(RtsyncRlsGroup *g, uint64 serial, Oid relid, JsonbCon
 	return true;
 }
 
+/*
+ * Is the group's verdict on a table's changes "the column equals this one
+ * value" (a compiled policy of one permissive qual, its value known)? Then
+ * the registry indexes the group's subscriptions by that value, and a
+ * change visits only those whose value it has.
+ */
+bool
+rtsync_rls_index_value(RtsyncRlsGroup *g, Oid relid, const char **column, const char **value)
+{
+	const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, relid);
+	GroupTable *t;
+
+	if (p == NULL || !p->compiled || p->nquals != 1 || !p->quals[0].permissive ||
+		p->quals[0].always)
+		return false;
+	t = group_table(g, relid);
+	if (t == NULL || t->generation != rtsync_control_generation() ||
+		t->nvalues != 1 || t->counts[0] != 1 || t->values[0][0] == NULL)
+		return false;
+	*column = p->quals[0].column;
+	*value = t->values[0][0];
+	return true;
+}
+
 /* Keeps a group's values for a table: the JSON {"v": [...]} of values_sql. */
 static bool
 keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const char *json)

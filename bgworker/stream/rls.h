@@ -37,6 +37,9 @@ extern void rtsync_rls_decide(RtsyncRlsGroup *group, uint64 serial, bool allowed
 struct JsonbContainer;
 extern bool rtsync_rls_decide_compiled(RtsyncRlsGroup *group, uint64 serial, Oid relid,
 									   struct JsonbContainer *image);
+/* The one value a group's compiled policy lets the column have, if so. */
+extern bool rtsync_rls_index_value(RtsyncRlsGroup *group, Oid relid, const char **column,
+								   const char **value);
 /* The group must be judged on record serial, an image of table relid. */
 extern void rtsync_rls_need(RtsyncRlsGroup *group, uint64 serial, Oid relid);
 
