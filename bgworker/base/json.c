@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
@@ -82,24 +84,15 @@ rtsync_json_get_array(JsonbContainer *c, const char *key)
 bool
 rtsync_json_get_number(JsonbContainer *c, const char *key, double *out)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	JsonbValue	v;
-	volatile bool ok = true;
+	char	   *text;
+	char	   *end;
 
 	if (!rtsync_json_get(c, key, &v) || v.type != jbvNumeric)
 		return false;
-	/* a number past a double's range (1e400) is an ERROR: not a number here */
-	PG_TRY();
-	{
-		*out = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-												  NumericGetDatum(v.val.numeric)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	/* numeric's own text, read as a double: past its range (1e400) is no number */
+	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+	errno = 0;
+	*out = strtod(text, &end);
+	return errno == 0 && *end == '\0' && !isinf(*out);
 }

@@ -404,7 +404,8 @@ check_claims(const RtsyncJwtRules *rules, JsonbContainer *claims, RtsyncJwt *out
 		return RTSYNC_JWT_INVALID;
 	}
 	out->subject = rtsync_json_get_string(claims, "sub");
-	out->expires_at = has_exp ? (int64) exp + rules->leeway : 0;
+	/* exp can be any number: clamped (to 31 million years) before the cast */
+	out->expires_at = has_exp ? (int64) Min(exp + rules->leeway, 1e15) : 0;
 	out->claims = claims;
 	out->claims_json = JsonbToCString(NULL, claims, 256);
 	return RTSYNC_JWT_OK;

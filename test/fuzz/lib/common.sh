@@ -6,10 +6,12 @@
 #   FUZZ_MODE=bench: optimised, no sanitizers, a main() of the target's own
 #
 # A target's build.sh sets SRCS (rtsync sources), BITCODE (backend files,
-# paths under the server's bitcode directory without .bc), and calls
+# paths under the server's bitcode directory without .bc), optionally LDLIBS
+# (more libraries, e.g. -lcrypto), and calls
 # fuzz_build <output binary> <harness.c> [more harness sources].
 
 set -euo pipefail
+LDLIBS=()
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 CC=${FUZZ_CC:-clang}
@@ -73,5 +75,6 @@ fuzz_build() {
 	obj="$objdir/pg_stubs.o"
 	"$CC" "${CFLAGS_MODE[@]}" -fno-sanitize=undefined -c "$FUZZ_LIB/pg_stubs.c" -o "$obj"
 	objs+=("$obj")
-	"$CC" "${LDFLAGS_MODE[@]}" "${objs[@]}" "$PG_LIBDIR/libpgcommon.a" "$PG_LIBDIR/libpgport.a" -lm -o "$bin"
+	"$CC" "${LDFLAGS_MODE[@]}" "${objs[@]}" "$PG_LIBDIR/libpgcommon.a" "$PG_LIBDIR/libpgport.a" \
+		"${LDLIBS[@]}" -lm -o "$bin"
 }
