@@ -6,7 +6,8 @@
  *	  paths, with the real code linked outside the server.
  *
  * The first byte picks what the rest is:
- *	0: a token as a client sends it, verified against an HMAC secret;
+ *	0: a token as a client sends it, verified against an HMAC secret and
+ *	   RSA, P-256 and Ed25519 keys made at start (kids "rsa", "ec", "ed");
  *	1: "<header>.<claims>" in base64url, signed here with that secret, so
  *	   the claims checks (exp, nbf, iat, iss, aud, the role path) run on
  *	   whatever the fuzzer writes;
@@ -37,6 +38,24 @@ extern Size rtsync_shim_allocated;
 
 static List *keys = NIL;
 
+/* A public-key JWK of a key made here (signatures will not verify: the paths run). */
+static RtsyncJwk *
+made_key(RtsyncJwkType type, EVP_PKEY *pkey, int ec_bytes, const char *kid)
+{
+	RtsyncJwk  *k = palloc0(sizeof(RtsyncJwk));
+
+	if (pkey == NULL)
+	{
+		fprintf(stderr, "fuzz_jwt: OpenSSL made no key\n");
+		abort();
+	}
+	k->type = type;
+	k->pkey = pkey;
+	k->ec_bytes = ec_bytes;
+	k->kid = pstrdup(kid);
+	return k;
+}
+
 static void
 init_once(void)
 {
@@ -47,6 +66,9 @@ init_once(void)
 	rtsync_shim_init();
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	keys = list_make1(rtsync_jwk_from_secret(SECRET));
+	keys = lappend(keys, made_key(RTSYNC_JWK_RSA, EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048), 0, "rsa"));
+	keys = lappend(keys, made_key(RTSYNC_JWK_EC, EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), 32, "ec"));
+	keys = lappend(keys, made_key(RTSYNC_JWK_OKP, EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), 0, "ed"));
 	MemoryContextSwitchTo(old);
 }
 
