@@ -125,6 +125,15 @@ typedef struct HeldRecord
 } HeldRecord;
 
 static HeldRecord held;
+
+/* Serials given to changes read ahead, in stream order (serial_of). */
+typedef struct LookaheadSerial
+{
+	char		sequence[SEQUENCE_LEN];
+	uint64		serial;
+} LookaheadSerial;
+static List *lookahead_serials = NIL;
+static uint64 next_serial = 0;
 static void (*held_ready_fn) (void) = NULL;
 static bool delete_unjudgeable = false;	/* a delete without its old image */
 
@@ -633,7 +642,7 @@ collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
 										sub->plan->table->relid, image))
 		index_by_policy(sub);
 	else
-		rtsync_rls_need(sub->rls_group, record_serial, sub->plan->table->relid);
+		rtsync_rls_need(sub->rls_group, record_serial, sub->plan->table->relid, image);
 }
 
 /* Calls fn for every subscription of the route the image may match. */
@@ -690,7 +699,9 @@ judged(void)
 
 /*
  * Holds the change for judgement when a restricted candidate's group has
- * no verdict yet; false when every verdict is known and it goes now.
+ * no verdict yet; false when every verdict is known and it goes now. The
+ * reader reads ahead (rtsync_registry_read_ahead) and then has the batch
+ * judged (rtsync_registry_judge_held).
  */
 static bool
 hold_for_judgement(RtsyncRoute *route, RtsyncSchemaTable *table, RtsyncEvent event,
@@ -699,6 +710,8 @@ hold_for_judgement(RtsyncRoute *route, RtsyncSchemaTable *table, RtsyncEvent eve
 	MemoryContext old;
 
 	visit_candidates(route, table, image, collect_judgements);
+	if (!rtsync_rls_needed())
+		return false;
 	old = MemoryContextSwitchTo(held.cxt);
 	held.active = true;
 	held.ready = false;
@@ -709,11 +722,7 @@ hold_for_judgement(RtsyncRoute *route, RtsyncSchemaTable *table, RtsyncEvent eve
 	held.serial = record_serial;
 	held.commit_lsn = record_commit_lsn;
 	MemoryContextSwitchTo(old);
-	if (rtsync_rls_judge(record_serial, held.image_json, judged))
-		return true;
-	MemoryContextReset(held.cxt);
-	held.active = false;
-	return false;
+	return true;
 }
 
 /*
@@ -817,6 +826,164 @@ record_commit_time(JsonbContainer *dynamodb)
 }
 
 /*
+ * What a change record is about: its event, table, route (with
+ * subscriptions) and the image it is matched and judged on (the old image
+ * for a delete: without one, its keys, and it cannot be judged). False
+ * when no subscription could want it.
+ */
+static bool
+change_target(JsonbContainer *dynamodb, JsonbValue *event_name, JsonbValue *table_name,
+			  RtsyncEvent *event, RtsyncSchemaTable **table, RtsyncRoute **route,
+			  JsonbContainer **image)
+{
+	char	   *qualified;
+
+	if (name_is(event_name, "INSERT"))
+		*event = RTSYNC_EVENT_CREATE;
+	else if (name_is(event_name, "MODIFY"))
+		*event = RTSYNC_EVENT_UPDATE;
+	else if (name_is(event_name, "REMOVE"))
+		*event = RTSYNC_EVENT_DELETE;
+	else
+		return false;
+	if (schema == NULL)
+		return false;
+	qualified = pnstrdup(table_name->val.string.val, table_name->val.string.len);
+	*table = rtsync_schema_find_table(schema, qualified);
+	*route = *table ? route_for(*table, *event, false) : NULL;
+	if (*route == NULL || (*route)->nsubscriptions == 0)
+		return false;
+	delete_unjudgeable = false;
+	if (*event == RTSYNC_EVENT_DELETE)
+	{
+		*image = get_container(dynamodb, "OldImage");
+		if (*image == NULL)
+		{
+			*image = get_container(dynamodb, "Keys");
+			delete_unjudgeable = true;
+		}
+	}
+	else
+		*image = get_container(dynamodb, "NewImage");
+	if (*image == NULL)
+		*image = get_container(dynamodb, "Keys");
+	return *image != NULL;
+}
+
+/*
+ * A change's serial: the one the read-ahead gave it (the same change is
+ * looked at again when dispatched, in the same order), else a new one.
+ * Serials grow in stream order.
+ */
+static uint64
+serial_of(const JsonbValue *seq)
+{
+	while (lookahead_serials != NIL)
+	{
+		LookaheadSerial *ls = linitial(lookahead_serials);
+		int			cmp = seq->val.string.len == SEQUENCE_LEN ?
+			memcmp(ls->sequence, seq->val.string.val, SEQUENCE_LEN) : 1;
+
+		if (cmp > 0)
+			break;
+		lookahead_serials = list_delete_first(lookahead_serials);
+		if (cmp == 0)
+		{
+			uint64		serial = ls->serial;
+
+			pfree(ls);
+			return serial;
+		}
+		pfree(ls);
+	}
+	return ++next_serial;
+}
+
+/*
+ * A record read ahead while a change is held (stream/replication.c): a
+ * change that restricted subscribers may get is gathered into the batch
+ * being judged, so that one statement per group judges them all. False
+ * once nothing after this record may be gathered (a CONTROL record: what it
+ * changes applies to what follows it).
+ */
+bool
+rtsync_registry_holds_change(void)
+{
+	return held.active && !held.control && !held.ready;
+}
+
+bool
+rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Jsonb	   *jb;
+	JsonbContainer *dynamodb;
+	JsonbContainer *image;
+	JsonbValue	event_name;
+	JsonbValue	seq;
+	JsonbValue	table_name;
+	RtsyncEvent event;
+	RtsyncRoute *route;
+	RtsyncSchemaTable *table;
+	uint64		saved_serial = record_serial;
+	XLogRecPtr	saved_lsn = record_commit_lsn;
+	bool		saved_unjudgeable = delete_unjudgeable;
+	MemoryContext lcxt;
+	LookaheadSerial *ls;
+
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(data, len))));
+	if (!JB_ROOT_IS_OBJECT(jb) || !get_string_value(&jb->root, "eventName", &event_name))
+	{
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	if (name_is(&event_name, "CONTROL"))
+	{
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+	dynamodb = get_container(&jb->root, "dynamodb");
+	if (dynamodb == NULL || !get_string_value(dynamodb, "SequenceNumber", &seq) ||
+		seq.val.string.len != SEQUENCE_LEN ||
+		memcmp(seq.val.string.val, last_sequence, SEQUENCE_LEN) <= 0 ||
+		!get_string_value(&jb->root, "tableName", &table_name) ||
+		!change_target(dynamodb, &event_name, &table_name, &event, &table, &route, &image) ||
+		route->nrestricted == 0)
+	{
+		delete_unjudgeable = saved_unjudgeable;
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	lcxt = MemoryContextSwitchTo(registry_cxt);
+	ls = palloc(sizeof(LookaheadSerial));
+	memcpy(ls->sequence, seq.val.string.val, SEQUENCE_LEN);
+	ls->serial = ++next_serial;
+	lookahead_serials = lappend(lookahead_serials, ls);
+	MemoryContextSwitchTo(lcxt);
+	record_serial = ls->serial;
+	record_commit_lsn = sequence_commit_lsn(&seq);
+	visit_candidates(route, table, image, collect_judgements);
+	record_serial = saved_serial;
+	record_commit_lsn = saved_lsn;
+	delete_unjudgeable = saved_unjudgeable;
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
+ * The read-ahead is done: judge the held change and everything gathered
+ * with it. A CONTROL record's hold waits for its reload instead.
+ */
+void
+rtsync_registry_judge_held(void)
+{
+	if (!held.active || held.control || held.ready)
+		return;
+	if (!rtsync_rls_judge(judged))
+		judged();
+}
+
+/*
  * One stream record from the replication stream. Runs in cxt, which the
  * caller resets afterwards; *info gets what else the caller may want.
  */
@@ -834,7 +1001,6 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	RtsyncEvent event;
 	RtsyncRoute *route;
 	RtsyncSchemaTable *table;
-	char	   *qualified;
 
 	registry_init();
 	info->commit_time = 0;
@@ -884,52 +1050,13 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 		last_sequence[SEQUENCE_LEN] = '\0';
 	}
 
-	if (name_is(&event_name, "INSERT"))
-		event = RTSYNC_EVENT_CREATE;
-	else if (name_is(&event_name, "MODIFY"))
-		event = RTSYNC_EVENT_UPDATE;
-	else if (name_is(&event_name, "REMOVE"))
-		event = RTSYNC_EVENT_DELETE;
-	else
-	{
-		MemoryContextSwitchTo(old);
-		return RTSYNC_RECORD_CHANGE;
-	}
-	if (schema == NULL)
-	{
-		MemoryContextSwitchTo(old);
-		return RTSYNC_RECORD_CHANGE;
-	}
-	qualified = pnstrdup(table_name.val.string.val, table_name.val.string.len);
-	table = rtsync_schema_find_table(schema, qualified);
-	route = table ? route_for(table, event, false) : NULL;
-	if (route == NULL || route->nsubscriptions == 0)
+	if (!change_target(dynamodb, &event_name, &table_name, &event, &table, &route, &image))
 	{
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_CHANGE;
 	}
 
-	delete_unjudgeable = false;
-	if (event == RTSYNC_EVENT_DELETE)
-	{
-		image = get_container(dynamodb, "OldImage");
-		if (image == NULL)
-		{
-			image = get_container(dynamodb, "Keys");
-			delete_unjudgeable = true;
-		}
-	}
-	else
-		image = get_container(dynamodb, "NewImage");
-	if (image == NULL)
-		image = get_container(dynamodb, "Keys");
-	if (image == NULL)
-	{
-		MemoryContextSwitchTo(old);
-		return RTSYNC_RECORD_CHANGE;
-	}
-
-	record_serial++;
+	record_serial = serial_of(&seq);
 	record_commit_lsn = sequence_commit_lsn(&seq);
 	if (route->nrestricted > 0 && held_ready_fn != NULL &&
 		hold_for_judgement(route, table, event, image))

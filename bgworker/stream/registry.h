@@ -103,4 +103,14 @@ extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
 extern void rtsync_registry_on_held_ready(void (*fn) (void));
 extern void rtsync_registry_finish_held(MemoryContext cxt);
 
+/*
+ * While a change is held, the reader hands over the records it has already
+ * received after it (read_ahead, false: hand over no more), then asks for
+ * the batch to be judged (judge_held). Those records are dispatched
+ * afterwards as usual, in order.
+ */
+extern bool rtsync_registry_holds_change(void);
+extern bool rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt);
+extern void rtsync_registry_judge_held(void);
+
 #endif							/* RTSYNC_REGISTRY_H */

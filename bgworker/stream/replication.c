@@ -22,7 +22,10 @@
  * CONTROL record whose reload runs (stream/registry.c), stops the reading:
  * the socket is no longer watched, so the walsender waits rather than the
  * worker's memory growing, and nothing after the record is dispatched
- * before it. When the registry says the record may be finished, a
+ * before it. A held change first reads ahead what has already arrived
+ * (bounded: READ_AHEAD_MESSAGES, READ_AHEAD_BYTES) and hands it to the
+ * registry, so that the changes behind it are judged in the same batch;
+ * those messages are kept, and handled in order once the held one is done. When the registry says the record may be finished, a
  * zero-delay timer (guarded like every entry) finishes it and reads on,
  * first what libpq had already buffered. The held record is not yet
  * processed: its transaction's COMMIT comes after it, so feedback cannot
@@ -98,6 +101,22 @@ static bool in_transaction = false;
 static MemoryContext record_cxt = NULL;
 static bool held = false;		/* a record is held: read nothing */
 static uv_timer_t held_timer;
+
+/*
+ * Messages read ahead while a change was held, in order, not yet handled:
+ * PQgetCopyData's buffers, handled (and freed) before anything else is read.
+ */
+typedef struct QueuedMessage
+{
+	char	   *buf;
+	int			len;
+} QueuedMessage;
+static List *queued = NIL;
+static size_t queued_bytes = 0;
+
+/* How far a held change reads ahead: bounded in records and bytes. */
+#define READ_AHEAD_MESSAGES 1000
+#define READ_AHEAD_BYTES (8 * 1024 * 1024)
 
 /* the CopyData buffer being processed: freed by repl_on_closed on ERROR */
 static char *copy_buf = NULL;
@@ -324,6 +343,92 @@ repl_handle_keepalive(const char *buf, int len)
 		repl_send_feedback(false);
 }
 
+/*
+ * A change is held: read ahead what libpq has (and what the socket has
+ * already), keep it, show the registry the XLogData records until it wants
+ * no more, then have the batch judged.
+ */
+static void
+repl_read_ahead(void)
+{
+	bool		gathering = true;
+	ListCell   *lc;
+
+	/* a CONTROL record changes what follows it: nothing is judged before */
+	if (!rtsync_registry_holds_change())
+		return;
+	/* what an earlier read-ahead kept is first in line */
+	foreach(lc, queued)
+	{
+		QueuedMessage *m = lfirst(lc);
+
+		if (!gathering)
+			break;
+		if (m->buf[0] == 'w' && m->len > 25)
+			gathering = rtsync_registry_read_ahead(m->buf + 25, m->len - 25, record_cxt);
+		MemoryContextReset(record_cxt);
+	}
+	if (repl.conn && PQconsumeInput(repl.conn))
+	{
+		while (gathering && list_length(queued) < READ_AHEAD_MESSAGES &&
+			   queued_bytes < READ_AHEAD_BYTES)
+		{
+			char	   *buf = NULL;
+			int			len = PQgetCopyData(repl.conn, &buf, 1);
+			QueuedMessage *m;
+			MemoryContext old;
+
+			if (len <= 0)
+				break;			/* none complete yet, or the end: read later */
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			m = palloc(sizeof(QueuedMessage));
+			m->buf = buf;
+			m->len = len;
+			queued = lappend(queued, m);
+			MemoryContextSwitchTo(old);
+			queued_bytes += len;
+			if (buf[0] == 'w' && len > 25)
+				gathering = rtsync_registry_read_ahead(buf + 25, len - 25, record_cxt);
+			MemoryContextReset(record_cxt);
+		}
+	}
+	rtsync_registry_judge_held();
+}
+
+/* The next message: one read ahead, else libpq's (see PQgetCopyData). */
+static int
+next_message(char **buf)
+{
+	QueuedMessage *m;
+	int			len;
+
+	if (queued == NIL)
+		return PQgetCopyData(repl.conn, buf, 1);
+	m = linitial(queued);
+	queued = list_delete_first(queued);
+	*buf = m->buf;
+	len = m->len;
+	queued_bytes -= len;
+	pfree(m);
+	return len;
+}
+
+/* Drops what was read ahead (the connection went: it is sent again). */
+static void
+drop_queued(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, queued)
+	{
+		PQfreemem(((QueuedMessage *) lfirst(lc))->buf);
+		pfree(lfirst(lc));
+	}
+	list_free(queued);
+	queued = NIL;
+	queued_bytes = 0;
+}
+
 static void
 repl_read_stream(void)
 {
@@ -338,7 +443,7 @@ repl_read_stream(void)
 			rtsync_pgconn_pause_read(&repl, true);
 			return;
 		}
-		len = PQgetCopyData(repl.conn, &buf, 1);
+		len = next_message(&buf);
 
 		copy_buf = buf;
 		if (len == 0)
@@ -361,6 +466,8 @@ repl_read_stream(void)
 		PQfreemem(buf);
 		if (repl.closing)
 			return;
+		if (held)
+			repl_read_ahead();
 	}
 	repl_maybe_feedback();
 }
@@ -506,6 +613,7 @@ repl_on_closed(RtsyncPgConn *pc)
 	if (copy_buf)
 		PQfreemem(copy_buf);
 	copy_buf = NULL;
+	drop_queued();
 	MemoryContextReset(record_cxt);
 	state = REPL_STOPPED;
 	rtsync_replication_stats.streaming = false;

@@ -65,8 +65,8 @@ struct RtsyncRlsGroup
 	uint64		serial;			/* the record the verdict is for */
 	bool		decided;
 	bool		allowed;
-	uint64		needed_serial;	/* asked for on this record */
-	Oid			needed_relid;
+	struct Need *need;			/* in the batch being gathered, or stale */
+	uint64		need_batch;		/* ... the batch it is of */
 	bool		error_logged;
 	List	   *tables;			/* GroupTable *, in the group's memory */
 	MemoryContext cxt;			/* the group's tables */
@@ -78,32 +78,68 @@ typedef struct GroupEntry
 	RtsyncRlsGroup *group;
 } GroupEntry;
 
-/* One pool job: some groups' checks. */
+/* A change of the batch: its serial and image. */
+typedef struct BatchRecord
+{
+	uint64		serial;
+	char	   *image_json;
+	JsonbContainer *image;
+} BatchRecord;
+
+/* What one group must be judged on, for one table: some of the batch's changes. */
+typedef struct Need
+{
+	RtsyncRlsGroup *group;
+	Oid			relid;
+	List	   *records;		/* BatchRecord *, in stream order */
+	char	   *images;			/* their images as a JSON array: $1 */
+	bool		compiled;		/* its statement asks for values */
+} Need;
+
+/* One pool job: some needs' statements. */
 typedef struct JudgeJob
 {
 	struct Judgement *judgement;
-	int			ngroups;
-	RtsyncRlsGroup **groups;
-	bool	   *compiled;		/* the group's statement asks for values */
+	int			nneeds;
+	Need	  **needs;
 	uint64		generation;		/* of the grants when it was sent */
 	RtsyncStatement *statements;
 } JudgeJob;
 
-/* The judging of one record. */
+/* The judging of one batch. */
 typedef struct Judgement
 {
-	MemoryContext cxt;
-	uint64		serial;
-	char	   *images;			/* [image]: the statements' $1 */
-	JsonbContainer *image;		/* the same, for compiled policies */
+	MemoryContext cxt;			/* the batch's: records, needs, jobs */
 	char		timeout[32];
 	int			jobs_running;
 	void		(*done) (void);
 } Judgement;
 
+/* A verdict on one change of a batch, for one group. */
+typedef struct VerdictKey
+{
+	RtsyncRlsGroup *group;
+	uint64		serial;
+} VerdictKey;
+
+typedef struct Verdict
+{
+	VerdictKey	key;
+	bool		allowed;
+} Verdict;
+
 static MemoryContext rls_cxt = NULL;
 static HTAB *groups = NULL;
-static List *needed = NIL;		/* RtsyncRlsGroup *, for the next judge */
+
+/* The batch being gathered (rtsync_rls_need) until it is judged. */
+static MemoryContext batch_cxt = NULL;
+static uint64 batch_number = 1;
+static List *batch_records = NIL;	/* BatchRecord * */
+static List *batch_needs = NIL; /* Need * */
+static bool batch_open = false; /* gathering; closed once judged */
+
+/* The verdicts of the last batch judged, until the next one is gathered. */
+static HTAB *verdicts = NULL;
 
 /* Claims that change from one token to the next of the same user. */
 static const char *const volatile_claims[] = {
@@ -420,18 +456,59 @@ keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const char *json)
 	return true;
 }
 
+/* The verdicts of batches judged from now on start afresh. */
+static void
+verdicts_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (verdicts)
+		hash_destroy(verdicts);
+	ctl.keysize = sizeof(VerdictKey);
+	ctl.entrysize = sizeof(Verdict);
+	ctl.hcxt = rls_cxt;
+	verdicts = hash_create("rtsync row security verdicts", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 bool
 rtsync_rls_verdict(const RtsyncRlsGroup *g, uint64 serial, bool *allowed)
 {
-	if (!g->decided || g->serial != serial)
+	VerdictKey	key;
+	Verdict    *v;
+
+	if (g->decided && g->serial == serial)
+	{
+		*allowed = g->allowed;
+		return true;
+	}
+	if (verdicts == NULL || hash_get_num_entries(verdicts) == 0)
 		return false;
-	*allowed = g->allowed;
+	memset(&key, 0, sizeof(key));
+	key.group = (RtsyncRlsGroup *) g;
+	key.serial = serial;
+	v = hash_search(verdicts, &key, HASH_FIND, NULL);
+	if (v == NULL)
+		return false;
+	*allowed = v->allowed;
 	return true;
 }
 
+static void batch_decide(RtsyncRlsGroup *g, uint64 serial, bool allowed);
+
+/*
+ * A verdict reached in process. While a batch is gathered it is kept with
+ * the batch's too: reading ahead decides on later changes, which would
+ * take the group's one current verdict from the held change.
+ */
 void
 rtsync_rls_decide(RtsyncRlsGroup *g, uint64 serial, bool allowed)
 {
+	if (batch_open)
+	{
+		batch_decide(g, serial, allowed);
+		return;
+	}
 	g->serial = serial;
 	g->decided = true;
 	g->allowed = allowed;
@@ -439,95 +516,208 @@ rtsync_rls_decide(RtsyncRlsGroup *g, uint64 serial, bool allowed)
 		rtsync_metrics_count(RTSYNC_M_RLS_DENIED_GROUPS, 1);
 }
 
+/* A verdict of a batch: kept until the next batch is gathered. */
+static void
+batch_decide(RtsyncRlsGroup *g, uint64 serial, bool allowed)
+{
+	VerdictKey	key;
+	Verdict    *v;
+
+	if (verdicts == NULL)
+		verdicts_reset();
+	memset(&key, 0, sizeof(key));
+	key.group = g;
+	key.serial = serial;
+	v = hash_search(verdicts, &key, HASH_ENTER, NULL);
+	v->allowed = allowed;
+	if (!allowed)
+		rtsync_metrics_count(RTSYNC_M_RLS_DENIED_GROUPS, 1);
+}
+
+/*
+ * A new batch, from change first_serial on: the last one's memory goes, and
+ * so do verdicts on changes before first_serial (serials grow in stream
+ * order, and those changes are delivered); the last batch's verdicts on
+ * changes still to come are kept.
+ */
+static void
+gather(uint64 first_serial)
+{
+	HASH_SEQ_STATUS status;
+	Verdict    *v;
+
+	rls_init();
+	if (batch_cxt)
+		MemoryContextDelete(batch_cxt);
+	batch_cxt = AllocSetContextCreate(rls_cxt, "rtsync row security batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	batch_number++;
+	batch_records = NIL;
+	batch_needs = NIL;
+	batch_open = true;
+	if (verdicts == NULL)
+		verdicts_reset();
+	hash_seq_init(&status, verdicts);
+	while ((v = hash_seq_search(&status)) != NULL)
+		if (v->key.serial < first_serial)
+			hash_search(verdicts, &v->key, HASH_REMOVE, NULL);
+	/* the verdicts on this change reached before the batch began */
+	{
+		HASH_SEQ_STATUS gs;
+		GroupEntry *e;
+
+		hash_seq_init(&gs, groups);
+		while ((e = hash_seq_search(&gs)) != NULL)
+			if (e->group->decided && e->group->serial == first_serial)
+			{
+				VerdictKey	key;
+
+				memset(&key, 0, sizeof(key));
+				key.group = e->group;
+				key.serial = first_serial;
+				((Verdict *) hash_search(verdicts, &key, HASH_ENTER, NULL))->allowed = e->group->allowed;
+			}
+	}
+}
+
 void
-rtsync_rls_need(RtsyncRlsGroup *g, uint64 serial, Oid relid)
+rtsync_rls_need(RtsyncRlsGroup *g, uint64 serial, Oid relid, JsonbContainer *image)
 {
 	MemoryContext old;
+	BatchRecord *rec;
+	Need	   *need;
 
-	if (g->needed_serial == serial)
-		return;
-	g->needed_serial = serial;
-	g->needed_relid = relid;
-	old = MemoryContextSwitchTo(rls_cxt);
-	needed = lappend(needed, g);
+	if (!batch_open)
+		gather(serial);
+	old = MemoryContextSwitchTo(batch_cxt);
+	rec = batch_records ? llast(batch_records) : NULL;
+	need = g->need_batch == batch_number ? g->need : NULL;
+
+	if (rec == NULL || rec->serial != serial)
+	{
+		rec = palloc0(sizeof(BatchRecord));
+		rec->serial = serial;
+		rec->image_json = JsonbToCString(NULL, image, 256);
+		rec->image = rtsync_json_parse_object(rec->image_json, strlen(rec->image_json));
+		batch_records = lappend(batch_records, rec);
+	}
+	if (need == NULL || need->relid != relid)
+	{
+		ListCell   *lc;
+
+		need = NULL;
+		foreach(lc, batch_needs)
+		{
+			Need	   *n = lfirst(lc);
+
+			if (n->group == g && n->relid == relid)
+				need = n;
+		}
+		if (need == NULL)
+		{
+			need = palloc0(sizeof(Need));
+			need->group = g;
+			need->relid = relid;
+			batch_needs = lappend(batch_needs, need);
+		}
+		g->need = need;
+		g->need_batch = batch_number;
+	}
+	if (need->records == NIL || ((BatchRecord *) llast(need->records))->serial != serial)
+		need->records = lappend(need->records, rec);
 	MemoryContextSwitchTo(old);
+}
+
+bool
+rtsync_rls_needed(void)
+{
+	return batch_open && batch_needs != NIL;
 }
 
 static void judge_done(void *arg, List *results, const char *failure);
 
 /*
- * A group's statements in a job of several: SAVEPOINT, its identity, its
- * check, ROLLBACK TO SAVEPOINT. The rollback undoes the group's settings:
- * request.jwt.claim.<name> is set only for the claims a group has, so
- * without it a group lacking sub would be judged with the sub of the
- * group before it.
+ * A need's statements in a job of several: SAVEPOINT, its group's
+ * identity, its check, ROLLBACK TO SAVEPOINT. The rollback undoes the
+ * group's settings: request.jwt.claim.<name> is set only for the claims a
+ * group has, so without it a group lacking sub would be judged with the
+ * sub of the one before it.
  */
-#define STATEMENTS_PER_GROUP 4
+#define STATEMENTS_PER_NEED 4
 #define CHECK_STATEMENT 2
 
-/* Queue one job for groups[0..n); false when the pool refused it. */
+/* Queue one job for needs[0..n); false when the pool refused it. */
 static bool
-submit(Judgement *j, RtsyncRlsGroup **gs, int n)
+submit(Judgement *j, Need **needs, int n)
 {
 	MemoryContext old = MemoryContextSwitchTo(j->cxt);
 	JudgeJob   *job = palloc0(sizeof(JudgeJob));
 
 	job->judgement = j;
-	job->ngroups = n;
+	job->nneeds = n;
 	job->generation = rtsync_control_generation();
-	job->groups = palloc(n * sizeof(RtsyncRlsGroup *));
-	job->compiled = palloc0(n * sizeof(bool));
-	job->statements = palloc0(STATEMENTS_PER_GROUP * n * sizeof(RtsyncStatement));
+	job->needs = palloc(n * sizeof(Need *));
+	job->statements = palloc0(STATEMENTS_PER_NEED * n * sizeof(RtsyncStatement));
 	for (int i = 0; i < n; i++)
 	{
-		RtsyncRlsGroup *g = gs[i];
+		Need	   *need = needs[i];
+		RtsyncRlsGroup *g = need->group;
 		const char **identity = palloc(3 * sizeof(char *));
 		const char **images = palloc(sizeof(char *));
-		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, g->needed_relid);
-		const char *check = p == NULL ? "SELECT 1::bigint" : p->compiled ? p->values_sql : p->check_sql;
+		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, need->relid);
+		const char *check = p == NULL ? "SELECT x.ord FROM pg_catalog.generate_series(1, pg_catalog.jsonb_array_length($1::jsonb)) x(ord)" :
+			p->compiled ? p->values_sql : p->check_sql;
+		RtsyncStatement *st = &job->statements[STATEMENTS_PER_NEED * i];
 
+		if (need->images == NULL)
+		{
+			StringInfoData a;
+			ListCell   *lc;
+
+			initStringInfo(&a);
+			appendStringInfoChar(&a, '[');
+			foreach(lc, need->records)
+			{
+				if (lc != list_head(need->records))
+					appendStringInfoChar(&a, ',');
+				appendStringInfoString(&a, ((BatchRecord *) lfirst(lc))->image_json);
+			}
+			appendStringInfoChar(&a, ']');
+			need->images = a.data;
+		}
 		identity[0] = g->role;
 		identity[1] = j->timeout;
 		identity[2] = g->claims;
-		images[0] = j->images;
-		job->groups[i] = g;
-		job->compiled[i] = p != NULL && p->compiled;
+		images[0] = need->images;
+		need->compiled = p != NULL && p->compiled;
+		job->needs[i] = need;
 		g->refcount++;
-		job->statements[STATEMENTS_PER_GROUP * i] = (RtsyncStatement)
-		{
-			"SAVEPOINT rtsync_group", 0, NULL
-		};
-		job->statements[STATEMENTS_PER_GROUP * i + 1] = (RtsyncStatement)
-		{
-			RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity
-		};
-		job->statements[STATEMENTS_PER_GROUP * i + 3] = (RtsyncStatement)
-		{
-			"ROLLBACK TO SAVEPOINT rtsync_group", 0, NULL
-		};
-		job->statements[STATEMENTS_PER_GROUP * i + CHECK_STATEMENT] = (RtsyncStatement)
-		{
-			pstrdup(check), job->compiled[i] ? 0 : 1, images
-		};
+		st[0] = (RtsyncStatement) {"SAVEPOINT rtsync_group", 0, NULL};
+		st[1] = (RtsyncStatement) {RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity};
+		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images};
+		st[3] = (RtsyncStatement) {"ROLLBACK TO SAVEPOINT rtsync_group", 0, NULL};
 	}
 	MemoryContextSwitchTo(old);
 	rtsync_metrics_count(RTSYNC_M_RLS_CHECKS, n);
 	/* the job's own identity sets no claims: each group's are in its savepoint */
-	if (!rtsync_pool_submit(gs[0]->role, NULL, true, job->statements, STATEMENTS_PER_GROUP * n,
-							judge_done, job))
+	if (!rtsync_pool_submit(needs[0]->group->role, NULL, true, job->statements,
+							STATEMENTS_PER_NEED * n, judge_done, job))
 	{
 		for (int i = 0; i < n; i++)
-			rtsync_rls_group_release(gs[i]);
+			rtsync_rls_group_release(needs[i]->group);
 		return false;
 	}
 	j->jobs_running++;
 	return true;
 }
 
-/* A group's own check failed: it is denied this change. */
+/* A need's own check failed: its group is denied those changes. */
 static void
-deny_on_error(Judgement *j, RtsyncRlsGroup *g, const char *error)
+deny_on_error(Need *need, const char *error)
 {
+	RtsyncRlsGroup *g = need->group;
+	ListCell   *lc;
+
 	rtsync_metrics_count(RTSYNC_M_RLS_ERRORS, 1);
 	if (!g->error_logged)
 		ereport(LOG,
@@ -535,7 +725,60 @@ deny_on_error(Judgement *j, RtsyncRlsGroup *g, const char *error)
 						g->role, error),
 				 errdetail("Subscribers of that role with those claims do not get the change; this is logged once per group.")));
 	g->error_logged = true;
-	rtsync_rls_decide(g, j->serial, false);
+	foreach(lc, need->records)
+		batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, false);
+}
+
+/* The need's statement answered: a verdict on each of its changes. */
+static void
+take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
+{
+	RtsyncRlsGroup *g = need->group;
+	ListCell   *lc;
+	int			ord = 0;
+
+	if (!need->compiled)
+	{
+		/* the ordinals (1-based, ascending) of the images the role may see */
+		int			row = 0;
+
+		foreach(lc, need->records)
+		{
+			bool		allowed;
+
+			ord++;
+			while (row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) < ord)
+				row++;
+			allowed = row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) == ord;
+			batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, allowed);
+		}
+		return;
+	}
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
+		!keep_values(g, need->relid, job->generation, PQgetvalue(r, 0, 0)))
+	{
+		deny_on_error(need, "the compiled policy's values could not be read");
+		return;
+	}
+	foreach(lc, need->records)
+	{
+		BatchRecord *rec = lfirst(lc);
+		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, need->relid);
+		GroupTable *t = group_table(g, need->relid);
+
+		if (p == NULL)
+			batch_decide(g, rec->serial, true);
+		else if (p->compiled && t && t->generation == rtsync_control_generation())
+			batch_decide(g, rec->serial, eval_compiled(p, t, rec->image));
+		else if (!submit(j, &need, 1))
+		{
+			/* the grants changed meanwhile: asked again */
+			deny_on_error(need, "the query pool is full");
+			return;
+		}
+		else
+			return;
+	}
 }
 
 static void
@@ -543,7 +786,8 @@ judgement_finish(Judgement *j)
 {
 	void		(*done) (void) = j->done;
 
-	MemoryContextDelete(j->cxt);
+	/* the batch's memory (records, needs) goes when the next is gathered */
+	batch_open = false;
 	done();
 }
 
@@ -553,80 +797,59 @@ judge_done(void *arg, List *results, const char *failure)
 	JudgeJob   *job = arg;
 	Judgement  *j = job->judgement;
 	bool		failed = failure != NULL ||
-		list_length(results) < STATEMENTS_PER_GROUP * job->ngroups;
+		list_length(results) < STATEMENTS_PER_NEED * job->nneeds;
 
-	for (int i = 0; i < job->ngroups && !failed; i++)
-		if (PQresultStatus(list_nth(results, STATEMENTS_PER_GROUP * i + 1)) != PGRES_TUPLES_OK ||
-			PQresultStatus(list_nth(results, STATEMENTS_PER_GROUP * i + CHECK_STATEMENT)) != PGRES_TUPLES_OK)
+	for (int i = 0; i < job->nneeds && !failed; i++)
+		if (PQresultStatus(list_nth(results, STATEMENTS_PER_NEED * i + 1)) != PGRES_TUPLES_OK ||
+			PQresultStatus(list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT)) != PGRES_TUPLES_OK)
 			failed = true;
 	j->jobs_running--;
 	if (!failed)
-		for (int i = 0; i < job->ngroups; i++)
-		{
-			RtsyncRlsGroup *g = job->groups[i];
-			PGresult   *r = list_nth(results, STATEMENTS_PER_GROUP * i + CHECK_STATEMENT);
-
-			if (!job->compiled[i])
-				rtsync_rls_decide(g, j->serial, PQntuples(r) > 0);
-			else if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
-					 !keep_values(g, g->needed_relid, job->generation, PQgetvalue(r, 0, 0)))
-				deny_on_error(j, g, "the compiled policy's values could not be read");
-			else if (!rtsync_rls_decide_compiled(g, j->serial, g->needed_relid, j->image) &&
-					 !submit(j, &job->groups[i], 1))
-				deny_on_error(j, g, "the query pool is full");	/* grants changed meanwhile: again */
-		}
-	else if (job->ngroups == 1)
+		for (int i = 0; i < job->nneeds; i++)
+			take_answer(j, job, job->needs[i],
+						list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT));
+	else if (job->nneeds == 1)
 	{
 		const char *error = failure;
 
 		for (int k = 0; error == NULL && k < list_length(results); k++)
 			if (PQresultStatus(list_nth(results, k)) == PGRES_FATAL_ERROR)
 				error = PQresultErrorMessage(list_nth(results, k));
-		deny_on_error(j, job->groups[0], error ? error : "no result");
+		deny_on_error(job->needs[0], error ? error : "no result");
 	}
 	else
 	{
-		/* which group failed is not known: each alone, so only it is denied */
-		for (int i = 0; i < job->ngroups; i++)
-			if (!submit(j, &job->groups[i], 1))
-				deny_on_error(j, job->groups[i], "the query pool is full");
+		/* which need failed is not known: each alone, so only its group is denied */
+		for (int i = 0; i < job->nneeds; i++)
+			if (!submit(j, &job->needs[i], 1))
+				deny_on_error(job->needs[i], "the query pool is full");
 	}
-	for (int i = 0; i < job->ngroups; i++)
-		rtsync_rls_group_release(job->groups[i]);
+	for (int i = 0; i < job->nneeds; i++)
+		rtsync_rls_group_release(job->needs[i]->group);
 	if (j->jobs_running == 0)
 		judgement_finish(j);
 }
 
 bool
-rtsync_rls_judge(uint64 serial, const char *image_json, void (*done) (void))
+rtsync_rls_judge(void (*done) (void))
 {
-	MemoryContext cxt;
 	Judgement  *j;
-	RtsyncRlsGroup **gs;
-	int			n = list_length(needed);
+	Need	  **needs;
+	int			n = list_length(batch_needs);
 	int			per_job;
 
-	if (n == 0)
-		return false;
-	cxt = AllocSetContextCreate(rls_cxt, "rtsync row security judgement",
-								ALLOCSET_DEFAULT_SIZES);
-	j = MemoryContextAllocZero(cxt, sizeof(Judgement));
-	j->cxt = cxt;
-	j->serial = serial;
-	j->done = done;
-	j->images = MemoryContextStrdup(cxt, psprintf("[%s]", image_json));
+	if (!batch_open || n == 0)
 	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		j->image = rtsync_json_parse_object(image_json, strlen(image_json));
-		MemoryContextSwitchTo(old);
+		batch_open = false;
+		return false;
 	}
+	j = MemoryContextAllocZero(batch_cxt, sizeof(Judgement));
+	j->cxt = batch_cxt;
+	j->done = done;
 	snprintf(j->timeout, sizeof(j->timeout), "%d", rtsync_statement_timeout_ms);
-	gs = MemoryContextAlloc(cxt, n * sizeof(RtsyncRlsGroup *));
+	needs = MemoryContextAlloc(batch_cxt, n * sizeof(Need *));
 	for (int i = 0; i < n; i++)
-		gs[i] = list_nth(needed, i);
-	list_free(needed);
-	needed = NIL;
+		needs[i] = list_nth(batch_needs, i);
 
 	/* as many jobs as connections, each one round trip */
 	per_job = (n + rtsync_pool_size - 1) / rtsync_pool_size;
@@ -635,9 +858,9 @@ rtsync_rls_judge(uint64 serial, const char *image_json, void (*done) (void))
 	{
 		int			k = Min(per_job, n - i);
 
-		if (!submit(j, gs + i, k))
+		if (!submit(j, needs + i, k))
 			for (int m = i; m < i + k; m++)
-				deny_on_error(j, gs[m], "the query pool is full");
+				deny_on_error(needs[m], "the query pool is full");
 	}
 	j->jobs_running--;
 	if (j->jobs_running == 0)

@@ -40,14 +40,17 @@ extern bool rtsync_rls_decide_compiled(RtsyncRlsGroup *group, uint64 serial, Oid
 /* The one value a group's compiled policy lets the column have, if so. */
 extern bool rtsync_rls_index_value(RtsyncRlsGroup *group, Oid relid, const char **column,
 								   const char **value);
-/* The group must be judged on record serial, an image of table relid. */
-extern void rtsync_rls_need(RtsyncRlsGroup *group, uint64 serial, Oid relid);
-
 /*
- * Judges the image (JSON text) for every group needed since the last call,
- * on the query pool; done runs once all verdicts are in. False when there
- * is nothing to ask the database (done is not called).
+ * Batches: the changes the stream holds are judged together, each group's
+ * check taking every image it must judge of a table at once. need adds
+ * that the group must be judged on change serial (an image of table
+ * relid), starting a batch if none is being gathered; judge asks
+ * the database for everything needed, and done runs once every verdict is
+ * in. False when nothing is needed (done is not called).
  */
-extern bool rtsync_rls_judge(uint64 serial, const char *image_json, void (*done) (void));
+extern void rtsync_rls_need(RtsyncRlsGroup *group, uint64 serial, Oid relid,
+							struct JsonbContainer *image);
+extern bool rtsync_rls_needed(void);
+extern bool rtsync_rls_judge(void (*done) (void));
 
 #endif							/* RTSYNC_RLS_H */
