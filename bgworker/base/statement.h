@@ -12,12 +12,18 @@
 #ifndef RTSYNC_STATEMENT_H
 #define RTSYNC_STATEMENT_H
 
-/* A statement and its parameters, as text (a NULL parameter is SQL NULL). */
+/*
+ * A statement and its parameters, as text (a NULL parameter is SQL NULL).
+ * prepare: the statement runs often with other parameters; whoever runs it
+ * may keep it prepared (net/pool.c does, per connection) and spare the
+ * server planning it each time.
+ */
 typedef struct RtsyncStatement
 {
 	const char *sql;
 	int			nparams;
 	const char *const *params;
+	bool		prepare;
 } RtsyncStatement;
 
 #endif							/* RTSYNC_STATEMENT_H */

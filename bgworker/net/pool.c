@@ -23,6 +23,12 @@
  * a statement fails, the server skips the rest up to the Sync and leaves the
  * transaction aborted: the pool rolls it back before the next job.
  *
+ * Statements marked prepare (and the identity statement every job begins
+ * with) are prepared once per connection, in the pipeline before their
+ * first use, under a name derived from their text; the server then plans
+ * them once (and again by itself after DDL). Each connection keeps at most
+ * MAX_PREPARED of them.
+ *
  * Jobs wait in a FIFO while every connection is busy; a job is never sent
  * on a connection that is not ready, so a database restart only delays
  * (and then fails, once the queue is full) new requests.
@@ -31,7 +37,9 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "lib/ilist.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "base/guard.h"
@@ -45,6 +53,16 @@
 /* statements a job adds around the caller's: BEGIN, set_config, COMMIT */
 #define FRAME_STATEMENTS 3
 
+/* prepared statements kept per connection */
+#define MAX_PREPARED 1000
+#define PREPARED_NAME_LEN 32
+
+typedef struct PreparedEntry
+{
+	char		name[PREPARED_NAME_LEN];	/* hash key */
+	char	   *sql;
+} PreparedEntry;
+
 struct RtsyncPoolJob
 {
 	dlist_node	node;
@@ -55,6 +73,11 @@ struct RtsyncPoolJob
 	int			n;
 	RtsyncPoolDone done;
 	void	   *arg;
+	/* sent with the job: Prepares, by their result's position */
+	int			nprepares;
+	int			prepare_positions[RTSYNC_POOL_MAX_PREPARES];
+	char		prepare_names[RTSYNC_POOL_MAX_PREPARES][PREPARED_NAME_LEN];
+	const char *prepare_sql[RTSYNC_POOL_MAX_PREPARES];
 };
 
 typedef struct PoolConn
@@ -65,6 +88,7 @@ typedef struct PoolConn
 	int			open_statements;	/* sent, and their results not yet all
 									 * read (each ends with a NULL) */
 	List	   *results;		/* of the running job, in pool_cxt */
+	HTAB	   *prepared;		/* PreparedEntry by name: on this session */
 	uint64		result_bytes;	/* their values' sizes, added up */
 	bool		too_large;		/* past rtsync.max_response_bytes: dropped */
 } PoolConn;
@@ -127,38 +151,124 @@ job_finish(PoolConn *c, List *results, const char *failure)
 }
 
 /* Sends the job's pipeline; false when libpq refused (connection broken). */
+/* The name a statement's text is prepared under. */
+static void
+prepared_name(const char *sql, char *name)
+{
+	snprintf(name, PREPARED_NAME_LEN, "rtsync_%08x_%zu",
+			 hash_bytes((const unsigned char *) sql, strlen(sql)), strlen(sql));
+}
+
+/*
+ * Sends one statement: prepared (and first prepared on this connection,
+ * its Prepare's result at position *pos) when it may be; otherwise as an
+ * unnamed one. *pos counts the results the pipeline will give.
+ */
+static bool
+send_statement(PoolConn *c, RtsyncPoolJob *job, const char *sql, int nparams,
+			   const char *const *params, bool prepare, int *pos)
+{
+	PGconn	   *conn = c->pc.conn;
+	char		name[PREPARED_NAME_LEN];
+	PreparedEntry *e;
+
+	if (prepare)
+	{
+		prepared_name(sql, name);
+		e = hash_search(c->prepared, name, HASH_FIND, NULL);
+		if (e != NULL && strcmp(e->sql, sql) != 0)
+			prepare = false;	/* two texts, one name: unnamed, always */
+		else if (e == NULL)
+		{
+			int			k;
+
+			for (k = 0; k < job->nprepares; k++)
+				if (strcmp(job->prepare_names[k], name) == 0)
+					break;
+			if (k < job->nprepares && strcmp(job->prepare_sql[k], sql) != 0)
+				prepare = false;	/* prepared earlier in this job as another text */
+			else if (k == job->nprepares)
+			{
+				/* not yet on this session: prepare it first, if there is room */
+				if (job->nprepares == RTSYNC_POOL_MAX_PREPARES ||
+					hash_get_num_entries(c->prepared) >= MAX_PREPARED)
+					prepare = false;
+				else
+				{
+					if (!PQsendPrepare(conn, name, sql, nparams, NULL))
+						return false;
+					job->prepare_positions[job->nprepares] = (*pos)++;
+					strlcpy(job->prepare_names[job->nprepares], name, PREPARED_NAME_LEN);
+					job->prepare_sql[job->nprepares] = sql;
+					job->nprepares++;
+				}
+			}
+		}
+	}
+	(*pos)++;
+	if (prepare)
+		return PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0);
+	return PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
 static bool
 send_job(PoolConn *c, RtsyncPoolJob *job)
 {
 	PGconn	   *conn = c->pc.conn;
 	const char *settings[3] = {job->role, timeout_text, job->claims};
+	int			pos = 0;
 	int			r;
 
 	snprintf(timeout_text, sizeof(timeout_text), "%d", rtsync_statement_timeout_ms);
-	if (!PQsendQueryParams(conn, job->read_only ? "BEGIN READ ONLY" : "BEGIN",
-						   0, NULL, NULL, NULL, NULL, 0) ||
-		!PQsendQueryParams(conn,
-						   RTSYNC_POOL_SET_IDENTITY_SQL,
-						   3, NULL, settings, NULL, NULL, 0))
+	job->nprepares = 0;
+	if (!send_statement(c, job, job->read_only ? "BEGIN READ ONLY" : "BEGIN", 0, NULL, false, &pos) ||
+		!send_statement(c, job, RTSYNC_POOL_SET_IDENTITY_SQL, 3, settings, true, &pos))
 		return false;
 	for (int i = 0; i < job->n; i++)
 	{
 		const RtsyncStatement *st = &job->statements[i];
 
-		if (!PQsendQueryParams(conn, st->sql, st->nparams, NULL,
-							   (const char *const *) st->params, NULL, NULL, 0))
+		if (!send_statement(c, job, st->sql, st->nparams, (const char *const *) st->params,
+							st->prepare, &pos))
 			return false;
 	}
 	if (!PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
 		!PQpipelineSync(conn))
 		return false;
-	c->open_statements = job->n + FRAME_STATEMENTS;
+	c->open_statements = job->n + FRAME_STATEMENTS + job->nprepares;
 	r = PQflush(conn);
 	if (r < 0)
 		return false;
 	if (r == 1)
 		rtsync_pgconn_want_write(&c->pc, true);
 	return true;
+}
+
+/*
+ * The job's Prepares answered: those that succeeded are on the session
+ * from now on; their results are not the caller's.
+ */
+static List *
+take_prepares(PoolConn *c, RtsyncPoolJob *job, List *results)
+{
+	for (int k = job->nprepares - 1; k >= 0; k--)
+	{
+		int			p = job->prepare_positions[k];
+		PGresult   *r;
+
+		if (p >= list_length(results))
+			continue;
+		r = list_nth(results, p);
+		if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		{
+			PreparedEntry *e = hash_search(c->prepared, job->prepare_names[k], HASH_ENTER, NULL);
+
+			e->sql = MemoryContextStrdup(pool_cxt, job->prepare_sql[k]);
+		}
+		PQclear(r);
+		results = list_delete_nth_cell(results, p);
+	}
+	return results;
 }
 
 static bool
@@ -209,7 +319,8 @@ pool_read(RtsyncPgConn *pc)
 				c->rolling_back = false;
 			else if (c->job)
 			{
-				List	   *results = c->results;
+				List	   *results = c->too_large ? c->results :
+					take_prepares(c, c->job, c->results);
 				char	   *failure = NULL;
 
 				/* BEGIN and set_config: their failure fails the job */
@@ -259,9 +370,33 @@ pool_read(RtsyncPgConn *pc)
 	}
 }
 
+/* A new session: nothing is prepared on it. */
+static void
+forget_prepared(PoolConn *c)
+{
+	HASHCTL		ctl;
+
+	if (c->prepared)
+	{
+		HASH_SEQ_STATUS status;
+		PreparedEntry *e;
+
+		hash_seq_init(&status, c->prepared);
+		while ((e = hash_seq_search(&status)) != NULL)
+			pfree(e->sql);
+		hash_destroy(c->prepared);
+	}
+	ctl.keysize = PREPARED_NAME_LEN;
+	ctl.entrysize = sizeof(PreparedEntry);
+	ctl.hcxt = pool_cxt;
+	c->prepared = hash_create("rtsync prepared statements", 64, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
 static void
 pool_ready(RtsyncPgConn *pc)
 {
+	forget_prepared((PoolConn *) pc);
 	if (!PQenterPipelineMode(pc->conn))
 	{
 		rtsync_pgconn_close(pc, PQerrorMessage(pc->conn));

@@ -28,6 +28,9 @@ typedef void (*RtsyncPoolDone) (void *arg, List *results, const char *failure);
 
 typedef struct RtsyncPoolJob RtsyncPoolJob;
 
+/* A job prepares at most this many statements (the rest run unnamed). */
+#define RTSYNC_POOL_MAX_PREPARES 16
+
 /*
  * What every job runs first: $1 the role, $2 the statement timeout (ms),
  * $3 a token's claims (JSON) or NULL. An API key's request gets

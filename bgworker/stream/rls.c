@@ -693,8 +693,8 @@ submit(Judgement *j, Need **needs, int n)
 		job->needs[i] = need;
 		g->refcount++;
 		st[0] = (RtsyncStatement) {"SAVEPOINT rtsync_group", 0, NULL};
-		st[1] = (RtsyncStatement) {RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity};
-		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images};
+		st[1] = (RtsyncStatement) {RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity, true};
+		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images, true};
 		st[3] = (RtsyncStatement) {"ROLLBACK TO SAVEPOINT rtsync_group", 0, NULL};
 	}
 	MemoryContextSwitchTo(old);
