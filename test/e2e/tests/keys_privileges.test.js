@@ -88,6 +88,39 @@ test('a table with row-level security delivers only the rows its policies let th
   await client.dispose();
 });
 
+test('policy changes mid-stream apply from the next change on, in stream order', async () => {
+  sql(`GRANT SELECT ON secret_items TO rtsync_e2e_reader`);
+  sql(`ALTER TABLE secret_items ENABLE ROW LEVEL SECURITY`);
+  sql(`CREATE POLICY notes_a ON secret_items USING (note = 'a')`);
+  const key = sql(`SELECT rtsync.create_api_key('rls changes', role => 'rtsync_e2e_reader')`);
+  await streamBarrier();
+  const client = transportClient({ connectionParams: { 'x-api-key': key } });
+  const inbox = collect(client, { query: `subscription { onCreateSecretItem { id note } }` });
+  await client.sync();
+  // each its own transaction, committed in this order (statements sent
+  // together in one psql -c would be one transaction: the worker, like any
+  // reader, sees only its end state)
+  for (const statement of [
+    `INSERT INTO secret_items VALUES (11, 'a')`,
+    `ALTER POLICY notes_a ON secret_items USING (note = 'b')`,
+    `INSERT INTO secret_items VALUES (12, 'a')`,
+    `INSERT INTO secret_items VALUES (13, 'b')`,
+    `DROP POLICY notes_a ON secret_items`,
+    `INSERT INTO secret_items VALUES (14, 'b')`,
+    `CREATE POLICY notes_c ON secret_items USING (note = 'c')`,
+    `INSERT INTO secret_items VALUES (15, 'c')`,
+    `ALTER TABLE secret_items DISABLE ROW LEVEL SECURITY`,
+    `INSERT INTO secret_items VALUES (16, 'z')`,
+  ]) sql(statement);
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push((await inbox.next()).next.data.onCreateSecretItem);
+  // 12 hidden by the changed policy, 14 by no policy at all (default deny)
+  assert.deepEqual(got, [{ id: 11, note: 'a' }, { id: 13, note: 'b' }, { id: 15, note: 'c' }, { id: 16, note: 'z' }]);
+  assert.equal(inbox.size, 0);
+  sql(`DELETE FROM secret_items; DROP POLICY notes_c ON secret_items`);
+  await client.dispose();
+});
+
 // Column privileges: a role with SELECT on some columns only may subscribe
 // to those, in the selection and in filters.
 async function columnsClient() {
