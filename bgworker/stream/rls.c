@@ -33,6 +33,7 @@
 
 #include "common/hashfn.h"
 #include "utils/hsearch.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -61,6 +62,8 @@ struct RtsyncRlsGroup
 	char	   *key;			/* hash key: role, newline, stable claims */
 	char	   *role;
 	char	   *claims;			/* a member's whole claims, or NULL */
+	char	   *claim_names;	/* JSON array: the request.jwt.claim.<name>
+								 * settings its identity sets */
 	int			refcount;
 	uint64		serial;			/* the record the verdict is for */
 	bool		decided;
@@ -223,6 +226,60 @@ group_key(const char *role, const char *claims)
 					JsonbToCString(NULL, &JsonbValueToJsonb(res)->root, 256));
 }
 
+/* Could name be part of a setting's name (what the identity statement sets)? */
+static bool
+setting_name_ok(const char *name, int len)
+{
+	if (len == 0 || !((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') ||
+					  name[0] == '_'))
+		return false;
+	for (int i = 1; i < len; i++)
+		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
+			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '$'))
+			return false;
+	return true;
+}
+
+/*
+ * The names of the scalar claims RTSYNC_POOL_SET_IDENTITY_SQL sets as
+ * request.jwt.claim.<name>, as a JSON array: the next group in the same
+ * transaction clears them first (CLEAR_CLAIMS_SQL).
+ */
+static char *
+claim_names(const char *claims)
+{
+	JsonbContainer *c = claims ? rtsync_json_parse_object(claims, strlen(claims)) : NULL;
+	StringInfoData out;
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		first = true;
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	if (c != NULL)
+	{
+		it = JsonbIteratorInit(c);
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			tok = JsonbIteratorNext(&it, &v, true);
+			if ((v.type == jbvString || v.type == jbvNumeric || v.type == jbvBool) &&
+				setting_name_ok(k.val.string.val, k.val.string.len))
+			{
+				if (!first)
+					appendStringInfoChar(&out, ',');
+				first = false;
+				escape_json(&out, pnstrdup(k.val.string.val, k.val.string.len));
+			}
+		}
+	}
+	appendStringInfoChar(&out, ']');
+	return out.data;
+}
+
 RtsyncRlsGroup *
 rtsync_rls_group_acquire(const char *role, const char *claims)
 {
@@ -242,6 +299,7 @@ rtsync_rls_group_acquire(const char *role, const char *claims)
 		g->key = key;
 		g->role = pstrdup(role);
 		g->claims = claims ? pstrdup(claims) : NULL;
+		g->claim_names = claim_names(claims);
 		e->key = key;
 		e->group = g;
 	}
@@ -263,6 +321,7 @@ rtsync_rls_group_release(RtsyncRlsGroup *g)
 	pfree(g->role);
 	if (g->claims)
 		pfree(g->claims);
+	pfree(g->claim_names);
 	if (g->cxt)
 		MemoryContextDelete(g->cxt);
 	pfree(g);
@@ -637,14 +696,18 @@ rtsync_rls_needed(void)
 static void judge_done(void *arg, List *results, const char *failure);
 
 /*
- * A need's statements in a job of several: SAVEPOINT, its group's
- * identity, its check, ROLLBACK TO SAVEPOINT. The rollback undoes the
- * group's settings: request.jwt.claim.<name> is set only for the claims a
- * group has, so without it a group lacking sub would be judged with the
- * sub of the one before it.
+ * A need's statements in a job of several: the previous need's claim
+ * settings cleared, its group's identity, its check. The identity sets
+ * request.jwt.claim.<name> only for the claims its group has: without the
+ * clearing, a group lacking sub would be judged with the sub of the one
+ * before it. (Cleared settings read '' rather than unset, as they do in any
+ * session that had them set in an earlier transaction.)
  */
-#define STATEMENTS_PER_NEED 4
+#define STATEMENTS_PER_NEED 3
 #define CHECK_STATEMENT 2
+#define CLEAR_CLAIMS_SQL \
+	"SELECT pg_catalog.count(pg_catalog.set_config('request.jwt.claim.' OPERATOR(pg_catalog.||) n, '', true))" \
+	"  FROM pg_catalog.jsonb_array_elements_text($1::jsonb) n"
 
 /* Queue one job for needs[0..n); false when the pool refused it. */
 static bool
@@ -664,6 +727,7 @@ submit(Judgement *j, Need **needs, int n)
 		RtsyncRlsGroup *g = need->group;
 		const char **identity = palloc(3 * sizeof(char *));
 		const char **images = palloc(sizeof(char *));
+		const char **clear = palloc(sizeof(char *));
 		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, need->relid);
 		const char *check = p == NULL ? "SELECT x.ord FROM pg_catalog.generate_series(1, pg_catalog.jsonb_array_length($1::jsonb)) x(ord)" :
 			p->compiled ? p->values_sql : p->check_sql;
@@ -692,14 +756,14 @@ submit(Judgement *j, Need **needs, int n)
 		need->compiled = p != NULL && p->compiled;
 		job->needs[i] = need;
 		g->refcount++;
-		st[0] = (RtsyncStatement) {"SAVEPOINT rtsync_group", 0, NULL};
+		clear[0] = i > 0 ? needs[i - 1]->group->claim_names : "[]";
+		st[0] = (RtsyncStatement) {CLEAR_CLAIMS_SQL, 1, clear, true};
 		st[1] = (RtsyncStatement) {RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity, true};
 		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images, true};
-		st[3] = (RtsyncStatement) {"ROLLBACK TO SAVEPOINT rtsync_group", 0, NULL};
 	}
 	MemoryContextSwitchTo(old);
 	rtsync_metrics_count(RTSYNC_M_RLS_CHECKS, n);
-	/* the job's own identity sets no claims: each group's are in its savepoint */
+	/* the job's own identity sets no claims: each group sets its own */
 	if (!rtsync_pool_submit(needs[0]->group->role, NULL, true, job->statements,
 							STATEMENTS_PER_NEED * n, judge_done, job))
 	{
