@@ -640,6 +640,21 @@ test('legacy subscriptions-transport-ws: a token in connection_init signs in, a 
   assert.equal((await bad.closed).code, 4403);
 });
 
+// A client that puts the token in the upgrade request's own Authorization
+// header (a server-side client, a proxy) signs in with it too.
+test('a token in the WebSocket upgrade\'s Authorization header signs in; a bad one is refused', async () => {
+  const ws = await rawSocket('graphql-transport-ws', wsUrl(), { Authorization: `Bearer ${hs()}` });
+  try {
+    ws.sendJson({ type: 'connection_init', payload: {} });
+    assert.equal((await ws.inbox.next()).type, 'connection_ack');
+  } finally {
+    ws.close();
+  }
+  const bad = await rawSocket('graphql-transport-ws', wsUrl(), { Authorization: `Bearer ${hs()}x` });
+  bad.sendJson({ type: 'connection_init', payload: {} });
+  assert.deepEqual(await bad.closed, { code: 4403, reason: 'invalid token' });
+});
+
 // Amplify-style clients sign in with the token in AppSync's header.
 test('AppSync: a token in the header (query or subprotocol) signs in, and starts are served', async () => {
   for (const how of ['query', 'subprotocol']) {
