@@ -197,7 +197,7 @@ rtsync_identity_from_token(const char *authorization, bool may_wait, MemoryConte
 		.default_role = rtsync_jwt_default_role,
 		.now = rtsync_identity_now(),
 	};
-	RtsyncJwt	jwt;
+	RtsyncJwt	jwt = {0};
 	const char *reason = NULL;
 	RtsyncJwtStatus status;
 	RtsyncTokenStatus result = RTSYNC_TOKEN_OK;
