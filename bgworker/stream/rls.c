@@ -243,7 +243,7 @@ setting_name_ok(const char *name, int len)
 /*
  * The names of the scalar claims RTSYNC_POOL_SET_IDENTITY_SQL sets as
  * request.jwt.claim.<name>, as a JSON array: the next group in the same
- * transaction clears them first (CLEAR_CLAIMS_SQL).
+ * transaction clears those it does not set itself (SWITCH_IDENTITY_SQL).
  */
 static char *
 claim_names(const char *claims)
@@ -696,18 +696,61 @@ rtsync_rls_needed(void)
 static void judge_done(void *arg, List *results, const char *failure);
 
 /*
- * A need's statements in a job of several: the previous need's claim
- * settings cleared, its group's identity, its check. The identity sets
- * request.jwt.claim.<name> only for the claims its group has: without the
- * clearing, a group lacking sub would be judged with the sub of the one
- * before it. (Cleared settings read '' rather than unset, as they do in any
- * session that had them set in an earlier transaction.)
+ * A need's statements in a job of several: its group's identity, then its
+ * check. The identity (RTSYNC_POOL_SET_IDENTITY_SQL's, and $4: names to
+ * clear) also clears the claim settings of the need before it that this
+ * group does not set itself: request.jwt.claim.<name> is set only for the
+ * claims a group has, so without that a group lacking sub would be judged
+ * with the sub of the one before it. The names cleared and the names set
+ * never overlap, so the order the two are done in does not matter.
+ * (Cleared settings read '' rather than unset, as they do in any session
+ * that had them set in an earlier transaction.)
  */
-#define STATEMENTS_PER_NEED 3
-#define CHECK_STATEMENT 2
-#define CLEAR_CLAIMS_SQL \
-	"SELECT pg_catalog.count(pg_catalog.set_config('request.jwt.claim.' OPERATOR(pg_catalog.||) n, '', true))" \
-	"  FROM pg_catalog.jsonb_array_elements_text($1::jsonb) n"
+#define STATEMENTS_PER_NEED 2
+#define IDENTITY_STATEMENT 0
+#define CHECK_STATEMENT 1
+#define SWITCH_IDENTITY_SQL \
+	RTSYNC_POOL_SET_IDENTITY_SQL "," \
+	" (SELECT pg_catalog.count(pg_catalog.set_config(" \
+	"    'request.jwt.claim.' OPERATOR(pg_catalog.||) n, '', true))" \
+	"    FROM pg_catalog.jsonb_array_elements_text($4::jsonb) n)"
+
+/* The names of prev's claim settings that next does not set, as a JSON array. */
+static char *
+names_to_clear(const RtsyncRlsGroup *prev, const RtsyncRlsGroup *next)
+{
+	JsonbContainer *p = rtsync_json_parse_object(psprintf("{\"n\":%s}", prev->claim_names),
+												 strlen(prev->claim_names) + 6);
+	JsonbContainer *names = rtsync_json_get_array(p, "n");
+	JsonbContainer *keep = next->claims ?
+		rtsync_json_parse_object(next->claims, strlen(next->claims)) : NULL;
+	StringInfoData out;
+	uint32		n = names ? JsonContainerSize(names) : 0;
+	bool		first = true;
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	for (uint32 i = 0; i < n; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(names, i);
+		JsonbValue	kept;
+		char	   *name;
+
+		if (v->type != jbvString)
+			continue;
+		name = pnstrdup(v->val.string.val, v->val.string.len);
+		/* a claim next sets (a scalar of the same name) is overwritten anyway */
+		if (rtsync_json_get(keep, name, &kept) &&
+			(kept.type == jbvString || kept.type == jbvNumeric || kept.type == jbvBool))
+			continue;
+		if (!first)
+			appendStringInfoChar(&out, ',');
+		first = false;
+		escape_json(&out, name);
+	}
+	appendStringInfoChar(&out, ']');
+	return out.data;
+}
 
 /* Queue one job for needs[0..n); false when the pool refused it. */
 static bool
@@ -725,9 +768,8 @@ submit(Judgement *j, Need **needs, int n)
 	{
 		Need	   *need = needs[i];
 		RtsyncRlsGroup *g = need->group;
-		const char **identity = palloc(3 * sizeof(char *));
+		const char **identity = palloc(4 * sizeof(char *));
 		const char **images = palloc(sizeof(char *));
-		const char **clear = palloc(sizeof(char *));
 		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, need->relid);
 		const char *check = p == NULL ? "SELECT x.ord FROM pg_catalog.generate_series(1, pg_catalog.jsonb_array_length($1::jsonb)) x(ord)" :
 			p->compiled ? p->values_sql : p->check_sql;
@@ -756,9 +798,8 @@ submit(Judgement *j, Need **needs, int n)
 		need->compiled = p != NULL && p->compiled;
 		job->needs[i] = need;
 		g->refcount++;
-		clear[0] = i > 0 ? needs[i - 1]->group->claim_names : "[]";
-		st[0] = (RtsyncStatement) {CLEAR_CLAIMS_SQL, 1, clear, true};
-		st[1] = (RtsyncStatement) {RTSYNC_POOL_SET_IDENTITY_SQL, 3, identity, true};
+		identity[3] = i > 0 ? names_to_clear(needs[i - 1]->group, g) : "[]";
+		st[IDENTITY_STATEMENT] = (RtsyncStatement) {SWITCH_IDENTITY_SQL, 4, identity, true};
 		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images, true};
 	}
 	MemoryContextSwitchTo(old);
@@ -864,7 +905,7 @@ judge_done(void *arg, List *results, const char *failure)
 		list_length(results) < STATEMENTS_PER_NEED * job->nneeds;
 
 	for (int i = 0; i < job->nneeds && !failed; i++)
-		if (PQresultStatus(list_nth(results, STATEMENTS_PER_NEED * i + 1)) != PGRES_TUPLES_OK ||
+		if (PQresultStatus(list_nth(results, STATEMENTS_PER_NEED * i + IDENTITY_STATEMENT)) != PGRES_TUPLES_OK ||
 			PQresultStatus(list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT)) != PGRES_TUPLES_OK)
 			failed = true;
 	j->jobs_running--;
