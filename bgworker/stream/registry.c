@@ -264,6 +264,39 @@ set_restriction(RtsyncSubscription *sub)
 	}
 }
 
+/*
+ * Puts the subscription (on no list) into its route's bucket
+ * "<prefix><column>:<value_key>", and the column into *columns.
+ */
+static void
+bucket_add(RtsyncSubscription *sub, List **columns, const char *prefix, int column,
+		   const char *value_key)
+{
+	RtsyncRoute *route = sub->route;
+	char		key[INDEX_KEY_LEN];
+	IndexBucket *bucket;
+	bool		found;
+
+	snprintf(key, sizeof(key), "%s%d:%s", prefix, column, value_key);
+	bucket = hash_search(route->index, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		dlist_init(&bucket->subscriptions);
+		bucket->count = 0;
+	}
+	if (!list_member_int(*columns, column))
+	{
+		MemoryContext old = MemoryContextSwitchTo(registry_cxt);
+
+		*columns = lappend_int(*columns, column);
+		MemoryContextSwitchTo(old);
+	}
+	dlist_push_tail(&bucket->subscriptions, &sub->route_node);
+	bucket->count++;
+	sub->index_key = MemoryContextStrdup(sub->cxt, key);
+	sub->index_column = column;
+}
+
 /* Put a planned subscription into its route (and index bucket). */
 static void
 registry_link(RtsyncSubscription *sub)
@@ -279,28 +312,7 @@ registry_link(RtsyncSubscription *sub)
 	if (plan->filter && rtsync_filter_index_key(plan->filter, &column, &value_key) &&
 		strlen(value_key) < INDEX_KEY_LEN - 16)
 	{
-		char		key[INDEX_KEY_LEN];
-		IndexBucket *bucket;
-		bool		found;
-
-		snprintf(key, sizeof(key), "%d:%s", column, value_key);
-		bucket = hash_search(route->index, key, HASH_ENTER, &found);
-		if (!found)
-		{
-			dlist_init(&bucket->subscriptions);
-			bucket->count = 0;
-		}
-		if (!list_member_int(route->index_columns, column))
-		{
-			MemoryContext old = MemoryContextSwitchTo(registry_cxt);
-
-			route->index_columns = lappend_int(route->index_columns, column);
-			MemoryContextSwitchTo(old);
-		}
-		dlist_push_tail(&bucket->subscriptions, &sub->route_node);
-		bucket->count++;
-		sub->index_key = MemoryContextStrdup(sub->cxt, key);
-		sub->index_column = column;
+		bucket_add(sub, &route->index_columns, "", column, value_key);
 	}
 	else
 		dlist_push_tail(&route->unindexed, &sub->route_node);
@@ -574,9 +586,6 @@ index_by_policy(RtsyncSubscription *sub)
 	const char *value;
 	int			column = -1;
 	char	   *value_key = NULL;
-	char		key[INDEX_KEY_LEN];
-	IndexBucket *bucket;
-	bool		found;
 
 	if (sub->index_key != NULL ||
 		!rtsync_rls_index_value(sub->rls_group, table->relid, &column_name, &value))
@@ -597,25 +606,8 @@ index_by_policy(RtsyncSubscription *sub)
 		value_key = pstrdup(value);
 	if (value_key == NULL || strlen(value_key) >= INDEX_KEY_LEN - 16)
 		return;
-	snprintf(key, sizeof(key), "r%d:%s", column, value_key);
-	bucket = hash_search(route->index, key, HASH_ENTER, &found);
-	if (!found)
-	{
-		dlist_init(&bucket->subscriptions);
-		bucket->count = 0;
-	}
-	if (!list_member_int(route->rls_columns, column))
-	{
-		MemoryContext old = MemoryContextSwitchTo(registry_cxt);
-
-		route->rls_columns = lappend_int(route->rls_columns, column);
-		MemoryContextSwitchTo(old);
-	}
 	dlist_delete(&sub->route_node);
-	dlist_push_tail(&bucket->subscriptions, &sub->route_node);
-	bucket->count++;
-	sub->index_key = MemoryContextStrdup(sub->cxt, key);
-	sub->index_column = column;
+	bucket_add(sub, &route->rls_columns, "r", column, value_key);
 }
 
 /*
@@ -645,48 +637,51 @@ collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
 		rtsync_rls_need(sub->rls_group, record_serial, sub->plan->table->relid, image);
 }
 
-/* Calls fn for every subscription of the route the image may match. */
+/*
+ * Calls fn for the subscriptions in the buckets of the image's values:
+ * for each of columns, the bucket "<prefix><column>:<value>".
+ */
+static void
+visit_buckets(RtsyncRoute *route, RtsyncSchemaTable *table, JsonbContainer *image,
+			  List *columns, const char *prefix,
+			  void (*fn) (RtsyncSubscription *sub, JsonbContainer *image))
+{
+	dlist_mutable_iter iter;
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		int			column = lfirst_int(lc);
+		char	   *value_key = rtsync_image_index_key(image, &table->columns[column]);
+		char		key[INDEX_KEY_LEN];
+		IndexBucket *bucket;
+
+		if (value_key == NULL)
+			continue;
+		snprintf(key, sizeof(key), "%s%d:%s", prefix, column, value_key);
+		bucket = hash_search(route->index, key, HASH_FIND, NULL);
+		if (bucket == NULL)
+			continue;
+		dlist_foreach_modify(iter, &bucket->subscriptions)
+			fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
+	}
+}
+
+/*
+ * Calls fn for every subscription of the route the image may match: the
+ * unindexed ones, those of the eq-filter buckets, those of the row-security
+ * buckets ("r" prefix, index_by_policy).
+ */
 static void
 visit_candidates(RtsyncRoute *route, RtsyncSchemaTable *table, JsonbContainer *image,
 				 void (*fn) (RtsyncSubscription *sub, JsonbContainer *image))
 {
 	dlist_mutable_iter iter;
-	ListCell   *lc;
 
 	dlist_foreach_modify(iter, &route->unindexed)
 		fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
-	foreach(lc, route->index_columns)
-	{
-		int			column = lfirst_int(lc);
-		char	   *value_key = rtsync_image_index_key(image, &table->columns[column]);
-		char		key[INDEX_KEY_LEN];
-		IndexBucket *bucket;
-
-		if (value_key == NULL)
-			continue;
-		snprintf(key, sizeof(key), "%d:%s", column, value_key);
-		bucket = hash_search(route->index, key, HASH_FIND, NULL);
-		if (bucket == NULL)
-			continue;
-		dlist_foreach_modify(iter, &bucket->subscriptions)
-			fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
-	}
-	foreach(lc, route->rls_columns)
-	{
-		int			column = lfirst_int(lc);
-		char	   *value_key = rtsync_image_index_key(image, &table->columns[column]);
-		char		key[INDEX_KEY_LEN];
-		IndexBucket *bucket;
-
-		if (value_key == NULL)
-			continue;
-		snprintf(key, sizeof(key), "r%d:%s", column, value_key);
-		bucket = hash_search(route->index, key, HASH_FIND, NULL);
-		if (bucket == NULL)
-			continue;
-		dlist_foreach_modify(iter, &bucket->subscriptions)
-			fn(dlist_container(RtsyncSubscription, route_node, iter.cur), image);
-	}
+	visit_buckets(route, table, image, route->index_columns, "", fn);
+	visit_buckets(route, table, image, route->rls_columns, "r", fn);
 }
 
 /* The verdicts are in: the reader may finish the held record. */

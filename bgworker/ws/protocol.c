@@ -39,6 +39,7 @@
 #include "control/request_log.h"
 #include "control/control.h"
 #include "base/guard.h"
+#include "base/json.h"
 #include "base/metrics.h"
 #include "base/settings.h"
 #include "stream/registry.h"
@@ -59,69 +60,15 @@ typedef struct ClientMessage
 
 static MemoryContext message_cxt = NULL;
 
-static bool
-get_field(JsonbContainer *c, const char *key, JsonbValue *out)
-{
-	return getKeyJsonValueFromContainer(c, key, strlen(key), out) != NULL;
-}
-
-static char *
-get_string(JsonbContainer *c, const char *key)
-{
-	JsonbValue	v;
-
-	if (c == NULL || !get_field(c, key, &v) || v.type != jbvString)
-		return NULL;
-	return pnstrdup(v.val.string.val, v.val.string.len);
-}
-
-static JsonbContainer *
-get_object(JsonbContainer *c, const char *key)
-{
-	JsonbValue	v;
-
-	if (c == NULL || !get_field(c, key, &v) || v.type != jbvBinary ||
-		!JsonContainerIsObject(v.val.binary.data))
-		return NULL;
-	return v.val.binary.data;
-}
-
 /* JSON text of an object-valued field, or NULL when absent or null. */
 static char *
 get_json_text(JsonbContainer *c, const char *key)
 {
 	JsonbValue	v;
 
-	if (c == NULL || !get_field(c, key, &v) || v.type != jbvBinary)
+	if (c == NULL || !rtsync_json_get(c, key, &v) || v.type != jbvBinary)
 		return NULL;
 	return JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
-}
-
-/*
- * JSON text as a jsonb object, or NULL when it is not valid JSON or not an
- * object. jsonb_in reports bad input with ERROR: caught here, so that it
- * never unwinds through libwebsockets.
- */
-static JsonbContainer *
-parse_json_object(const char *text, size_t len)
-{
-	Jsonb	   *jb = NULL;
-
-	PG_TRY();
-	{
-		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												CStringGetDatum(pnstrdup(text, len))));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(message_cxt);
-		FlushErrorState();
-		jb = NULL;
-	}
-	PG_END_TRY();
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	return &jb->root;
 }
 
 /* Parses a client message; false when it is not a JSON object. */
@@ -130,13 +77,13 @@ parse_message(const char *msg, size_t len, ClientMessage *m)
 {
 	JsonbValue	v;
 
-	m->root = parse_json_object(msg, len);
+	m->root = rtsync_json_parse_object(msg, len);
 	if (m->root == NULL)
 		return false;
-	m->type = get_string(m->root, "type");
-	m->has_id = get_field(m->root, "id", &v);
-	m->id = get_string(m->root, "id");
-	if (!get_field(m->root, "payload", &m->payload))
+	m->type = rtsync_json_get_string(m->root, "type");
+	m->has_id = rtsync_json_get(m->root, "id", &v);
+	m->id = rtsync_json_get_string(m->root, "id");
+	if (!rtsync_json_get(m->root, "payload", &m->payload))
 		m->payload.type = jbvNull;
 	return m->type != NULL;
 }
@@ -344,10 +291,10 @@ static char *
 init_payload_key(ClientMessage *m)
 {
 	JsonbContainer *payload = payload_object(m);
-	char	   *key = get_string(payload, "x-api-key");
+	char	   *key = rtsync_json_get_string(payload, "x-api-key");
 
 	if (key == NULL)
-		key = get_string(get_object(payload, "headers"), "x-api-key");
+		key = rtsync_json_get_string(rtsync_json_get_object(payload, "headers"), "x-api-key");
 	return key;
 }
 
@@ -360,15 +307,15 @@ static char *
 init_payload_token(ClientMessage *m)
 {
 	JsonbContainer *payload = payload_object(m);
-	JsonbContainer *headers = get_object(payload, "headers");
-	char	   *token = get_string(payload, "Authorization");
+	JsonbContainer *headers = rtsync_json_get_object(payload, "headers");
+	char	   *token = rtsync_json_get_string(payload, "Authorization");
 
 	if (token == NULL)
-		token = get_string(payload, "authorization");
+		token = rtsync_json_get_string(payload, "authorization");
 	if (token == NULL)
-		token = get_string(headers, "Authorization");
+		token = rtsync_json_get_string(headers, "Authorization");
 	if (token == NULL)
-		token = get_string(headers, "authorization");
+		token = rtsync_json_get_string(headers, "authorization");
 	return token && token[0] ? token : NULL;
 }
 
@@ -730,9 +677,9 @@ static void
 start_operation(RtsyncWsSession *ws, const char *id, JsonbContainer *request,
 				bool ws_operations)
 {
-	char	   *query = get_string(request, "query");
+	char	   *query = rtsync_json_get_string(request, "query");
 	char	   *variables = get_json_text(request, "variables");
-	char	   *operation_name = get_string(request, "operationName");
+	char	   *operation_name = rtsync_json_get_string(request, "operationName");
 
 	if (!rtsync_limit_take(ws->identity, RTSYNC_RATE_WS_OPERATION))
 	{
@@ -818,7 +765,7 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 	else if (strcmp(m->type, "start") == 0)
 	{
 		JsonbContainer *payload = payload_object(m);
-		char	   *data = get_string(payload, "data");
+		char	   *data = rtsync_json_get_string(payload, "data");
 		RtsyncSubscription *old;
 
 		if (m->id == NULL || payload == NULL)
@@ -838,9 +785,9 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 		old = find_subscription(ws, m->id);
 		if (ws->dialect == RTSYNC_DIALECT_APPSYNC)
 		{
-			JsonbContainer *auth = get_object(get_object(payload, "extensions"), "authorization");
-			char	   *key = get_string(auth, "x-api-key");
-			char	   *token = get_string(auth, "Authorization");
+			JsonbContainer *auth = rtsync_json_get_object(rtsync_json_get_object(payload, "extensions"), "authorization");
+			char	   *key = rtsync_json_get_string(auth, "x-api-key");
+			char	   *token = rtsync_json_get_string(auth, "Authorization");
 			JsonbContainer *request = NULL;
 
 			/*
@@ -848,7 +795,7 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 			 * now, and the same user the connection signed in as
 			 */
 			if (token == NULL)
-				token = get_string(auth, "authorization");
+				token = rtsync_json_get_string(auth, "authorization");
 			if (token && token[0])
 			{
 				RtsyncIdentity id;
@@ -895,7 +842,7 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 				return;
 			}
 			if (data)
-				request = parse_json_object(data, strlen(data));
+				request = rtsync_json_parse_object(data, strlen(data));
 			if (request == NULL)
 			{
 				send_operation_errors(ws, m->id, one_error("payload.data must be a JSON string holding the query and variables."),
