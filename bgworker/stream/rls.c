@@ -4,13 +4,10 @@
  *	  Judging a change under row-level security, once per group of alike
  *	  subscribers, on the query pool.
  *
- * A group is a role and its claims. The claims that differ on every token
- * of the same user (exp, iat, nbf, jti, auth_time and Cognito's origin_jti
- * and event_id) are left out of the group's key, so one user's
- * reconnections, and every API key of one role, share a group. Judged in
- * SQL, groups go further: the groups of one role whose values of the
- * claims a table's policies can read agree (control/ asks the catalog
- * which: rtsync._claims_read) are judged on its changes together, once.
+ * A group is a role and the claims its policies may read. The claims that
+ * differ on every token of the same user (exp, iat, nbf, jti, auth_time and
+ * Cognito's origin_jti and event_id) are left out of the group's key, so
+ * one user's reconnections, and every API key of one role, share a group.
  *
  * The verdict is Postgres' own: control/ composed the role's policies on
  * the table into one statement that reads a change's image as a row of
@@ -58,8 +55,6 @@ typedef struct GroupTable
 	int			nvalues;		/* one per qual that is not always */
 	int		   *counts;			/* values of each: 1, or = ANY's many */
 	char	 ***values;			/* NULL entries: SQL NULL */
-	char	   *judge_key;		/* groups judged together share it */
-	uint64		judge_generation;	/* ... under these grants */
 } GroupTable;
 
 struct RtsyncRlsGroup
@@ -97,20 +92,12 @@ typedef struct BatchRecord
 /* What one group must be judged on, for one table: some of the batch's changes. */
 typedef struct Need
 {
-	char	   *key;			/* relid, newline, the judge key */
-	RtsyncRlsGroup *group;		/* the first: judged with its identity */
-	List	   *groups;			/* all it is for, group first */
+	RtsyncRlsGroup *group;
 	Oid			relid;
 	List	   *records;		/* BatchRecord *, in stream order */
 	char	   *images;			/* their images as a JSON array: $1 */
 	bool		compiled;		/* its statement asks for values */
 } Need;
-
-typedef struct NeedEntry
-{
-	char	   *key;
-	Need	   *need;
-} NeedEntry;
 
 /* One pool job: some needs' statements. */
 typedef struct JudgeJob
@@ -152,7 +139,6 @@ static MemoryContext batch_cxt = NULL;
 static uint64 batch_number = 1;
 static List *batch_records = NIL;	/* BatchRecord * */
 static List *batch_needs = NIL; /* Need * */
-static HTAB *batch_need_index = NULL;	/* Need *, by key */
 static bool batch_open = false; /* gathering; closed once judged */
 
 /* The verdicts of the last batch judged, until the next one is gathered. */
@@ -205,22 +191,9 @@ is_volatile_claim(const char *key, int len)
 	return false;
 }
 
-/* Is the claim one of those judging p's table can read? */
-static bool
-is_read_claim(const RtsyncRowPolicy *p, const char *key, int len)
-{
-	for (int i = 0; i < p->nclaims_read; i++)
-		if ((int) strlen(p->claims_read[i]) == len && memcmp(p->claims_read[i], key, len) == 0)
-			return true;
-	return false;
-}
-
-/*
- * role + "\n" + the claims without the volatile ones, as jsonb prints
- * them; with only, of those just the ones judging only's table can read.
- */
+/* role + "\n" + the claims without the volatile ones, as jsonb prints them */
 static char *
-claims_key(const char *role, const char *claims, const RtsyncRowPolicy *only)
+group_key(const char *role, const char *claims)
 {
 	JsonbContainer *c = claims ? rtsync_json_parse_object(claims, strlen(claims)) : NULL;
 	JsonbParseState *state = NULL;
@@ -237,8 +210,7 @@ claims_key(const char *role, const char *claims, const RtsyncRowPolicy *only)
 	{
 		if (tok == WJB_KEY)
 		{
-			skip = is_volatile_claim(v.val.string.val, v.val.string.len) ||
-				(only && !is_read_claim(only, v.val.string.val, v.val.string.len));
+			skip = is_volatile_claim(v.val.string.val, v.val.string.len);
 			if (!skip)
 				res = pushJsonbValue(&state, tok, &v);
 		}
@@ -318,7 +290,7 @@ rtsync_rls_group_acquire(const char *role, const char *claims)
 
 	rls_init();
 	old = MemoryContextSwitchTo(rls_cxt);
-	key = claims_key(role, claims, NULL);
+	key = group_key(role, claims);
 	e = hash_search(groups, &key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -364,54 +336,6 @@ group_table(RtsyncRlsGroup *g, Oid relid)
 		if (((GroupTable *) lfirst(lc))->relid == relid)
 			return lfirst(lc);
 	return NULL;
-}
-
-/* The group's entry for the table, made if it has none. */
-static GroupTable *
-group_table_make(RtsyncRlsGroup *g, Oid relid)
-{
-	GroupTable *t = group_table(g, relid);
-	MemoryContext old;
-
-	if (t != NULL)
-		return t;
-	if (g->cxt == NULL)
-		g->cxt = AllocSetContextCreate(rls_cxt, "rtsync row security group",
-									   ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(g->cxt);
-	t = palloc0(sizeof(GroupTable));
-	t->relid = relid;
-	g->tables = lappend(g->tables, t);
-	MemoryContextSwitchTo(old);
-	return t;
-}
-
-/*
- * The key the group's changes of the table are judged under in SQL: alike
- * for the groups of its role that agree on the claims the table's policies
- * can read. A compiled policy's values are kept per group, so there the
- * group is judged alone, as it is when what is read cannot be told.
- */
-static const char *
-judge_key(RtsyncRlsGroup *g, Oid relid, const RtsyncRowPolicy *p)
-{
-	uint64		generation = rtsync_control_generation();
-	GroupTable *t;
-	MemoryContext old;
-
-	if (p == NULL || p->compiled || p->nclaims_read < 0)
-		return g->key;
-	t = group_table_make(g, relid);
-	if (t->judge_key == NULL || t->judge_generation != generation)
-	{
-		old = MemoryContextSwitchTo(g->cxt);
-		if (t->judge_key)
-			pfree(t->judge_key);
-		t->judge_key = claims_key(g->role, g->claims, p);
-		t->judge_generation = generation;
-		MemoryContextSwitchTo(old);
-	}
-	return t->judge_key;
 }
 
 /* Does the image's column equal one of the values (text forms)? */
@@ -540,7 +464,9 @@ keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const char *json)
 	JsonbContainer *array;
 	GroupTable *t;
 
-	t = group_table_make(g, relid);
+	if (g->cxt == NULL)
+		g->cxt = AllocSetContextCreate(rls_cxt, "rtsync row security group",
+									   ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(g->cxt);
 	root = rtsync_json_parse_object(json, strlen(json));
 	array = rtsync_json_get_array(root, "v");
@@ -548,6 +474,13 @@ keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const char *json)
 	{
 		MemoryContextSwitchTo(old);
 		return false;
+	}
+	t = group_table(g, relid);
+	if (t == NULL)
+	{
+		t = palloc0(sizeof(GroupTable));
+		t->relid = relid;
+		g->tables = lappend(g->tables, t);
 	}
 	t->generation = generation;
 	t->nvalues = JsonContainerSize(array);
@@ -680,17 +613,6 @@ gather(uint64 first_serial)
 	batch_number++;
 	batch_records = NIL;
 	batch_needs = NIL;
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(NeedEntry);
-		ctl.hcxt = batch_cxt;
-		ctl.hash = key_hash;
-		ctl.match = key_match;
-		batch_need_index = hash_create("rtsync row security needs", 64, &ctl,
-									   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
 	batch_open = true;
 	if (verdicts == NULL)
 		verdicts_reset();
@@ -740,24 +662,23 @@ rtsync_rls_need(RtsyncRlsGroup *g, uint64 serial, Oid relid, JsonbContainer *ima
 	}
 	if (need == NULL || need->relid != relid)
 	{
-		char	   *key = psprintf("%u\n%s", relid,
-								   judge_key(g, relid, rtsync_control_row_policy(g->role, relid)));
-		bool		found;
-		NeedEntry  *e = hash_search(batch_need_index, &key, HASH_ENTER, &found);
+		ListCell   *lc;
 
-		if (!found)
+		need = NULL;
+		foreach(lc, batch_needs)
+		{
+			Need	   *n = lfirst(lc);
+
+			if (n->group == g && n->relid == relid)
+				need = n;
+		}
+		if (need == NULL)
 		{
 			need = palloc0(sizeof(Need));
-			need->key = key;
 			need->group = g;
 			need->relid = relid;
-			e->key = key;
-			e->need = need;
 			batch_needs = lappend(batch_needs, need);
 		}
-		need = e->need;
-		if (!list_member_ptr(need->groups, g))
-			need->groups = lappend(need->groups, g);
 		g->need = need;
 		g->need_batch = batch_number;
 	}
@@ -831,31 +752,6 @@ names_to_clear(const RtsyncRlsGroup *prev, const RtsyncRlsGroup *next)
 	return out.data;
 }
 
-/* A job in flight holds (+1) or lets go of (-1) the groups of a need. */
-static void
-hold_groups(Need *need, int delta)
-{
-	ListCell   *lc;
-
-	foreach(lc, need->groups)
-	{
-		if (delta > 0)
-			((RtsyncRlsGroup *) lfirst(lc))->refcount++;
-		else
-			rtsync_rls_group_release(lfirst(lc));
-	}
-}
-
-/* The verdict on the need's change serial, for each of its groups. */
-static void
-need_decide(Need *need, uint64 serial, bool allowed)
-{
-	ListCell   *lc;
-
-	foreach(lc, need->groups)
-		batch_decide(lfirst(lc), serial, allowed);
-}
-
 /* Queue one job for needs[0..n); false when the pool refused it. */
 static bool
 submit(Judgement *j, Need **needs, int n)
@@ -901,7 +797,7 @@ submit(Judgement *j, Need **needs, int n)
 		images[0] = need->images;
 		need->compiled = p != NULL && p->compiled;
 		job->needs[i] = need;
-		hold_groups(need, 1);
+		g->refcount++;
 		identity[3] = i > 0 ? names_to_clear(needs[i - 1]->group, g) : "[]";
 		st[IDENTITY_STATEMENT] = (RtsyncStatement) {SWITCH_IDENTITY_SQL, 4, identity, true};
 		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images, true};
@@ -913,7 +809,7 @@ submit(Judgement *j, Need **needs, int n)
 							STATEMENTS_PER_NEED * n, judge_done, job))
 	{
 		for (int i = 0; i < n; i++)
-			hold_groups(needs[i], -1);
+			rtsync_rls_group_release(needs[i]->group);
 		return false;
 	}
 	j->jobs_running++;
@@ -933,18 +829,17 @@ deny_on_error(Need *need, const char *error)
 				(errmsg("rtsync could not judge a change under row-level security for role \"%s\": %s",
 						g->role, error),
 				 errdetail("Subscribers of that role with those claims do not get the change; this is logged once per group.")));
-	foreach(lc, need->groups)
-		((RtsyncRlsGroup *) lfirst(lc))->error_logged = true;
+	g->error_logged = true;
 	foreach(lc, need->records)
-		need_decide(need, ((BatchRecord *) lfirst(lc))->serial, false);
+		batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, false);
 }
 
 /* The need's statement answered: a verdict on each of its changes. */
 static void
 take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
 {
+	RtsyncRlsGroup *g = need->group;
 	ListCell   *lc;
-	ListCell   *gc;
 	int			ord = 0;
 
 	if (!need->compiled)
@@ -960,31 +855,26 @@ take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
 			while (row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) < ord)
 				row++;
 			allowed = row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) == ord;
-			need_decide(need, ((BatchRecord *) lfirst(lc))->serial, allowed);
+			batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, allowed);
 		}
 		return;
 	}
-	/* compiled: each group keeps the values (a need of one group, but for
-	 * grants that changed between the batch's gathering and its judging) */
-	foreach(gc, need->groups)
-		if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
-			!keep_values(lfirst(gc), need->relid, job->generation, PQgetvalue(r, 0, 0)))
-		{
-			deny_on_error(need, "the compiled policy's values could not be read");
-			return;
-		}
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
+		!keep_values(g, need->relid, job->generation, PQgetvalue(r, 0, 0)))
+	{
+		deny_on_error(need, "the compiled policy's values could not be read");
+		return;
+	}
 	foreach(lc, need->records)
 	{
 		BatchRecord *rec = lfirst(lc);
-		const RtsyncRowPolicy *p = rtsync_control_row_policy(need->group->role, need->relid);
-		GroupTable *t = group_table(need->group, need->relid);
+		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, need->relid);
+		GroupTable *t = group_table(g, need->relid);
 
 		if (p == NULL)
-			need_decide(need, rec->serial, true);
+			batch_decide(g, rec->serial, true);
 		else if (p->compiled && t && t->generation == rtsync_control_generation())
-			foreach(gc, need->groups)
-				batch_decide(lfirst(gc), rec->serial,
-							 eval_compiled(p, group_table(lfirst(gc), need->relid), rec->image));
+			batch_decide(g, rec->serial, eval_compiled(p, t, rec->image));
 		else if (!submit(j, &need, 1))
 		{
 			/* the grants changed meanwhile: asked again */
@@ -1040,7 +930,7 @@ judge_done(void *arg, List *results, const char *failure)
 				deny_on_error(job->needs[i], "the query pool is full");
 	}
 	for (int i = 0; i < job->nneeds; i++)
-		hold_groups(job->needs[i], -1);
+		rtsync_rls_group_release(job->needs[i]->group);
 	if (j->jobs_running == 0)
 		judgement_finish(j);
 }
