@@ -80,6 +80,7 @@
 #include "base/metrics.h"
 #include "net/pool.h"
 #include "stream/replication.h"
+#include "stream/retention.h"
 #include "server.h"
 #include "base/settings.h"
 #include "worker.h"
@@ -217,6 +218,7 @@ rtsync_worker_main(Datum arg)
 	rtsync_identity_load_keys();
 	rtsync_control_start(&loop);
 	rtsync_pool_start(&loop);
+	rtsync_retention_start(&loop);
 	rtsync_replication_start(&loop);
 
 	wes = CreateWaitEventSet(TopMemoryContext, 3);
@@ -231,6 +233,7 @@ rtsync_worker_main(Datum arg)
 	ereport(LOG, (errmsg("rtsync server shutting down")));
 	rtsync_server_shutdown();
 	rtsync_replication_stop();
+	rtsync_retention_stop();
 	rtsync_pool_stop();
 	rtsync_control_stop();
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHUTDOWN_GRACE_MS);

@@ -103,13 +103,15 @@ LANGUAGE C STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'rtsync_type_name_check';
 CREATE FUNCTION rtsync.publish(tbl regclass,
 							   view_type text DEFAULT 'NEW_AND_OLD_IMAGES',
 							   type_name text DEFAULT NULL,
-							   version_column name DEFAULT NULL)
+							   version_column name DEFAULT NULL,
+							   retention interval DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	rel record;
+	was_published boolean;
 	vt text := upper(publish.view_type);
 	tn text := coalesce(publish.type_name, rtsync.default_type_name(publish.tbl));
 	other regclass;
@@ -218,7 +220,23 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF publish.retention < '0'::interval THEN
+		RAISE EXCEPTION 'retention must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass 0 to keep no records (live subscriptions only).';
+	END IF;
+
+	was_published := EXISTS (SELECT FROM rtsync.published_table p WHERE p.relid = publish.tbl);
 	PERFORM rtsync._store_publication(publish.tbl, vt, tn, vc);
+	IF publish.retention IS NOT NULL THEN
+		INSERT INTO rtsync.stream_retention AS r (relid, retention)
+		VALUES (publish.tbl, publish.retention)
+		ON CONFLICT (relid) DO UPDATE SET retention = EXCLUDED.retention;
+	END IF;
+	-- its stream starts here: what came before was not kept for it
+	IF NOT was_published THEN
+		PERFORM rtsync._stream_gap(publish.tbl, pg_current_wal_insert_lsn(), 'the table was published');
+	END IF;
 END;
 $$;
 
@@ -232,12 +250,171 @@ BEGIN
 		RAISE EXCEPTION 'table % is not published', unpublish.tbl
 			USING ERRCODE = 'undefined_object';
 	END IF;
+	DELETE FROM rtsync.stream_retention r WHERE r.relid = unpublish.tbl;
 END;
 $$;
 
 REVOKE EXECUTE ON FUNCTION rtsync._store_publication(regclass, text, text, name) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION rtsync.publish(regclass, text, text, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync.publish(regclass, text, text, name, interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync.unpublish(regclass) FROM PUBLIC;
+
+/*
+ * The stream, kept (bgworker/stream/retention.c writes it): every record
+ * the worker's slot emits for a table published with a retention, as it was
+ * emitted (the json text, byte for byte), keyed by SequenceNumber, which
+ * sorts in stream order. Partitioned by the hour (UTC) of created_at, the
+ * record's ApproximateCreationDateTime (its transaction's commit time), and
+ * trimmed by dropping whole partitions (rtsync._trim_stream), never by
+ * DELETE. Written only by the worker, idempotently: a record decoded again
+ * after a crash has the same key and is kept once.
+ */
+CREATE TABLE rtsync.stream_record (
+	relid oid NOT NULL,
+	sequence_number text NOT NULL,
+	created_at timestamptz NOT NULL,
+	record text NOT NULL,
+	PRIMARY KEY (relid, sequence_number, created_at)
+) PARTITION BY RANGE (created_at);
+REVOKE ALL ON rtsync.stream_record FROM PUBLIC;
+
+/* A table's retention, as publish() was given it; none: rtsync.default_retention. */
+CREATE TABLE rtsync.stream_retention (
+	relid oid PRIMARY KEY,
+	retention interval NOT NULL CHECK (retention >= '0'::interval)
+);
+SELECT pg_catalog.pg_extension_config_dump('rtsync.stream_retention', '');
+-- publish() and unpublish() write it as their caller: the table's owner
+ALTER TABLE rtsync.stream_retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stream_retention_owner ON rtsync.stream_retention
+	USING (pg_catalog.pg_has_role(current_user,
+		   (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = relid), 'USAGE'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON rtsync.stream_retention TO PUBLIC;
+
+/*
+ * Where a table's stream is not whole: nothing before sequence_number can
+ * be read, or resumed from, across it (relid NULL: every table). Written
+ * when a table is published (again) and when the worker's slot is created
+ * (again): the records before were never kept, or not all of them.
+ */
+CREATE TABLE rtsync.stream_gap (
+	relid oid,
+	sequence_number text NOT NULL CHECK (sequence_number ~ '^[0-9]{30}$'),
+	reason text NOT NULL,
+	recorded_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('rtsync.stream_gap', '');
+-- publish() records one as its caller, the table's owner; all tables' only the worker
+ALTER TABLE rtsync.stream_gap ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stream_gap_owner ON rtsync.stream_gap
+	USING (true)
+	WITH CHECK (relid IS NOT NULL AND pg_catalog.pg_has_role(current_user,
+		   (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = relid), 'USAGE'));
+GRANT SELECT, INSERT ON rtsync.stream_gap TO PUBLIC;
+
+/* The SequenceNumber at an LSN: before every record of a later commit. */
+CREATE FUNCTION rtsync._sequence_at(lsn pg_lsn)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT lpad((lsn - '0/0'::pg_lsn)::text, 20, '0') || '0000000000' $$;
+
+/* How long a table's records are kept (0: none). */
+CREATE FUNCTION rtsync._retention(tbl oid)
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce((SELECT r.retention FROM rtsync.stream_retention r WHERE r.relid = tbl),
+					current_setting('rtsync.default_retention')::interval)
+$$;
+
+/* The partition for the hour (UTC) that starts at hour, made if missing. */
+CREATE FUNCTION rtsync._stream_partition(hour timestamptz)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	name text := 'stream_record_' || to_char(hour AT TIME ZONE 'UTC', 'YYYYMMDD"_"HH24');
+BEGIN
+	IF to_regclass('rtsync.' || name) IS NULL THEN
+		EXECUTE format('CREATE TABLE rtsync.%I PARTITION OF rtsync.stream_record FOR VALUES FROM (%L) TO (%L)',
+					   name, hour, hour + interval '1 hour');
+	END IF;
+	RETURN ('rtsync.' || name)::regclass;
+END;
+$$;
+
+/*
+ * Keeps a batch of records (the worker's, in stream order); returns how
+ * many were new. The partitions they need are made first.
+ */
+CREATE FUNCTION rtsync._retain(relids oid[], sequence_numbers text[], created timestamptz[],
+							   records text[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	h timestamptz;
+	n bigint;
+BEGIN
+	FOR h IN SELECT DISTINCT to_timestamp(floor(extract(epoch FROM c) / 3600) * 3600)
+			   FROM unnest(created) c LOOP
+		PERFORM rtsync._stream_partition(h);
+	END LOOP;
+	INSERT INTO rtsync.stream_record (relid, sequence_number, created_at, record)
+	SELECT * FROM unnest(relids, sequence_numbers, created, records)
+	ON CONFLICT DO NOTHING;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+/*
+ * Drops the partitions every published table's retention has passed (all
+ * of them when no table keeps records); returns how many. The worker calls
+ * it every minute; a record older than its own table's retention is not
+ * read even while its partition stays for a table that keeps longer.
+ */
+CREATE FUNCTION rtsync._trim_stream()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	keep interval := (SELECT max(rtsync._retention(p.relid)) FROM rtsync.published_table p);
+	part record;
+	n integer := 0;
+BEGIN
+	FOR part IN
+		SELECT c.oid::regclass AS rel,
+			   (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS upper
+		  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		 WHERE i.inhparent = 'rtsync.stream_record'::regclass
+		 ORDER BY c.relname
+	LOOP
+		EXIT WHEN keep > '0'::interval AND part.upper > now() - keep;
+		EXECUTE format('DROP TABLE %s', part.rel);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+/* Records a gap (see rtsync.stream_gap) at an LSN, for a table or all. */
+CREATE FUNCTION rtsync._stream_gap(tbl oid, lsn pg_lsn, reason text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	INSERT INTO rtsync.stream_gap (relid, sequence_number, reason)
+	VALUES (tbl, rtsync._sequence_at(lsn), reason)
+$$;
+
+REVOKE EXECUTE ON FUNCTION rtsync._stream_partition(timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._retain(oid[], text[], timestamptz[], text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._trim_stream() FROM PUBLIC;
 
 /* Forget the publication of a table when the table is dropped. */
 CREATE FUNCTION rtsync._forget_dropped_tables()
@@ -413,6 +590,7 @@ AS $$
 			'type', p.type_name,
 			'view_type', p.view_type,
 			'version_column', p.version_column,
+			'retention_s', extract(epoch FROM rtsync._retention(p.relid))::int8,
 			'columns', cols.columns) ORDER BY p.type_name), '[]')
 	FROM rtsync.published_table p
 	JOIN pg_class c ON c.oid = p.relid

@@ -16,6 +16,9 @@
 char	   *rtsync_database = NULL;
 char	   *rtsync_listen_addresses = NULL;
 int			rtsync_port = 8080;
+int			rtsync_default_retention_s = 24 * 3600;
+int			rtsync_retention_buffer_kb = 64 * 1024;
+int			rtsync_retention_trim_interval_ms = 60 * 1000;
 char	   *rtsync_slot_name = NULL;
 int			rtsync_max_connections = 10000;
 int			rtsync_max_subscriptions_per_connection = 100;
@@ -254,6 +257,19 @@ rtsync_settings_define(void)
 							"Database connections the rtsync server runs GraphQL queries and mutations on.",
 							NULL, &rtsync_pool_size, 8, 1, 100,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.default_retention",
+							"How long a published table's stream records are kept when publish() was given no retention; 0 keeps none.",
+							"As DynamoDB Streams, 24 hours. Kept records can be read with rtsync.get_records and resumed from.",
+							&rtsync_default_retention_s, 24 * 3600, 0, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.retention_buffer",
+							"Stream records the worker holds in memory while they are being kept; past it, replication waits for the writes.",
+							NULL, &rtsync_retention_buffer_kb, 64 * 1024, 1024, 4 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.retention_trim_interval",
+							"How often the server drops the partitions of kept stream records that every table's retention has passed.",
+							NULL, &rtsync_retention_trim_interval_ms, 60 * 1000, 100, 24 * 3600 * 1000,
+							PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("rtsync.statement_timeout",
 							"Longest a GraphQL query or mutation may run; 0 is no limit.",
 							NULL, &rtsync_statement_timeout_ms, 30000, 0, 24 * 3600 * 1000,

@@ -30,6 +30,11 @@ extern int	rtsync_http_body_timeout_ms;
 extern int	rtsync_http_keepalive_timeout_ms;
 extern char *rtsync_cors_allowed_origins;
 
+/* The kept stream (stream/retention.c) */
+extern int	rtsync_default_retention_s;
+extern int	rtsync_retention_buffer_kb;
+extern int	rtsync_retention_trim_interval_ms;
+
 /* Token sign-in (control/identity.c) */
 #define RTSYNC_JWT_SECRET_MIN_BYTES 32
 extern char *rtsync_jwt_secret;

@@ -522,6 +522,8 @@ add_table_from_json(RtsyncSchema *schema, JsonbContainer *obj, char **error)
 		return true;
 
 	table = rtsync_schema_add_table(schema, (Oid) relid, qualified, type_name, view_type);
+	if (!member_uint(obj, "retention_s", PG_INT64_MAX, &table->retention_s))
+		table->retention_s = 0;
 	ncolumns = JsonContainerSize(columns);
 	for (int i = 0; i < ncolumns; i++)
 	{

@@ -91,6 +91,7 @@ typedef struct RtsyncSchemaTable
 								 * get/update/delete can name a row */
 	int			version_column; /* index in columns of the optimistic
 								 * concurrency version, or -1 */
+	int64		retention_s;	/* how long its records are kept; 0: not */
 } RtsyncSchemaTable;
 
 typedef struct RtsyncSchema

@@ -59,6 +59,7 @@
 #include "control/control.h"
 #include "base/metrics.h"
 #include "stream/registry.h"
+#include "stream/retention.h"
 #include "graphql/filter_ops.h"
 #include "stream/rls.h"
 
@@ -865,6 +866,22 @@ change_target(JsonbContainer *dynamodb, JsonbValue *event_name, JsonbValue *tabl
 	return *image != NULL;
 }
 
+/* A record of a table with a retention is kept, as it came (stream/retention.c). */
+static void
+keep_record(JsonbContainer *dynamodb, const JsonbValue *table_name, const char *sequence_number,
+			const char *data, int len)
+{
+	RtsyncSchemaTable *table;
+
+	if (schema == NULL)
+		return;
+	table = rtsync_schema_find_table(schema, pnstrdup(table_name->val.string.val,
+													  table_name->val.string.len));
+	if (table != NULL && table->retention_s > 0)
+		rtsync_retention_add(table->relid, sequence_number, record_commit_time(dynamodb),
+							 data, len);
+}
+
 /*
  * A change's serial: the one the read-ahead gave it (the same change is
  * looked at again when dispatched, in the same order), else a new one.
@@ -1043,6 +1060,7 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	{
 		memcpy(last_sequence, seq.val.string.val, SEQUENCE_LEN);
 		last_sequence[SEQUENCE_LEN] = '\0';
+		keep_record(dynamodb, &table_name, last_sequence, data, len);
 	}
 
 	if (!change_target(dynamodb, &event_name, &table_name, &event, &table, &route, &image))

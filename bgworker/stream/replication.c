@@ -66,7 +66,9 @@
 #include "common/string.h"
 #include "port/pg_bswap.h"
 #include "miscadmin.h"
+#include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
+#include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
 #include "base/guard.h"
@@ -74,6 +76,7 @@
 #include "net/pgconn.h"
 #include "stream/registry.h"
 #include "stream/replication.h"
+#include "stream/retention.h"
 #include "base/settings.h"
 
 #define FEEDBACK_INTERVAL_MS 1000
@@ -172,13 +175,14 @@ repl_send_feedback(bool reply_requested)
 {
 	char		msg[1 + 4 * 8 + 1];
 	TimestampTz now = GetCurrentTimestamp();
+	XLogRecPtr	confirm = Max(feedback_sent_lsn, rtsync_retention_confirmable(processed_lsn));
 
 	if (state != REPL_STREAMING)
 		return;
 	msg[0] = 'r';
 	put_int64(msg + 1, rtsync_replication_stats.received_lsn);
-	put_int64(msg + 9, processed_lsn);
-	put_int64(msg + 17, processed_lsn);
+	put_int64(msg + 9, confirm);
+	put_int64(msg + 17, confirm);
 	put_int64(msg + 25, now);
 	msg[33] = reply_requested ? 1 : 0;
 	if (PQputCopyData(repl.conn, msg, sizeof(msg)) <= 0)
@@ -188,15 +192,22 @@ repl_send_feedback(bool reply_requested)
 	}
 	if (PQflush(repl.conn) == 1)
 		rtsync_pgconn_want_write(&repl, true);
-	feedback_sent_lsn = processed_lsn;
+	feedback_sent_lsn = confirm;
 	feedback_sent_time = now;
-	rtsync_replication_stats.confirmed_lsn = processed_lsn;
+	rtsync_replication_stats.confirmed_lsn = confirm;
+}
+
+/* What may be confirmed now: processed, and kept (stream/retention.c). */
+static XLogRecPtr
+confirmable(void)
+{
+	return rtsync_retention_confirmable(processed_lsn);
 }
 
 static void
 feedback_due(void)
 {
-	if (processed_lsn > feedback_sent_lsn)
+	if (confirmable() > feedback_sent_lsn)
 		repl_send_feedback(false);
 }
 
@@ -212,7 +223,7 @@ feedback_timer_cb(uv_timer_t *timer)
 static void
 repl_maybe_feedback(void)
 {
-	if (processed_lsn <= feedback_sent_lsn)
+	if (confirmable() <= feedback_sent_lsn)
 		return;
 	if (TimestampDifferenceExceeds(feedback_sent_time, GetCurrentTimestamp(),
 								   FEEDBACK_INTERVAL_MS))
@@ -303,6 +314,7 @@ repl_handle_xlogdata(const char *buf, int len)
 		/* the COMMIT marker is written at the commit's end position */
 		in_transaction = false;
 		processed_lsn = Max(processed_lsn, data_start);
+		rtsync_retention_commit(data_start);
 		rtsync_metrics_set(RTSYNC_M_REPLICATION_PROCESSED_LSN, processed_lsn);
 		rtsync_metrics_count(RTSYNC_M_STREAM_TRANSACTIONS, 1);
 		if (info.commit_time != 0)
@@ -437,10 +449,11 @@ repl_read_stream(void)
 		char	   *buf = NULL;
 		int			len;
 
-		if (held)
+		if (held || rtsync_retention_full())
 		{
 			/* also after a reconnect: the new socket waits too */
 			rtsync_pgconn_pause_read(&repl, true);
+			repl_maybe_feedback();
 			return;
 		}
 		len = next_message(&buf);
@@ -549,6 +562,11 @@ repl_on_readable(RtsyncPgConn *pc)
 		case REPL_CREATE_SLOT:
 			ereport(LOG,
 					(errmsg("rtsync created replication slot \"%s\"", rtsync_slot_name)));
+			/* what committed before the slot's start was never kept */
+			if (PQntuples(res) == 1 && PQnfields(res) >= 2)
+				rtsync_retention_gap(DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
+																	 CStringGetDatum(PQgetvalue(res, 0, 1)))),
+									 "the replication slot was created");
 			repl_start_streaming();
 			break;
 		case REPL_START:
@@ -569,6 +587,29 @@ repl_on_readable(RtsyncPgConn *pc)
 	PQclear(res);
 }
 
+/* Read again, unless a held record or a full retention buffer says wait. */
+static void
+read_on(void)
+{
+	if (state != REPL_STREAMING || repl.conn == NULL)
+		return;					/* reconnecting: streaming resumes by itself */
+	if (held || rtsync_retention_full())
+		return;
+	rtsync_pgconn_pause_read(&repl, false);
+	repl_read_stream();
+}
+
+/* stream/retention.c's callback: kept records made room. */
+static void
+retention_room(void)
+{
+	RTSYNC_GUARD(read_on(),
+				 {
+					 MemoryContextReset(record_cxt);
+					 rtsync_pgconn_close(&repl, "error while reading after keeping records");
+				 });
+}
+
 /* Finish the held record, then read what waited behind it. */
 static void
 held_finish(void)
@@ -578,10 +619,7 @@ held_finish(void)
 	held = false;
 	rtsync_registry_finish_held(record_cxt);
 	MemoryContextReset(record_cxt);
-	if (state != REPL_STREAMING || repl.conn == NULL)
-		return;					/* reconnecting: streaming resumes by itself */
-	rtsync_pgconn_pause_read(&repl, false);
-	repl_read_stream();
+	read_on();
 }
 
 /*
@@ -635,6 +673,7 @@ rtsync_replication_start(uv_loop_t *loop)
 	uv_timer_init(loop, &feedback_timer);
 	uv_timer_init(loop, &held_timer);
 	rtsync_registry_on_held_ready(held_ready);
+	rtsync_retention_on_room(retention_room);
 	state = REPL_CONNECTING;
 	rtsync_pgconn_start(&repl, rtsync_pgconn_conninfo(true));
 }
@@ -643,7 +682,7 @@ rtsync_replication_start(uv_loop_t *loop)
 void
 rtsync_replication_stop(void)
 {
-	if (state == REPL_STREAMING && processed_lsn > feedback_sent_lsn)
+	if (state == REPL_STREAMING && confirmable() > feedback_sent_lsn)
 		repl_send_feedback(false);
 	uv_timer_stop(&feedback_timer);
 	uv_close((uv_handle_t *) &feedback_timer, NULL);

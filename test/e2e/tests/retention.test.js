@@ -1,0 +1,106 @@
+// The kept stream (bgworker/stream/retention.c): records of tables published
+// with a retention are written to rtsync.stream_record byte for byte as the
+// plugin emits them, once each even when the worker is killed mid-stream,
+// the slot is confirmed only past what is kept, a full buffer makes
+// replication wait (nothing dropped), partitions past every retention are
+// dropped on schedule, and gaps are recorded. On a cluster of this file's own.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster } from '../lib/cluster.js';
+import { until } from '../lib/rls.js';
+
+let cluster;
+
+before(async () => {
+  cluster = await startCluster({
+    offset: 19,
+    settings: () => ['rtsync.retention_trim_interval = 200ms', 'rtsync.retention_buffer = 1MB'],
+  });
+  cluster.sql(`CREATE TABLE kept (id int PRIMARY KEY, body text);
+    CREATE TABLE unkept (id int PRIMARY KEY);
+    SET client_min_messages = warning;
+    SELECT rtsync.publish('kept', type_name => 'Kept', retention => '2 hours');
+    SELECT rtsync.publish('unkept', type_name => 'Unkept', retention => '0')`);
+  cluster.sql(`SELECT 'x' FROM pg_create_logical_replication_slot('retention_compare', 'rtsync')`);
+});
+after(() => cluster?.stop());
+
+const kept = (where = '') => cluster.sql(`SELECT count(*) FROM rtsync.stream_record WHERE relid = 'kept'::regclass ${where}`);
+const metric = (name) => Number(cluster.sql(`SELECT value FROM rtsync.stats WHERE name = '${name}'`));
+
+test('records are kept byte for byte as the plugin emits them, in stream order; retention 0 keeps none', async () => {
+  cluster.sql(`INSERT INTO kept VALUES (1, 'one'), (2, 'two ünïcode "quoted" \\ back');
+    UPDATE kept SET body = 'uno' WHERE id = 1; DELETE FROM kept WHERE id = 2;
+    INSERT INTO unkept VALUES (1)`);
+  await until('4 records are kept', () => kept() === '4');
+  const emitted = cluster.sql(`SELECT data FROM pg_logical_slot_peek_changes('retention_compare', NULL, NULL, 'tables', 'public.kept')`)
+    .split('\n');
+  const stored = cluster.sql(`SELECT record FROM rtsync.stream_record WHERE relid = 'kept'::regclass ORDER BY sequence_number`)
+    .split('\n');
+  assert.equal(emitted.length, 4);
+  assert.deepEqual(stored, emitted);
+  assert.equal(cluster.sql(`SELECT count(*) FROM rtsync.stream_record WHERE relid = 'unkept'::regclass`), '0');
+});
+
+test('a worker killed mid-stream keeps every record exactly once, and the slot waits for them', async () => {
+  const before = Number(kept());
+  cluster.sql(`INSERT INTO kept SELECT g, 'bulk' FROM generate_series(100, 5099) g`);
+  // SIGKILL: the postmaster restarts every process, as after a crash
+  cluster.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
+  const pid = cluster.sql(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
+  if (pid) process.kill(Number(pid), 'SIGKILL');
+  await until('the records are kept after the restart', () => {
+    try { return Number(kept()) >= before + 5000; } catch { return false; }
+  }, 30000);
+  assert.equal(kept(`AND record LIKE '%"bulk"%'`), '5000');
+  assert.equal(cluster.sql(`SELECT count(DISTINCT sequence_number) = count(*) FROM rtsync.stream_record`), 't');
+  // once nothing waits to be kept, the slot is confirmed past the last kept commit
+  const lsn = (s) => { const [hi, lo] = s.split('/'); return BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`); };
+  const lastCommit = BigInt(cluster.sql(`SELECT max(sequence_number) FROM rtsync.stream_record`).slice(0, 20));
+  await until('the slot is confirmed past the kept records', () =>
+    lsn(cluster.sql(`SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'rtsync'`)) >= lastCommit);
+});
+
+test('a full buffer makes replication wait: nothing is dropped', async () => {
+  const waits = metric('rtsync_retention_waits_total');
+  const before = Number(kept());
+  // ~6 MB of records in one transaction, six times the 1 MB buffer
+  cluster.sql(`INSERT INTO kept SELECT g, repeat('x', 2000) FROM generate_series(10000, 12999) g`);
+  await until('the large transaction is kept', () => Number(kept()) >= before + 3000, 30000);
+  assert.equal(kept(`AND sequence_number IS NOT NULL AND length(record) > 2000`), '3000');
+  assert.ok(metric('rtsync_retention_waits_total') > waits, 'replication waited for the writes');
+  await until('nothing is pending', () => metric('rtsync_retention_pending_records') === 0);
+});
+
+test('partitions past every retention are dropped on schedule; gaps are recorded', async () => {
+  // a partition three hours old (the worker writes through the same function)
+  cluster.sql(`SELECT rtsync._retain(ARRAY['kept'::regclass::oid], ARRAY['000000000000000000010000000000'],
+    ARRAY[now() - interval '3 hours'], ARRAY['{}'])`);
+  const old = cluster.sql(`SELECT count(*) FROM pg_inherits WHERE inhparent = 'rtsync.stream_record'::regclass`);
+  assert.ok(Number(old) >= 2);
+  // data_items keeps records 24 hours: make it 1 hour, and the 3-hour-old partition goes
+  cluster.sql(`SET client_min_messages = warning; SELECT rtsync.publish('data_items', retention => '1 hour')`);
+  await until('the old partition is dropped', () =>
+    cluster.sql(`SELECT count(*) FROM rtsync.stream_record WHERE sequence_number = '000000000000000000010000000000'`) === '0');
+  assert.ok(metric('rtsync_retention_partitions_dropped_total') >= 1);
+  assert.ok(Number(kept()) > 0, 'the current partition stays');
+
+  // publishing again after unpublishing records a gap for the table
+  const gaps = () => cluster.sql(`SELECT count(*) FROM rtsync.stream_gap WHERE relid = 'kept'::regclass`);
+  const first = gaps();
+  cluster.sql(`SET client_min_messages = warning; SELECT rtsync.unpublish('kept');
+    SELECT rtsync.publish('kept', type_name => 'Kept', retention => '2 hours')`);
+  assert.equal(Number(gaps()), Number(first) + 1);
+
+  // a slot made again (it was lost) is a gap in every table's stream
+  assert.equal(cluster.sql(`SELECT count(*) FROM rtsync.stream_gap WHERE relid IS NULL`), '0');
+  await until('the slot is dropped while the worker restarts', () => {
+    try {
+      cluster.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type IN ('rtsync server', 'walsender')`);
+      cluster.sql(`SELECT pg_drop_replication_slot('rtsync')`);
+      return true;
+    } catch { return false; }
+  });
+  await until('the gap is recorded', () => cluster.sql(`SELECT count(*) FROM rtsync.stream_gap WHERE relid IS NULL`) === '1', 30000);
+  assert.match(cluster.sql(`SELECT reason FROM rtsync.stream_gap WHERE relid IS NULL`), /replication slot was created/);
+});
