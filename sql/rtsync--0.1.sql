@@ -293,8 +293,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON rtsync.stream_retention TO PUBLIC;
 /*
  * Where a table's stream is not whole: nothing before sequence_number can
  * be read, or resumed from, across it (relid NULL: every table). Written
- * when a table is published (again) and when the worker's slot is created
- * (again): the records before were never kept, or not all of them.
+ * when a table is published (again), when the worker's slot is created
+ * (again), and when a partition is trimmed: the records before were never
+ * kept, not all of them, or are gone.
  */
 CREATE TABLE rtsync.stream_gap (
 	relid oid,
@@ -373,7 +374,8 @@ $$;
 
 /*
  * Drops the partitions every published table's retention has passed (all
- * of them when no table keeps records); returns how many. The worker calls
+ * of them when no table keeps records); returns how many. Each leaves a gap
+ * (for every table) at its last record; only the newest such gap is kept. The worker calls
  * it every minute; a record older than its own table's retention is not
  * read even while its partition stays for a table that keeps longer.
  */
@@ -386,6 +388,8 @@ DECLARE
 	keep interval := (SELECT max(rtsync._retention(p.relid)) FROM rtsync.published_table p);
 	part record;
 	n integer := 0;
+	last text;
+	trimmed constant text := 'records past their retention were trimmed';
 BEGIN
 	FOR part IN
 		SELECT c.oid::regclass AS rel,
@@ -395,6 +399,13 @@ BEGIN
 		 ORDER BY c.relname
 	LOOP
 		EXIT WHEN keep > '0'::interval AND part.upper > now() - keep;
+		-- what it held can no longer be read: a gap up to its last record
+		EXECUTE format('SELECT max(sequence_number) FROM %s', part.rel) INTO last;
+		IF last IS NOT NULL THEN
+			DELETE FROM rtsync.stream_gap g
+			 WHERE g.relid IS NULL AND g.reason = trimmed AND g.sequence_number <= last;
+			INSERT INTO rtsync.stream_gap (relid, sequence_number, reason) VALUES (NULL, last, trimmed);
+		END IF;
 		EXECUTE format('DROP TABLE %s', part.rel);
 		n := n + 1;
 	END LOOP;
