@@ -828,12 +828,9 @@ record_commit_time(JsonbContainer *dynamodb)
  * when no subscription could want it.
  */
 static bool
-change_target(JsonbContainer *dynamodb, JsonbValue *event_name, JsonbValue *table_name,
-			  RtsyncEvent *event, RtsyncSchemaTable **table, RtsyncRoute **route,
-			  JsonbContainer **image)
+change_target(JsonbContainer *dynamodb, JsonbValue *event_name, RtsyncSchemaTable *table,
+			  RtsyncEvent *event, RtsyncRoute **route, JsonbContainer **image)
 {
-	char	   *qualified;
-
 	if (name_is(event_name, "INSERT"))
 		*event = RTSYNC_EVENT_CREATE;
 	else if (name_is(event_name, "MODIFY"))
@@ -842,11 +839,7 @@ change_target(JsonbContainer *dynamodb, JsonbValue *event_name, JsonbValue *tabl
 		*event = RTSYNC_EVENT_DELETE;
 	else
 		return false;
-	if (schema == NULL)
-		return false;
-	qualified = pnstrdup(table_name->val.string.val, table_name->val.string.len);
-	*table = rtsync_schema_find_table(schema, qualified);
-	*route = *table ? route_for(*table, *event, false) : NULL;
+	*route = table ? route_for(table, *event, false) : NULL;
 	if (*route == NULL || (*route)->nsubscriptions == 0)
 		return false;
 	delete_unjudgeable = false;
@@ -866,17 +859,21 @@ change_target(JsonbContainer *dynamodb, JsonbValue *event_name, JsonbValue *tabl
 	return *image != NULL;
 }
 
+/* The published table a record's tableName names, or NULL. */
+static RtsyncSchemaTable *
+record_table(const JsonbValue *table_name)
+{
+	if (schema == NULL)
+		return NULL;
+	return rtsync_schema_find_table(schema, pnstrdup(table_name->val.string.val,
+													 table_name->val.string.len));
+}
+
 /* A record of a table with a retention is kept, as it came (stream/retention.c). */
 static void
-keep_record(JsonbContainer *dynamodb, const JsonbValue *table_name, const char *sequence_number,
+keep_record(JsonbContainer *dynamodb, RtsyncSchemaTable *table, const char *sequence_number,
 			const char *data, int len)
 {
-	RtsyncSchemaTable *table;
-
-	if (schema == NULL)
-		return;
-	table = rtsync_schema_find_table(schema, pnstrdup(table_name->val.string.val,
-													  table_name->val.string.len));
 	if (table != NULL && table->retention_s > 0)
 		rtsync_retention_add(table->relid, sequence_number, record_commit_time(dynamodb),
 							 data, len);
@@ -959,7 +956,7 @@ rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt)
 		seq.val.string.len != SEQUENCE_LEN ||
 		memcmp(seq.val.string.val, last_sequence, SEQUENCE_LEN) <= 0 ||
 		!get_string_value(&jb->root, "tableName", &table_name) ||
-		!change_target(dynamodb, &event_name, &table_name, &event, &table, &route, &image) ||
+		!change_target(dynamodb, &event_name, table = record_table(&table_name), &event, &route, &image) ||
 		route->nrestricted == 0)
 	{
 		delete_unjudgeable = saved_unjudgeable;
@@ -1056,14 +1053,15 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_CHANGE;
 	}
+	table = record_table(&table_name);
 	if (seq.val.string.len == SEQUENCE_LEN)
 	{
 		memcpy(last_sequence, seq.val.string.val, SEQUENCE_LEN);
 		last_sequence[SEQUENCE_LEN] = '\0';
-		keep_record(dynamodb, &table_name, last_sequence, data, len);
+		keep_record(dynamodb, table, last_sequence, data, len);
 	}
 
-	if (!change_target(dynamodb, &event_name, &table_name, &event, &table, &route, &image))
+	if (!change_target(dynamodb, &event_name, table, &event, &route, &image))
 	{
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_CHANGE;
