@@ -6,9 +6,11 @@ MODULE_big = rtsync
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c bgworker/*.c bgworker/*/*.c)))
 
 EXTENSION = rtsync
-DATA = sql/rtsync--0.1.sql
+# the install script: the SQL API's files, one concern each, in order
+SQL_PARTS = sql/rtsync.sql
+DATA_built = rtsync--0.1.sql
 # the explorer page served at GET / (bgworker/http/static.c)
-DATA += bgworker/http/rtsync_explorer.html
+DATA = bgworker/http/rtsync_explorer.html
 PGFILEDESC = "rtsync - real-time sync for PostgreSQL"
 
 # The worker talks to PostgreSQL through libpq, as dblink does.
@@ -28,6 +30,9 @@ include $(PGXS)
 # PGXS tracks no header dependencies: rebuild every object when a header
 # changes, so no object is ever built against a stale struct layout.
 $(OBJS): $(wildcard extension/*.h bgworker/*.h bgworker/*/*.h)
+
+rtsync--0.1.sql: $(SQL_PARTS)
+	cat $^ > $@
 
 .PHONY: test
 test:

@@ -6,7 +6,7 @@
  *
  * What a key may read is what its role may read, and that changes not only
  * with GRANT and REVOKE on tables and policies (the event trigger in
- * rtsync--0.1.sql tells the worker of those) but with GRANT and REVOKE of
+ * sql/rtsync.sql tells the worker of those) but with GRANT and REVOKE of
  * roles, ALTER ROLE (SUPERUSER, BYPASSRLS, INHERIT), DROP ROLE, a rename, a
  * CREATE ROLE that joins groups or takes the name a key refers to, and
  * REASSIGN OWNED (owners read their tables and are exempt from their

@@ -23,7 +23,7 @@
  * shows it as a Unix time (age it with Prometheus' time()); the view
  * rtsync.stats adds what only a process other than the worker can judge —
  * the heartbeat's age and the replication slot's own state — in SQL, when
- * it is read (sql/rtsync--0.1.sql).
+ * it is read (sql/rtsync.sql).
  *
  *-------------------------------------------------------------------------
  */

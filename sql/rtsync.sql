@@ -288,6 +288,8 @@ ALTER TABLE rtsync.stream_retention ENABLE ROW LEVEL SECURITY;
 CREATE POLICY stream_retention_owner ON rtsync.stream_retention
 	USING (pg_catalog.pg_has_role(current_user,
 		   (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = relid), 'USAGE'));
+-- every reader of a stream needs its retention (sql/stream_read.sql)
+CREATE POLICY stream_retention_read ON rtsync.stream_retention FOR SELECT USING (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON rtsync.stream_retention TO PUBLIC;
 
 /*
