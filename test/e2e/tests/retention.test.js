@@ -3,7 +3,8 @@
 // plugin emits them, once each even when the worker is killed mid-stream,
 // the slot is confirmed only past what is kept, a full buffer makes
 // replication wait (nothing dropped), partitions past every retention are
-// dropped on schedule, and gaps are recorded. On a cluster of this file's own.
+// dropped on schedule, gaps are recorded, and get_records reads it back.
+// On a cluster of this file's own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from '../lib/cluster.js';
@@ -40,6 +41,36 @@ test('records are kept byte for byte as the plugin emits them, in stream order; 
   assert.equal(emitted.length, 4);
   assert.deepEqual(stored, emitted);
   assert.equal(cluster.sql(`SELECT count(*) FROM rtsync.stream_record WHERE relid = 'unkept'::regclass`), '0');
+});
+
+test('get_records pages through what the worker kept, in stream order, byte for byte as the plugin emits it', async () => {
+  const from = cluster.sql(`SELECT max(sequence_number) FROM rtsync.stream_record WHERE relid = 'kept'::regclass`);
+  cluster.sql(`INSERT INTO kept SELECT g, 'page ' || g FROM generate_series(20000, 21199) g`);
+  cluster.sql(`INSERT INTO kept SELECT g, 'page ' || g FROM generate_series(21200, 22499) g`);
+  await until('2,500 more records are kept', () => kept(`AND sequence_number > '${from}'`) === '2500');
+  // a reader's loop: each page's NextShardIterator, until an empty page
+  const read = [];
+  const pages = [];
+  let iterator = cluster.sql(`SELECT rtsync.get_shard_iterator('kept', 'AFTER_SEQUENCE_NUMBER', '${from}')`);
+  for (let call = 0; call < 10; call++) {
+    const [next, ...records] = cluster.sql(`SELECT (page ->> 'NextShardIterator')
+        || coalesce((SELECT string_agg(E'\\n' || r::text, '' ORDER BY o)
+                       FROM json_array_elements(page -> 'Records') WITH ORDINALITY x(r, o)), '')
+      FROM (SELECT rtsync.get_records('${iterator}') AS page) p`).split('\n');
+    pages.push(records.length);
+    if (records.length === 0) break;
+    read.push(...records);
+    iterator = next;
+  }
+  assert.deepEqual(pages, [1000, 1000, 500, 0]);
+  const emitted = cluster.sql(`SELECT data FROM pg_logical_slot_peek_changes('retention_compare', NULL, NULL, 'tables', 'public.kept')`)
+    .split('\n').filter((line) => JSON.parse(line).dynamodb.SequenceNumber > from);
+  assert.equal(emitted.length, 2500);
+  assert.deepEqual(read, emitted);
+  // a role that may not SELECT the table reads nothing of it
+  cluster.sql(`CREATE ROLE stream_stranger`);
+  assert.throws(() => cluster.sql(`SET ROLE stream_stranger; SELECT rtsync.get_shard_iterator('kept', 'TRIM_HORIZON')`),
+    /AccessDeniedException/);
 });
 
 test('a worker killed mid-stream keeps every record exactly once, and the slot waits for them', async () => {
