@@ -228,7 +228,21 @@ SELECT sr_try($$SELECT count(*) FROM rtsync.stream_iterator_key$$);
 SELECT sr_try($$SELECT rtsync._hmac_sha256('k', 'm')$$);
 RESET ROLE;
 
-SELECT rtsync.unpublish('sr_notes'), rtsync.unpublish('sr_big'), rtsync.unpublish('sr_private');
+-- kept once: a batch decoded again keeps nothing new, an overlapping one
+-- only its new records; a batch past the kept position takes the fast path
+CREATE TABLE sr_once (id int PRIMARY KEY, owner text NOT NULL, body text);
+SELECT rtsync.publish('sr_once', retention => '1 hour');
+SELECT sr_keep('sr_once', 1, 5) AS first_batch, sr_keep('sr_once', 1, 5) AS again,
+	   sr_keep('sr_once', 3, 8) AS overlapping, sr_keep('sr_once', 9, 10) AS past_it;
+SELECT count(*) AS kept, count(DISTINCT sequence_number) AS distinct_kept
+  FROM rtsync.stream_record WHERE relid = 'sr_once'::regclass;
+SELECT k.sequence_number = sr_seq('sr_once', 10) AS position_is_the_last_kept FROM rtsync.stream_kept k;
+SELECT sr_ids(rtsync.get_records(rtsync.get_shard_iterator('sr_once', 'TRIM_HORIZON')));
+SET ROLE sr_alice;
+SELECT sr_try($$SELECT count(*) FROM rtsync.stream_kept$$);
+RESET ROLE;
+
+SELECT rtsync.unpublish('sr_notes'), rtsync.unpublish('sr_big'), rtsync.unpublish('sr_private'), rtsync.unpublish('sr_once');
 SELECT sr_try($$SELECT rtsync.describe_stream('sr_notes')$$);
-DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap;
+DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap, sr_once;
 DROP ROLE sr_alice, sr_bob, sr_nobody, sr_boss;
