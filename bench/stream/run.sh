@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The kept stream's cost and the read API's speed (issue 11, section 5), in
+# one run, on a throwaway cluster:
+#  - retention cost: the worker catches up on N changes written while it was
+#    away (the cluster restarted with rtsync.port = 0, so its slot waits),
+#    once with the table keeping no records (retention 0) and once keeping
+#    them (retention 1 day): changes/s until every change is processed (and,
+#    kept, committed), the worker's and all of PostgreSQL's CPU seconds, and
+#    the WAL written per record while catching up;
+#  - get_records: one SQL client (node-postgres, bench/stream/pager.mjs)
+#    pages through the N kept records from TRIM_HORIZON, 1,000 a call.
+#
+# Usage: bench/stream/run.sh            (after scripts/setup.sh)
+# Environment: STREAM_N (1000000 changes), STREAM_TX (10000 rows a
+#   transaction), STREAM_PORT / STREAM_HTTP_PORT (55499 / 18499),
+#   STREAM_TIMEOUT (900 s for each catch-up)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+. scripts/lib.sh
+N=${STREAM_N:-1000000}
+TX=${STREAM_TX:-10000}
+port=${STREAM_PORT:-55499}
+http_port=${STREAM_HTTP_PORT:-18499}
+timeout_s=${STREAM_TIMEOUT:-900}
+log() { echo "stream bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+use_node
+if [ ! -d bench/node_modules/pg ]; then
+	log "installing bench/node_modules (npm ci)"
+	(cd bench && timeout 600 npm ci --no-audit --no-fund) >&2 || die "npm ci in bench/ failed"
+fi
+
+dir=$(mktemp -d /tmp/rtsync-stream.XXXXXX)
+work=$dir
+trap 'cluster_destroy "$dir"' EXIT
+. bench/lib.sh
+RTSYNC_PORT=$http_port cluster_create "$dir" "$port" >/dev/null
+conf="$dir/data/postgresql.conf"
+cluster_start "$dir"
+q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+stat() { q "SELECT coalesce(sum(value), 0)::bigint FROM rtsync.stats WHERE name = '$1'"; }
+q "CREATE EXTENSION IF NOT EXISTS rtsync" >/dev/null
+q "CREATE TABLE bench_stream (id bigint PRIMARY KEY, body text NOT NULL)" >/dev/null
+
+# bounded wait for a condition (a shell command)
+wait_for() {
+	local what=$1 cond=$2 deadline=$((SECONDS + timeout_s))
+	until eval "$cond"; do
+		[ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
+		sleep 0.05
+	done
+}
+wait_for "the worker's slot" '[ "$(q "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '"'rtsync'"'")" = 1 ]'
+
+ticks_per_s=$(getconf CLK_TCK)
+results=()
+for mode in off on; do
+	retention=$([ $mode = on ] && echo "1 day" || echo "0")
+	# emptied before the retention changes, so its TRUNCATE record is not kept
+	q "TRUNCATE bench_stream" >/dev/null
+	q "SET client_min_messages = warning; SELECT rtsync.publish('bench_stream', 'NEW_IMAGE', retention => '$retention')" >/dev/null
+	cluster_stop "$dir"
+	echo "rtsync.port = 0" | as_cluster_user tee -a "$conf" >/dev/null
+	cluster_start "$dir"
+	# the slot made again here: PostgreSQL 15 does not write a logical slot's
+	# confirmed position at shutdown when only it moved, so the worker would
+	# decode the previous run's changes again after the restart
+	q "SELECT pg_drop_replication_slot('rtsync')" >/dev/null
+	q "SELECT 'made' FROM pg_create_logical_replication_slot('rtsync', 'rtsync')" >/dev/null
+	log "retention $mode: writing $N changes while the worker is away"
+	for ((i = 0; i < N; i += TX)); do
+		echo "INSERT INTO bench_stream SELECT g, md5(g::text) || repeat('x', 60) FROM generate_series($i + 1, $((i + TX < N ? i + TX : N))) g;"
+	done | psql -X -q -v ON_ERROR_STOP=1 >/dev/null
+	cluster_stop "$dir"
+	sed -i '$d' "$conf"
+	cluster_start "$dir"
+	start_ns=$(date +%s%N)
+	wal_start=$(q "SELECT pg_current_wal_lsn()")
+	wait_for "the worker to process $N changes" '[ "$(stat rtsync_stream_records_total)" -ge $N ]'
+	if [ $mode = on ]; then
+		wait_for "the records to be kept" '[ "$(stat rtsync_retention_records_total)" -ge $N ] && [ "$(stat rtsync_retention_pending_records)" = 0 ]'
+	fi
+	end_ns=$(date +%s%N)
+	worker=$(worker_pid)
+	worker_cpu=$(awk -v t="$ticks_per_s" '{ printf "%.1f", $1 / t }' <<<"$(cpu_ticks "$worker")")
+	pg_cpu=$(awk -v t="$ticks_per_s" '{ printf "%.1f", $1 / t }' <<<"$(pg_ticks)")
+	# where PostgreSQL's share goes: the walsender decoding for the worker,
+	# and the worker's own connections (the retention writer among them)
+	walsender=$(q "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'rtsync'")
+	walsender_cpu=$(awk -v t="$ticks_per_s" '{ printf "%.1f", $1 / t }' <<<"$(cpu_ticks "$walsender")")
+	conns_cpu=$(for p in $(q "SELECT pid FROM pg_stat_activity WHERE application_name = 'rtsync' AND backend_type = 'client backend'"); do
+		cpu_ticks "$p"
+	done | awk -v t="$ticks_per_s" '{ s += $1 } END { printf "%.1f", s / t }')
+	wal=$(q "SELECT pg_current_wal_lsn() - '$wal_start'::pg_lsn")
+	seconds=$(awk -v a="$start_ns" -v b="$end_ns" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+	rate=$(awk -v n=$N -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
+	per_record=$(awk -v w="$wal" -v n=$N 'BEGIN { printf "%.0f", w / n }')
+	results+=("| $mode | $N | $seconds | $rate | $worker_cpu | $pg_cpu | $walsender_cpu | $conns_cpu | $per_record |")
+	log "retention $mode: $N records in $seconds s"
+done
+
+kept=$(q "SELECT count(*) FROM rtsync.stream_record WHERE relid = 'bench_stream'::regclass")
+[ "$kept" = $N ] || die "kept $kept records, not $N"
+log "get_records: paging through $kept records"
+page=$(cd bench && node stream/pager.mjs bench_stream "$kept")
+
+echo "Each run: $N inserts in transactions of $TX rows, decoded after the worker comes back"
+echo
+echo "| retention | records | catch-up s | records/s | worker CPU-s | all PostgreSQL CPU-s | its walsender | its connections | WAL bytes/record while catching up |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${results[@]}"
+echo
+node -e 'const r = JSON.parse(process.argv[1]);
+console.log(`get_records (one client, 1,000 a call): ${r.records} records in ${r.calls} calls, ${(r.bytes / 1048576).toFixed(0)} MB, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s`)' "$page"
