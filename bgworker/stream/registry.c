@@ -108,6 +108,7 @@ static RtsyncSchema *schema = NULL;	/* routes point into it; NULL until
 										 * the first load */
 static uint64 record_serial = 0;
 static XLogRecPtr record_commit_lsn = InvalidXLogRecPtr;	/* of the record */
+static char record_sequence[SEQUENCE_LEN + 1] = "";	/* of the record */
 static char last_sequence[SEQUENCE_LEN + 1] = "";
 static dlist_head all_subscriptions = DLIST_STATIC_INIT(all_subscriptions);
 
@@ -123,6 +124,7 @@ typedef struct HeldRecord
 	char	   *image_json;
 	uint64		serial;
 	XLogRecPtr	commit_lsn;
+	char		sequence[SEQUENCE_LEN + 1];
 } HeldRecord;
 
 static HeldRecord held;
@@ -565,6 +567,10 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 		resetStringInfo(&group->payload);
 		appendStringInfoString(&group->payload, "{\"data\":");
 		rtsync_plan_project(sub->plan, image, &group->payload);
+		/* the resume position, where stock clients pass it on to the app */
+		if (record_sequence[0] != '\0')
+			appendStringInfo(&group->payload, ",\"extensions\":{\"sequenceNumber\":\"%s\"}",
+							 record_sequence);
 		appendStringInfoChar(&group->payload, '}');
 		group->serial = record_serial;
 	}
@@ -717,6 +723,7 @@ hold_for_judgement(RtsyncRoute *route, RtsyncSchemaTable *table, RtsyncEvent eve
 	held.image_json = JsonbToCString(NULL, image, 256);
 	held.serial = record_serial;
 	held.commit_lsn = record_commit_lsn;
+	memcpy(held.sequence, record_sequence, sizeof(record_sequence));
 	MemoryContextSwitchTo(old);
 	return true;
 }
@@ -750,6 +757,7 @@ rtsync_registry_finish_held(MemoryContext cxt)
 		image = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(held.image_json)));
 		record_serial = held.serial;
 		record_commit_lsn = held.commit_lsn;
+		memcpy(record_sequence, held.sequence, sizeof(record_sequence));
 		visit_candidates(route, table, &image->root, deliver);
 	}
 	MemoryContextSwitchTo(old);
@@ -1069,6 +1077,8 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 
 	record_serial = serial_of(&seq);
 	record_commit_lsn = sequence_commit_lsn(&seq);
+	strlcpy(record_sequence, seq.val.string.len == SEQUENCE_LEN ? last_sequence : "",
+			sizeof(record_sequence));
 	if (route->nrestricted > 0 && held_ready_fn != NULL &&
 		hold_for_judgement(route, table, event, image))
 	{

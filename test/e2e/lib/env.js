@@ -49,6 +49,20 @@ export class Inbox {
   get size() { return this.items.length; }
 }
 
+// An event's payload without its resume position, once that is checked:
+// every subscription event carries extensions.sequenceNumber, its stream
+// record's 30-digit SequenceNumber, and nothing else in extensions.
+export function withoutPosition(payload) {
+  if (!/^[0-9]{30}$/.test(payload?.extensions?.sequenceNumber ?? '') ||
+    Object.keys(payload.extensions).length !== 1) {
+    throw new Error(`an event without its extensions.sequenceNumber: ${JSON.stringify(payload)}`);
+  }
+  const { extensions, ...rest } = payload;
+  return rest;
+}
+// The same for a whole AppSync or legacy "data" message.
+export const messageWithoutPosition = (m) => ({ ...m, payload: withoutPosition(m?.payload) });
+
 // A graphql-ws client plus a barrier: sync() sends a protocol ping on the
 // client's socket and resolves on the pong. The server handles a
 // connection's messages in order, so after sync() every subscribe sent

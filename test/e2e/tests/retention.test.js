@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from '../lib/cluster.js';
 import { until } from '../lib/rls.js';
+import { transportClient, collect } from '../lib/env.js';
 
 let cluster;
 
@@ -71,6 +72,30 @@ test('get_records pages through what the worker kept, in stream order, byte for 
   cluster.sql(`CREATE ROLE stream_stranger`);
   assert.throws(() => cluster.sql(`SET ROLE stream_stranger; SELECT rtsync.get_shard_iterator('kept', 'TRIM_HORIZON')`),
     /AccessDeniedException/);
+});
+
+test('every event carries its SequenceNumber in extensions.sequenceNumber: a stock graphql-ws client hands it to the app', async () => {
+  const client = transportClient({
+    url: `ws://127.0.0.1:${cluster.port}/graphql`,
+    connectionParams: { 'x-api-key': cluster.apiKey },
+  });
+  try {
+    const inbox = collect(client, { query: 'subscription { onCreateKept { id } }' });
+    await client.sync();
+    cluster.sql(`INSERT INTO kept SELECT g, 'positions' FROM generate_series(7001, 7003) g;
+      INSERT INTO kept VALUES (7004, 'positions')`);
+    const events = [];
+    for (let i = 0; i < 4; i++) events.push((await inbox.next(5000, `event ${i + 1}`)).next);
+    assert.deepEqual(events.map((e) => e.data.onCreateKept.id), [7001, 7002, 7003, 7004]);
+    // the same positions the stream keeps for those rows, in stream order
+    await until('the records are kept', () => Number(kept(`AND record::jsonb #>> '{dynamodb,Keys,id}' BETWEEN '7001' AND '7004'`)) === 4);
+    const keptPositions = cluster.sql(`SELECT string_agg(sequence_number, ',' ORDER BY sequence_number) FROM rtsync.stream_record
+      WHERE relid = 'kept'::regclass AND (record::jsonb #>> '{dynamodb,Keys,id}')::int BETWEEN 7001 AND 7004`);
+    assert.equal(events.map((e) => e.extensions.sequenceNumber).join(','), keptPositions);
+    assert.deepEqual(Object.keys(events[0]), ['data', 'extensions']);
+  } finally {
+    await client.dispose();
+  }
 });
 
 test('a worker killed mid-stream keeps every record exactly once, and the slot waits for them', async () => {
