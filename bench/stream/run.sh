@@ -8,12 +8,14 @@
 #    kept, committed), the worker's and all of PostgreSQL's CPU seconds, and
 #    the WAL written per record while catching up;
 #  - get_records: one SQL client (node-postgres, bench/stream/pager.mjs)
-#    pages through the N kept records from TRIM_HORIZON, 1,000 a call.
+#    pages through the N kept records from TRIM_HORIZON, 1,000 a call, as
+#    the table's owner and then as a role a policy restricts to half the rows.
 #
 # Usage: bench/stream/run.sh            (after scripts/setup.sh)
 # Environment: STREAM_N (1000000 changes), STREAM_TX (10000 rows a
 #   transaction), STREAM_PORT / STREAM_HTTP_PORT (55499 / 18499),
-#   STREAM_TIMEOUT (900 s for each catch-up)
+#   STREAM_TIMEOUT (900 s for each catch-up), STREAM_RESTRICTED (20000:
+#   the records the restricted reader reads; it is slow)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -24,6 +26,7 @@ TX=${STREAM_TX:-10000}
 port=${STREAM_PORT:-55499}
 http_port=${STREAM_HTTP_PORT:-18499}
 timeout_s=${STREAM_TIMEOUT:-900}
+RESTRICTED=${STREAM_RESTRICTED:-20000}
 log() { echo "stream bench: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -106,6 +109,13 @@ kept=$(q "SELECT count(*) FROM rtsync.stream_record WHERE relid = 'bench_stream'
 [ "$kept" = $N ] || die "kept $kept records, not $N"
 log "get_records: paging through $kept records"
 page=$(cd bench && node stream/pager.mjs bench_stream "$kept")
+# a reader whose policy lets it see every other row: each record is judged
+# in SQL as that role (rtsync.stream_record's row security)
+q "CREATE ROLE bench_reader LOGIN; GRANT SELECT ON bench_stream TO bench_reader;
+   ALTER TABLE bench_stream ENABLE ROW LEVEL SECURITY;
+   CREATE POLICY even_rows ON bench_stream FOR SELECT USING (id % 2 = 0)" >/dev/null
+log "get_records: paging as a reader restricted by a policy to half the rows"
+restricted=$(cd bench && PGUSER=bench_reader node stream/pager.mjs bench_stream "$RESTRICTED")
 
 echo "Each run: $N inserts in transactions of $TX rows, decoded after the worker comes back"
 echo
@@ -115,3 +125,5 @@ printf '%s\n' "${results[@]}"
 echo
 node -e 'const r = JSON.parse(process.argv[1]);
 console.log(`get_records (one client, 1,000 a call): ${r.records} records in ${r.calls} calls, ${(r.bytes / 1048576).toFixed(0)} MB, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s`)' "$page"
+node -e 'const r = JSON.parse(process.argv[1]);
+console.log(`get_records as a reader a policy restricts to half the rows: ${r.records} records in ${r.calls} calls, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s returned, ${Math.round(2 * r.records / r.seconds)} judged/s`)' "$restricted"
