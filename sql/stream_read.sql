@@ -57,35 +57,15 @@ $$;
  * record of it: its policies judge the row as the record shows it (the new
  * image of a create or update, the old image of a delete; a delete without
  * one, or a truncate, cannot be judged and is not seen), as a row of the
- * table's type, as stream/rls.c judges changes for subscribers.
+ * table's type, as stream/rls.c judges changes for subscribers. The check
+ * (rtsync._row_filter's policies) is planned once per table and role
+ * (extension/stream_visibility.c).
  */
 CREATE FUNCTION rtsync._image_visible(tbl oid, record text)
 RETURNS boolean
-LANGUAGE plpgsql STABLE
+LANGUAGE C STRICT STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	r jsonb := record::jsonb;
-	filter text := rtsync._row_filter(tbl);
-	image jsonb;
-	visible boolean;
-BEGIN
-	IF filter = 'false' THEN
-		RETURN false;
-	END IF;
-	image := CASE r ->> 'eventName'
-			 WHEN 'REMOVE' THEN r #> '{dynamodb,OldImage}'
-			 WHEN 'INSERT' THEN coalesce(r #> '{dynamodb,NewImage}', r #> '{dynamodb,Keys}')
-			 WHEN 'MODIFY' THEN coalesce(r #> '{dynamodb,NewImage}', r #> '{dynamodb,Keys}') END;
-	IF image IS NULL THEN
-		RETURN false;
-	END IF;
-	EXECUTE format('SELECT EXISTS (SELECT FROM pg_catalog.jsonb_populate_record(NULL::%s, $1) AS %I WHERE %s)',
-				   tbl::regclass, (SELECT c.relname FROM pg_class c WHERE c.oid = tbl), filter)
-		INTO visible USING image;
-	RETURN visible;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'rtsync_image_visible';
 
 -- has_table_privilege is NULL for a dropped table: nothing of it is seen
 ALTER TABLE rtsync.stream_record ENABLE ROW LEVEL SECURITY;
@@ -420,6 +400,11 @@ CREATE FUNCTION rtsync.get_records(iterator text, "limit" integer DEFAULT 1000)
 RETURNS json
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- a page is read in key order from its position: for a reader judged per
+-- record, a plan that sorts everything after the position (what a fresh,
+-- unanalyzed partition invites) would judge every record to the end
+SET enable_bitmapscan = off
+SET enable_sort = off
 AS $$
 DECLARE
 	it record;

@@ -216,6 +216,22 @@ SELECT * FROM sr_seen('sr_alice');
 SELECT * FROM sr_seen('sr_bob');
 SELECT * FROM sr_seen('sr_boss');
 SELECT * FROM sr_seen(current_user);
+-- the check is planned once per table and role and kept for the session:
+-- a policy created, a policy dropped and a role granted take effect at once
+SELECT * FROM sr_seen('sr_bob');
+CREATE POLICY bob_not_b ON sr_private AS RESTRICTIVE FOR SELECT TO sr_bob USING (body <> 'b');
+SELECT * FROM sr_seen('sr_bob');
+DROP POLICY bob_not_b ON sr_private;
+SELECT * FROM sr_seen('sr_bob');
+CREATE ROLE sr_auditors;
+CREATE POLICY auditors_see_all ON sr_private FOR SELECT TO sr_auditors USING (true);
+SELECT * FROM sr_seen('sr_bob');
+GRANT sr_auditors TO sr_bob;
+SELECT * FROM sr_seen('sr_bob');
+REVOKE sr_auditors FROM sr_bob;
+SELECT * FROM sr_seen('sr_bob');
+DROP POLICY auditors_see_all ON sr_private;
+DROP ROLE sr_auditors;
 BEGIN;
 SELECT set_config('request.jwt.claims', '{"sub": "sr_bob"}', true);
 SELECT * FROM sr_seen('sr_alice');
