@@ -138,6 +138,8 @@ typedef struct LookaheadSerial
 static List *lookahead_serials = NIL;
 static uint64 next_serial = 0;
 static void (*held_ready_fn) (void) = NULL;
+static bool first_load_done = false;
+static void (*ready_fn) (void) = NULL;
 static bool delete_unjudgeable = false;	/* a delete without its old image */
 
 static void
@@ -524,6 +526,12 @@ registry_access_changed(void)
 static void
 registry_loaded(void)
 {
+	if (!first_load_done)
+	{
+		first_load_done = true;
+		if (ready_fn)
+			ready_fn();
+	}
 	if (held.active && held.control && !held.ready)
 	{
 		held.ready = true;
@@ -543,6 +551,18 @@ void
 rtsync_registry_on_held_ready(void (*fn) (void))
 {
 	held_ready_fn = fn;
+}
+
+bool
+rtsync_registry_ready(void)
+{
+	return first_load_done;
+}
+
+void
+rtsync_registry_on_ready(void (*fn) (void))
+{
+	ready_fn = fn;
 }
 
 static void

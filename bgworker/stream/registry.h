@@ -101,6 +101,15 @@ extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
  * rtsync_registry_finish_held (in cxt, reset afterwards) and reads on.
  */
 extern void rtsync_registry_on_held_ready(void (*fn) (void));
+
+/*
+ * Whether the first load of the schema has finished (or failed: no
+ * extension, nothing published). Until then a record cannot be told to
+ * belong to a published table, so the reader waits; fn is called once
+ * when it has.
+ */
+extern bool rtsync_registry_ready(void);
+extern void rtsync_registry_on_ready(void (*fn) (void));
 extern void rtsync_registry_finish_held(MemoryContext cxt);
 
 /*

@@ -104,6 +104,7 @@ static bool in_transaction = false;
 static MemoryContext record_cxt = NULL;
 static bool held = false;		/* a record is held: read nothing */
 static uv_timer_t held_timer;
+static uv_timer_t ready_timer;	/* the first schema load is done */
 
 /*
  * Messages read ahead while a change was held, in order, not yet handled:
@@ -449,7 +450,7 @@ repl_read_stream(void)
 		char	   *buf = NULL;
 		int			len;
 
-		if (held || rtsync_retention_full())
+		if (held || !rtsync_registry_ready() || rtsync_retention_full())
 		{
 			/* also after a reconnect: the new socket waits too */
 			rtsync_pgconn_pause_read(&repl, true);
@@ -593,7 +594,7 @@ read_on(void)
 {
 	if (state != REPL_STREAMING || repl.conn == NULL)
 		return;					/* reconnecting: streaming resumes by itself */
-	if (held || rtsync_retention_full())
+	if (held || !rtsync_registry_ready() || rtsync_retention_full())
 		return;
 	rtsync_pgconn_pause_read(&repl, false);
 	repl_read_stream();
@@ -637,6 +638,24 @@ held_timer_cb(uv_timer_t *timer)
 				 });
 }
 
+/* Entry from libuv: the first schema load is done; read what waited. */
+static void
+ready_timer_cb(uv_timer_t *timer)
+{
+	RTSYNC_GUARD(read_on(),
+				 {
+					 MemoryContextReset(record_cxt);
+					 rtsync_pgconn_close(&repl, "error while reading after the schema loaded");
+				 });
+}
+
+/* The registry's callback: the schema is known, records can be judged (soon, not here). */
+static void
+registry_ready(void)
+{
+	uv_timer_start(&ready_timer, ready_timer_cb, 0, 0);
+}
+
 /* The registry's callback: the held record may be finished (soon, not here). */
 static void
 held_ready(void)
@@ -672,6 +691,8 @@ rtsync_replication_start(uv_loop_t *loop)
 	repl.on_closed = repl_on_closed;
 	uv_timer_init(loop, &feedback_timer);
 	uv_timer_init(loop, &held_timer);
+	uv_timer_init(loop, &ready_timer);
+	rtsync_registry_on_ready(registry_ready);
 	rtsync_registry_on_held_ready(held_ready);
 	rtsync_retention_on_room(retention_room);
 	state = REPL_CONNECTING;
@@ -688,5 +709,7 @@ rtsync_replication_stop(void)
 	uv_close((uv_handle_t *) &feedback_timer, NULL);
 	uv_timer_stop(&held_timer);
 	uv_close((uv_handle_t *) &held_timer, NULL);
+	uv_timer_stop(&ready_timer);
+	uv_close((uv_handle_t *) &ready_timer, NULL);
 	rtsync_pgconn_stop(&repl);
 }

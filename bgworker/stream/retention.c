@@ -152,6 +152,8 @@ rtsync_retention_full(void)
 	if (!was_full)
 		rtsync_metrics_count(RTSYNC_M_RETENTION_WAITS, 1);
 	was_full = true;
+	/* an idle writer waits for a COMMIT, which the paused reader will not read */
+	writer_next();
 	return true;
 }
 

@@ -43,7 +43,7 @@ export async function startCluster({ offset, settings = () => [], prepare = () =
     PGUSER: process.getuid?.() === 0 ? 'postgres' : os.userInfo().username,
   };
   const cluster = {
-    dir, port, pgPort,
+    dir, port, pgPort, env,
     sql(query) {
       return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query],
         { encoding: 'utf8', env }).trim();

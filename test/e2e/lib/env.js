@@ -173,8 +173,8 @@ export async function closeBarrier() {
 // A psql session that runs statement in a transaction and holds what it
 // locked until release() (bounded: it fails the test rather than hang when
 // the lock cannot be had).
-export async function holdLock(statement) {
-  const psql = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function holdLock(statement, env = process.env) {
+  const psql = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   const locked = new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from '../lib/cluster.js';
 import { until } from '../lib/rls.js';
-import { transportClient, collect } from '../lib/env.js';
+import { transportClient, collect, holdLock } from '../lib/env.js';
 
 let cluster;
 
@@ -115,6 +115,27 @@ test('a worker killed mid-stream keeps every record exactly once, and the slot w
   const lastCommit = BigInt(cluster.sql(`SELECT max(sequence_number) FROM rtsync.stream_record`).slice(0, 20));
   await until('the slot is confirmed past the kept records', () =>
     lsn(cluster.sql(`SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'rtsync'`)) >= lastCommit);
+});
+
+test('records streamed while the restarted worker is still loading its schema are kept, not dropped', async () => {
+  const before = Number(kept());
+  // the worker's first load of its schema and keys waits for this lock
+  const lock = await holdLock('LOCK TABLE rtsync.api_key IN ACCESS EXCLUSIVE MODE', cluster.env);
+  try {
+    const old = cluster.sql(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
+    cluster.sql(`SELECT pg_terminate_backend(${old})`);
+    await until('the restarted worker waits for its schema', () => cluster.sql(`SELECT count(*) FROM pg_stat_activity
+      WHERE application_name = 'rtsync' AND wait_event_type = 'Lock'`) !== '0', 30000);
+    cluster.sql(`INSERT INTO kept SELECT g, 'while loading' FROM generate_series(90001, 90020) g`);
+    const end = cluster.sql('SELECT pg_current_wal_lsn()');
+    // the walsender has sent them to the worker
+    await until('the records are sent', () => cluster.sql(`SELECT count(*) FROM pg_stat_replication r
+      JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = 'rtsync' AND r.sent_lsn >= '${end}'`) === '1', 30000);
+  } finally {
+    await lock.release();
+  }
+  await until('they are kept once the schema is loaded', () => Number(kept(`AND record LIKE '%"while loading"%'`)) === 20, 30000);
+  assert.equal(Number(kept()), before + 20);
 });
 
 test('a full buffer makes replication wait: nothing is dropped', async () => {
