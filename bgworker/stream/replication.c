@@ -442,6 +442,17 @@ drop_queued(void)
 	queued_bytes = 0;
 }
 
+/*
+ * The reader waits while a record is held for judgement, until the first
+ * schema load has finished (records cannot be told apart before), and
+ * while the retention buffer is full.
+ */
+static bool
+reader_must_wait(void)
+{
+	return held || !rtsync_registry_ready() || rtsync_retention_full();
+}
+
 static void
 repl_read_stream(void)
 {
@@ -450,7 +461,7 @@ repl_read_stream(void)
 		char	   *buf = NULL;
 		int			len;
 
-		if (held || !rtsync_registry_ready() || rtsync_retention_full())
+		if (reader_must_wait())
 		{
 			/* also after a reconnect: the new socket waits too */
 			rtsync_pgconn_pause_read(&repl, true);
@@ -594,7 +605,7 @@ read_on(void)
 {
 	if (state != REPL_STREAMING || repl.conn == NULL)
 		return;					/* reconnecting: streaming resumes by itself */
-	if (held || !rtsync_registry_ready() || rtsync_retention_full())
+	if (reader_must_wait())
 		return;
 	rtsync_pgconn_pause_read(&repl, false);
 	repl_read_stream();
