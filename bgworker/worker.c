@@ -74,6 +74,7 @@
 #include "control/control.h"
 #include "control/identity.h"
 #include "http/graphql.h"
+#include "stream/catchup.h"
 #include "stream/registry.h"
 #include "ws/protocol.h"
 #include "base/guard.h"
@@ -219,6 +220,7 @@ rtsync_worker_main(Datum arg)
 	rtsync_control_start(&loop);
 	rtsync_pool_start(&loop);
 	rtsync_retention_start(&loop);
+	rtsync_catchup_start(&loop);
 	rtsync_replication_start(&loop);
 
 	wes = CreateWaitEventSet(TopMemoryContext, 3);

@@ -457,3 +457,70 @@ BEGIN
 			|| '}')::json;
 END;
 $$;
+
+/*
+ * Resuming a subscription after a SequenceNumber (the worker's catch-up,
+ * bgworker/stream/catchup.c), as the subscriber: the position must be one
+ * the stream still holds everything after (TrimmedDataAccessException,
+ * also when the table keeps nothing) and not beyond its end
+ * (ValidationException).
+ */
+CREATE FUNCTION rtsync._resume_check(tbl oid, after text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+BEGIN
+	SELECT * INTO s FROM rtsync._stream_of(tbl);
+	IF NOT FOUND THEN
+		PERFORM rtsync._stream_error('RT410', 'TrimmedDataAccessException',
+			format('table %s keeps no stream records (its retention is 0), so there is nothing to resume from; fetch the data again and subscribe without a position',
+				   tbl::regclass));
+	END IF;
+	IF after !~ '^[0-9]{30}$' THEN
+		PERFORM rtsync._stream_error('22023', 'ValidationException',
+			format('%s is not a SequenceNumber (30 digits)', quote_literal(after)));
+	END IF;
+	IF after > rtsync._stream_end() THEN
+		PERFORM rtsync._stream_error('22023', 'ValidationException',
+			format('SequenceNumber %s is beyond the end of the stream of %s', after, tbl::regclass));
+	END IF;
+	IF rtsync._stream_trimmed(tbl, after, s.retention) THEN
+		PERFORM rtsync._stream_error('RT410', 'TrimmedDataAccessException',
+			format('the stream of %s no longer holds every record after %s (older than its retention, or across a gap); fetch the data again and subscribe without a position',
+				   tbl::regclass, after));
+	END IF;
+END;
+$$;
+
+/*
+ * A page of the catch-up: the records of the tables after a position (and
+ * up to through, when given) that the reader may see, the first "limit" in
+ * stream order across the tables. Each table's are read in key order from
+ * the position (as get_records does); a position that a trim or gap has
+ * passed meanwhile is refused.
+ */
+CREATE FUNCTION rtsync._catchup_page(tbls oid[], after text, through text, "limit" integer)
+RETURNS TABLE (relid oid, sequence_number text, record text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off
+SET enable_sort = off
+AS $$
+BEGIN
+	IF EXISTS (SELECT FROM unnest(tbls) t(relid) WHERE after < rtsync._stream_horizon(t.relid)) THEN
+		PERFORM rtsync._stream_error('RT410', 'TrimmedDataAccessException',
+			format('the kept stream no longer holds every record after %s (it was trimmed, or has a gap); fetch the data again and subscribe without a position', after));
+	END IF;
+	RETURN QUERY
+	SELECT p.relid, p.sequence_number, p.record
+	  FROM unnest(tbls) t(relid),
+		   LATERAL (SELECT r.relid, r.sequence_number, r.record FROM rtsync.stream_record r
+					 WHERE r.relid = t.relid AND r.sequence_number > after
+					   AND r.sequence_number <= coalesce(through, '999999999999999999999999999999')
+					 ORDER BY r.sequence_number LIMIT "limit") p
+	 ORDER BY p.sequence_number LIMIT "limit";
+END;
+$$;

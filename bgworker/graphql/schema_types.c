@@ -254,6 +254,7 @@ add_table(Builder *b, RtsyncSchemaTable *table)
 		field = rtsync_types_add_field(cat->subscription, psprintf("on%s%s", events[e][0], T),
 									   row, psprintf(events[e][1], T));
 		add_arg(field, "filter", input_ref(b, type));
+		add_arg(field, "after", input_ref(b, rtsync_root_argument(table, "after", &column)));
 		for (int i = 0; i < table->ncolumns; i++)
 		{
 			type = rtsync_root_argument(table, table->columns[i].name, &column);

@@ -30,6 +30,7 @@
 #include "base/settings.h"
 #include "graphql/subscription_plan.h"
 #include "graphql/operation.h"
+#include "graphql/validate.h"
 
 
 void
@@ -136,7 +137,24 @@ root_field(RtsyncPlanState *ps)
 	return check_mergeable(ps, root) ? root : NULL;
 }
 
-/* The filter of the root field's arguments, compiled into plan->cxt. */
+/* Is s a SequenceNumber: 30 digits (how the output plugin writes them)? */
+bool
+rtsync_plan_sequence_valid(const char *s)
+{
+	int			n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return false;
+	return n == RTSYNC_SEQUENCE_LEN;
+}
+
+/*
+ * The filter of the root field's arguments, compiled into plan->cxt, and
+ * the position to resume after.
+ */
 static bool
 plan_filter(RtsyncPlanState *ps, RtsyncGqlSelection *field, RtsyncSubscriptionPlan *plan)
 {
@@ -153,9 +171,19 @@ plan_filter(RtsyncPlanState *ps, RtsyncGqlSelection *field, RtsyncSubscriptionPl
 
 		if (!rtsync_input_coerce_literal(&ps->input, arg->value, type, &value))
 			return false;
-		if (value == NULL)
-			continue;			/* a variable without a value */
-		if (column < 0)
+		if (value == NULL || value->kind == RTSYNC_VALUE_NULL)
+			continue;			/* a variable without a value, or null */
+		if (column == RTSYNC_ARG_AFTER)
+		{
+			if (!rtsync_plan_sequence_valid(value->str))
+			{
+				rtsync_gql_error(&ps->sink, arg->loc,
+								 "Argument \"after\" must be a SequenceNumber (30 digits), as in the extensions.sequenceNumber of an event.");
+				return false;
+			}
+			plan->after = MemoryContextStrdup(plan->cxt, value->str);
+		}
+		else if (column == RTSYNC_ARG_FILTER)
 			filter = value;
 		else
 		{

@@ -41,6 +41,8 @@ typedef struct RtsyncSubscriptionPlan
 								 * per distinct key */
 	RtsyncFilter *filter;		/* NULL: every record of the table/event
 								 * matches */
+	char	   *after;			/* the "after" argument (a SequenceNumber),
+								 * or NULL: resume after it */
 	char	   *operation_name; /* or NULL */
 	char	   *field_name;		/* the root field, e.g. onCreateDataItem */
 	char	   *response_key;	/* its alias, or field_name */
@@ -64,6 +66,10 @@ extern RtsyncSubscriptionPlan *rtsync_plan_subscription(RtsyncSchema *schema,
 														const char *variables_json,
 														List **errors);
 extern void rtsync_plan_free(RtsyncSubscriptionPlan *plan);
+
+/* A stream position: a SequenceNumber, 30 digits that sort in stream order. */
+#define RTSYNC_SEQUENCE_LEN 30
+extern bool rtsync_plan_sequence_valid(const char *s);
 
 /*
  * Append the GraphQL "data" object for this record, e.g.

@@ -82,16 +82,23 @@ rtsync_root_field(RtsyncSchema *schema, const char *name, RtsyncSchemaTable **ta
 }
 
 /*
- * The arguments of a root field: filter (*column = -1), and one per scalar
- * (non-list) column for basic filtering; a column named "filter" has none.
+ * The arguments of a root field: filter (*column = RTSYNC_ARG_FILTER),
+ * after (RTSYNC_ARG_AFTER: the SequenceNumber to resume after), and one per
+ * scalar (non-list) column for basic filtering; a column named "filter" or
+ * "after" has none.
  */
 RtsyncInputType *
 rtsync_root_argument(RtsyncSchemaTable *table, const char *name, int *column)
 {
 	if (strcmp(name, "filter") == 0)
 	{
-		*column = -1;
+		*column = RTSYNC_ARG_FILTER;
 		return rtsync_input_filter_type(table);
+	}
+	if (strcmp(name, "after") == 0)
+	{
+		*column = RTSYNC_ARG_AFTER;
+		return rtsync_input_scalar_type(RTSYNC_SCALAR_STRING, false);
 	}
 	for (int i = 0; i < table->ncolumns; i++)
 	{

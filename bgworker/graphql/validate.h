@@ -54,6 +54,8 @@ extern RtsyncTypeKind rtsync_lookup_type(RtsyncSchema *schema, const char *name,
 										 RtsyncSchemaTable **table);
 extern bool rtsync_root_field(RtsyncSchema *schema, const char *name,
 							  RtsyncSchemaTable **table, RtsyncEvent *event);
+#define RTSYNC_ARG_FILTER (-1)
+#define RTSYNC_ARG_AFTER (-2)
 extern RtsyncInputType *rtsync_root_argument(RtsyncSchemaTable *table,
 											 const char *name, int *column);
 /* By name (the first of that name); an index is built on first use. */

@@ -59,6 +59,7 @@
 #include "control/control.h"
 #include "base/metrics.h"
 #include "stream/registry.h"
+#include "stream/record.h"
 #include "stream/retention.h"
 #include "graphql/filter_ops.h"
 #include "stream/rls.h"
@@ -138,6 +139,7 @@ typedef struct LookaheadSerial
 static List *lookahead_serials = NIL;
 static uint64 next_serial = 0;
 static void (*held_ready_fn) (void) = NULL;
+static const RtsyncCatchupHooks *catchup_hooks = NULL;
 static bool first_load_done = false;
 static void (*ready_fn) (void) = NULL;
 static bool delete_unjudgeable = false;	/* a delete without its old image */
@@ -415,6 +417,9 @@ rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink, void *owner,
 	}
 	registry_link(sub);
 	dlist_push_tail(&all_subscriptions, &sub->all_node);
+	/* a connection catching up keeps its events in order: this one's too */
+	if (catchup_hooks && catchup_hooks->of(owner) != NULL)
+		catchup_hooks->gate(catchup_hooks->of(owner), sub);
 	rtsync_metrics_gauge_add(RTSYNC_M_SUBSCRIPTIONS, 1);
 	return sub;
 }
@@ -431,9 +436,35 @@ rtsync_registry_start(RtsyncSubscription *sub, XLogRecPtr start_lsn)
 }
 
 void
+rtsync_registry_on_catchup(const RtsyncCatchupHooks *hooks)
+{
+	catchup_hooks = hooks;
+}
+
+dlist_head *
+rtsync_registry_all(void)
+{
+	return &all_subscriptions;
+}
+
+const char *
+rtsync_registry_last_sequence(void)
+{
+	return last_sequence;
+}
+
+const char *
+rtsync_registry_delivered_sequence(void)
+{
+	return held.active && !held.control ? NULL : last_sequence;
+}
+
+void
 rtsync_registry_unsubscribe(RtsyncSubscription *sub)
 {
 	rtsync_control_cancel_lsn(&sub->start_wait);
+	if (sub->catchup)
+		catchup_hooks->leave(sub);
 	registry_unlink(sub);
 	dlist_delete(&sub->all_node);
 	MemoryContextDelete(sub->cxt);
@@ -573,6 +604,9 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 	/* committed before the subscription's start, or not started yet */
 	if (record_commit_lsn <= sub->start_lsn)
 		return;
+	/* resumed: what it caught up from the kept stream */
+	if (sub->live_after[0] != '\0' && strcmp(record_sequence, sub->live_after) <= 0)
+		return;
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
 	if (sub->rls_group)
@@ -585,15 +619,12 @@ deliver(RtsyncSubscription *sub, JsonbContainer *image)
 	if (group->serial != record_serial)
 	{
 		resetStringInfo(&group->payload);
-		appendStringInfoString(&group->payload, "{\"data\":");
-		rtsync_plan_project(sub->plan, image, &group->payload);
-		/* the resume position, where stock clients pass it on to the app */
-		if (record_sequence[0] != '\0')
-			appendStringInfo(&group->payload, ",\"extensions\":{\"sequenceNumber\":\"%s\"}",
-							 record_sequence);
-		appendStringInfoChar(&group->payload, '}');
+		rtsync_record_payload(sub->plan, image, record_sequence, &group->payload);
 		group->serial = record_serial;
 	}
+	if (sub->catchup &&
+		catchup_hooks->hold(sub, record_sequence, group->payload.data, group->payload.len))
+		return;
 	sub->sink->deliver(sub, group->payload.data, group->payload.len);
 }
 
@@ -646,7 +677,8 @@ collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
 {
 	bool		allowed;
 
-	if (sub->rls_group == NULL || record_commit_lsn <= sub->start_lsn)
+	if (sub->rls_group == NULL || record_commit_lsn <= sub->start_lsn ||
+		(sub->live_after[0] != '\0' && strcmp(record_sequence, sub->live_after) <= 0))
 		return;
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
@@ -784,31 +816,6 @@ rtsync_registry_finish_held(MemoryContext cxt)
 	MemoryContextReset(held.cxt);
 }
 
-static bool
-get_string_value(JsonbContainer *c, const char *key, JsonbValue *v)
-{
-	return getKeyJsonValueFromContainer(c, key, strlen(key), v) != NULL &&
-		v->type == jbvString;
-}
-
-static JsonbContainer *
-get_container(JsonbContainer *c, const char *key)
-{
-	JsonbValue	v;
-
-	if (getKeyJsonValueFromContainer(c, key, strlen(key), &v) == NULL ||
-		v.type != jbvBinary)
-		return NULL;
-	return v.val.binary.data;
-}
-
-static bool
-name_is(JsonbValue *v, const char *name)
-{
-	return v->val.string.len == (int) strlen(name) &&
-		memcmp(v->val.string.val, name, v->val.string.len) == 0;
-}
-
 /*
  * The commit end LSN in a SequenceNumber (its first 20 digits); the
  * highest LSN when it is not one of ours, so that only started
@@ -859,31 +866,15 @@ static bool
 change_target(JsonbContainer *dynamodb, JsonbValue *event_name, RtsyncSchemaTable *table,
 			  RtsyncEvent *event, RtsyncRoute **route, JsonbContainer **image)
 {
-	if (name_is(event_name, "INSERT"))
-		*event = RTSYNC_EVENT_CREATE;
-	else if (name_is(event_name, "MODIFY"))
-		*event = RTSYNC_EVENT_UPDATE;
-	else if (name_is(event_name, "REMOVE"))
-		*event = RTSYNC_EVENT_DELETE;
-	else
+	bool		judgeable;
+
+	if (!rtsync_record_event(event_name, event))
 		return false;
 	*route = table ? route_for(table, *event, false) : NULL;
 	if (*route == NULL || (*route)->nsubscriptions == 0)
 		return false;
-	delete_unjudgeable = false;
-	if (*event == RTSYNC_EVENT_DELETE)
-	{
-		*image = get_container(dynamodb, "OldImage");
-		if (*image == NULL)
-		{
-			*image = get_container(dynamodb, "Keys");
-			delete_unjudgeable = true;
-		}
-	}
-	else
-		*image = get_container(dynamodb, "NewImage");
-	if (*image == NULL)
-		*image = get_container(dynamodb, "Keys");
+	*image = rtsync_record_image(dynamodb, *event, &judgeable);
+	delete_unjudgeable = !judgeable;
 	return *image != NULL;
 }
 
@@ -964,26 +955,27 @@ rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt)
 	RtsyncSchemaTable *table;
 	uint64		saved_serial = record_serial;
 	XLogRecPtr	saved_lsn = record_commit_lsn;
+	char		saved_sequence[SEQUENCE_LEN + 1];
 	bool		saved_unjudgeable = delete_unjudgeable;
 	MemoryContext lcxt;
 	LookaheadSerial *ls;
 
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(data, len))));
-	if (!JB_ROOT_IS_OBJECT(jb) || !get_string_value(&jb->root, "eventName", &event_name))
+	if (!JB_ROOT_IS_OBJECT(jb) || !rtsync_record_string(&jb->root, "eventName", &event_name))
 	{
 		MemoryContextSwitchTo(old);
 		return true;
 	}
-	if (name_is(&event_name, "CONTROL"))
+	if (rtsync_record_name_is(&event_name, "CONTROL"))
 	{
 		MemoryContextSwitchTo(old);
 		return false;
 	}
-	dynamodb = get_container(&jb->root, "dynamodb");
-	if (dynamodb == NULL || !get_string_value(dynamodb, "SequenceNumber", &seq) ||
+	dynamodb = rtsync_record_object(&jb->root, "dynamodb");
+	if (dynamodb == NULL || !rtsync_record_string(dynamodb, "SequenceNumber", &seq) ||
 		seq.val.string.len != SEQUENCE_LEN ||
 		memcmp(seq.val.string.val, last_sequence, SEQUENCE_LEN) <= 0 ||
-		!get_string_value(&jb->root, "tableName", &table_name) ||
+		!rtsync_record_string(&jb->root, "tableName", &table_name) ||
 		!change_target(dynamodb, &event_name, table = record_table(&table_name), &event, &route, &image) ||
 		route->nrestricted == 0)
 	{
@@ -999,7 +991,11 @@ rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt)
 	MemoryContextSwitchTo(lcxt);
 	record_serial = ls->serial;
 	record_commit_lsn = sequence_commit_lsn(&seq);
+	memcpy(saved_sequence, record_sequence, sizeof(record_sequence));
+	memcpy(record_sequence, seq.val.string.val, SEQUENCE_LEN);
+	record_sequence[SEQUENCE_LEN] = '\0';
 	visit_candidates(route, table, image, collect_judgements);
+	memcpy(record_sequence, saved_sequence, sizeof(record_sequence));
 	record_serial = saved_serial;
 	record_commit_lsn = saved_lsn;
 	delete_unjudgeable = saved_unjudgeable;
@@ -1043,18 +1039,18 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	info->commit_time = 0;
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											CStringGetDatum(pnstrdup(data, len))));
-	if (!JB_ROOT_IS_OBJECT(jb) || !get_string_value(&jb->root, "eventName", &event_name))
+	if (!JB_ROOT_IS_OBJECT(jb) || !rtsync_record_string(&jb->root, "eventName", &event_name))
 	{
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_OTHER;
 	}
-	if (name_is(&event_name, "COMMIT"))
+	if (rtsync_record_name_is(&event_name, "COMMIT"))
 	{
-		info->commit_time = record_commit_time(get_container(&jb->root, "dynamodb"));
+		info->commit_time = record_commit_time(rtsync_record_object(&jb->root, "dynamodb"));
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_COMMIT;
 	}
-	if (name_is(&event_name, "CONTROL"))
+	if (rtsync_record_name_is(&event_name, "CONTROL"))
 	{
 		rtsync_control_message(&jb->root);
 		MemoryContextSwitchTo(old);
@@ -1065,9 +1061,9 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 		held.control = true;
 		return RTSYNC_RECORD_HELD;
 	}
-	dynamodb = get_container(&jb->root, "dynamodb");
-	if (dynamodb == NULL || !get_string_value(dynamodb, "SequenceNumber", &seq) ||
-		!get_string_value(&jb->root, "tableName", &table_name))
+	dynamodb = rtsync_record_object(&jb->root, "dynamodb");
+	if (dynamodb == NULL || !rtsync_record_string(dynamodb, "SequenceNumber", &seq) ||
+		!rtsync_record_string(&jb->root, "tableName", &table_name))
 	{
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_OTHER;

@@ -51,6 +51,14 @@ typedef struct RtsyncSubscriptionSink
 {
 	void		(*deliver) (RtsyncSubscription *sub, const char *payload, size_t len);
 	void		(*ended) (RtsyncSubscription *sub, const char *message);
+	/* a resuming subscription (stream/catchup.h): its position is good */
+	void		(*resumed) (RtsyncSubscription *sub);
+	/* ... or it is not (error_type: the protocol's errorType); unsubscribe it */
+	void		(*refused) (RtsyncSubscription *sub, const char *error_type,
+							const char *message);
+	/* bytes queued for its connection, and closing that as too slow */
+	size_t		(*backlog) (RtsyncSubscription *sub);
+	void		(*too_slow) (RtsyncSubscription *sub);
 } RtsyncSubscriptionSink;
 
 struct RtsyncSubscription
@@ -78,7 +86,29 @@ struct RtsyncSubscription
 	XLogRecPtr	start_lsn;		/* gets transactions whose commit ends after
 								 * this; RTSYNC_NOT_STARTED at first */
 	RtsyncLsnWait start_wait;	/* waiting for start_lsn */
+	char		live_after[RTSYNC_SEQUENCE_LEN + 1];	/* resumed: gets only
+														 * records after this
+														 * live ("": any) */
+	struct RtsyncCatchup *catchup;	/* its connection's catch-up, while
+									 * there is one */
 };
+
+/*
+ * Resuming subscriptions (stream/catchup.c, above the registry) hook in
+ * here: which connection is catching up, a new subscription of it to wait
+ * with it, a live event kept to go out in order (true), a subscription
+ * that goes.
+ */
+struct RtsyncCatchup;
+typedef struct RtsyncCatchupHooks
+{
+	struct RtsyncCatchup *(*of) (void *owner);
+	void		(*gate) (struct RtsyncCatchup *cu, RtsyncSubscription *sub);
+	bool		(*hold) (RtsyncSubscription *sub, const char *sequence,
+						 const char *payload, size_t len);
+	void		(*leave) (RtsyncSubscription *sub);
+} RtsyncCatchupHooks;
+extern void rtsync_registry_on_catchup(const RtsyncCatchupHooks *hooks);
 
 extern void rtsync_registry_init(void);
 extern RtsyncSubscription *rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink,
@@ -91,6 +121,14 @@ extern RtsyncSubscription *rtsync_registry_subscribe(const RtsyncSubscriptionSin
 													 List **errors);
 extern void rtsync_registry_start(RtsyncSubscription *sub, XLogRecPtr start_lsn);
 extern void rtsync_registry_unsubscribe(RtsyncSubscription *sub);
+/* Every subscription (all_node), and the last record dispatched ("" none yet). */
+extern dlist_head *rtsync_registry_all(void);
+extern const char *rtsync_registry_last_sequence(void);
+/*
+ * The position every started subscription has been given everything up
+ * to, or NULL while a change is being judged.
+ */
+extern const char *rtsync_registry_delivered_sequence(void);
 extern RtsyncRecordKind rtsync_registry_dispatch(const char *data, int len,
 												 MemoryContext cxt,
 												 RtsyncRecordInfo *info);

@@ -234,6 +234,17 @@ repl_maybe_feedback(void)
 }
 
 /*
+ * Records were kept: what they held back may be confirmable now, though no
+ * message may come from the walsender for a while.
+ */
+static void
+retention_kept(void)
+{
+	if (state == REPL_STREAMING)
+		repl_maybe_feedback();
+}
+
+/*
  * A transaction was processed: record its lag, and log it when it passes
  * rtsync.log_replication_lag (see the banner).
  */
@@ -706,6 +717,7 @@ rtsync_replication_start(uv_loop_t *loop)
 	rtsync_registry_on_ready(registry_ready);
 	rtsync_registry_on_held_ready(held_ready);
 	rtsync_retention_on_room(retention_room);
+	rtsync_retention_on_kept(retention_kept);
 	state = REPL_CONNECTING;
 	rtsync_pgconn_start(&repl, rtsync_pgconn_conninfo(true));
 }

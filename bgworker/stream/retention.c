@@ -85,6 +85,11 @@ static uv_timer_t trim_timer;
 static uv_timer_t room_timer;
 static bool was_full = false;
 static void (*room_fn) (void) = NULL;
+#define MAX_KEPT_FNS 4
+static void (*kept_fns[MAX_KEPT_FNS]) (void);
+static int	nkept_fns = 0;
+static long answered_records = -1;	/* the batch's answer, until its
+									 * transaction has ended */
 
 static void writer_next(void);
 
@@ -161,6 +166,28 @@ void
 rtsync_retention_on_room(void (*fn) (void))
 {
 	room_fn = fn;
+}
+
+/*
+ * Is a record at or before sequence_number still to be kept (buffered, or
+ * in the batch being written)? Records are kept in stream order, so only
+ * the oldest one waiting matters.
+ */
+bool
+rtsync_retention_keeping(const char *sequence_number)
+{
+	List	   *oldest = inflight != NIL ? inflight : pending;
+
+	return oldest != NIL &&
+		memcmp(((KeptRecord *) linitial(oldest))->sequence_number, sequence_number,
+			   SEQUENCE_LEN) <= 0;
+}
+
+void
+rtsync_retention_on_kept(void (*fn) (void))
+{
+	Assert(nkept_fns < MAX_KEPT_FNS);
+	kept_fns[nkept_fns++] = fn;
 }
 
 void
@@ -316,6 +343,8 @@ batch_kept(long new_records)
 		was_full = false;
 		uv_timer_start(&room_timer, room_timer_cb, 0, 0);
 	}
+	for (int i = 0; i < nkept_fns; i++)
+		kept_fns[i] ();
 }
 
 /* The batch in flight was not kept: back in front of the rest. */
@@ -340,8 +369,9 @@ statement_done(PGresult *res)
 	switch (state)
 	{
 		case WRITER_WRITING:
+			/* kept once the transaction has ended (the NULL result) */
 			if (ok)
-				batch_kept(PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : 0);
+				answered_records = PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : 0;
 			break;
 		case WRITER_GAP:
 			if (ok || no_extension)
@@ -389,6 +419,9 @@ writer_on_readable(RtsyncPgConn *pc)
 
 		if (res == NULL)
 		{
+			if (state == WRITER_WRITING && answered_records >= 0)
+				batch_kept(answered_records);
+			answered_records = -1;
 			state = WRITER_IDLE;
 			writer_next();
 			return;
@@ -411,8 +444,10 @@ writer_on_ready(RtsyncPgConn *pc)
 static void
 writer_on_closed(RtsyncPgConn *pc)
 {
+	/* answered but not known to be committed: written again, kept once */
 	if (state == WRITER_WRITING)
 		batch_back();
+	answered_records = -1;
 	state = WRITER_DOWN;
 }
 

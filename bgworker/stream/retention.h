@@ -28,6 +28,12 @@ extern XLogRecPtr rtsync_retention_confirmable(XLogRecPtr processed);
 extern bool rtsync_retention_full(void);
 /* Called (from the loop) once a full buffer has room again. */
 extern void rtsync_retention_on_room(void (*fn) (void));
+/*
+ * Is a record at or before sequence_number still waiting to be kept? Each
+ * fn registered (a few) is called each time a batch has been kept.
+ */
+extern bool rtsync_retention_keeping(const char *sequence_number);
+extern void rtsync_retention_on_kept(void (*fn) (void));
 /* Records a gap in every table's stream at lsn (see rtsync.stream_gap). */
 extern void rtsync_retention_gap(XLogRecPtr lsn, const char *reason);
 

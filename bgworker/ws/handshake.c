@@ -12,6 +12,7 @@
 #include "base/base64url.h"
 #include "base/json.h"
 #include "ws/handshake.h"
+#include "ws/resume.h"
 
 /*
  * AppSync's authorization header: base64url JSON like
@@ -33,6 +34,9 @@ take_appsync_header(RtsyncWsSession *s, const char *b64, size_t b64len, MemoryCo
 		strlcpy(s->handshake_key, key, RTSYNC_MAX_KEY_LEN);
 	if (token && token[0])
 		s->handshake_token = MemoryContextStrdup(cxt, token);
+	/* a resume position for every start (ws/resume.h) */
+	if (rtsync_json_get_string(header, RTSYNC_RESUME_HEADER))
+		s->resume_after = MemoryContextStrdup(cxt, rtsync_json_get_string(header, RTSYNC_RESUME_HEADER));
 }
 
 /*

@@ -42,9 +42,11 @@
 #include "base/json.h"
 #include "base/metrics.h"
 #include "base/settings.h"
+#include "stream/catchup.h"
 #include "stream/registry.h"
 #include "ws/operation.h"
 #include "ws/protocol.h"
+#include "ws/resume.h"
 
 /* AppSync acks promise a ka at least this often. */
 #define APPSYNC_CONNECTION_TIMEOUT_MS 300000
@@ -150,10 +152,13 @@ one_error(const char *message)
 	return list_make1(e);
 }
 
-/* An operation's errors, in the dialect's shape. */
+/*
+ * An operation's errors, in the dialect's shape; the errorType (AppSync's
+ * field) goes to AppSync clients, and to the others too when typed.
+ */
 static void
-send_operation_errors(RtsyncWsSession *ws, const char *id, List *errors,
-					  const char *error_type)
+send_errors(RtsyncWsSession *ws, const char *id, List *errors, const char *error_type,
+			bool typed)
 {
 	StringInfoData s;
 
@@ -169,12 +174,19 @@ send_operation_errors(RtsyncWsSession *ws, const char *id, List *errors,
 			appendStringInfoChar(&s, '}');
 			break;
 		default:
-			append_errors(&s, errors, NULL);
+			append_errors(&s, errors, typed ? error_type : NULL);
 			break;
 	}
 	appendStringInfoChar(&s, '}');
 	rtsync_conn_send_str(ws->conn, &s);
 	pfree(s.data);
+}
+
+static void
+send_operation_errors(RtsyncWsSession *ws, const char *id, List *errors,
+					  const char *error_type)
+{
+	send_errors(ws, id, errors, error_type, false);
 }
 
 /*
@@ -516,6 +528,7 @@ handle_connection_init(RtsyncWsSession *ws, ClientMessage *m)
 	}
 	if (ws->dialect == RTSYNC_DIALECT_GRAPHQL_WS)
 		ws->dialect = payload_object(m) ? RTSYNC_DIALECT_LEGACY : RTSYNC_DIALECT_APPSYNC;
+	rtsync_ws_resume_take(ws, payload_object(m));
 
 	/* a token wins over a key, the message's over the upgrade's */
 	token = init_payload_token(m);
@@ -601,10 +614,58 @@ refuse_subscription(RtsyncWsSession *ws, const char *id, List *errors,
 static void deliver(RtsyncSubscription *sub, const char *payload, size_t len);
 static void end_subscription(RtsyncSubscription *sub, const char *message);
 
+/* A resuming subscription's position is good: AppSync acknowledges it. */
+static void
+subscription_resumed(RtsyncSubscription *sub)
+{
+	RtsyncWsSession *ws = sub->owner;
+
+	if (ws->dialect == RTSYNC_DIALECT_APPSYNC && rtsync_ws_session_live(ws))
+		send_simple(ws, "start_ack", sub->id, NULL);
+}
+
+/* ... or it is not (too old, across a gap, beyond the end): refused. */
+static void
+subscription_refused(RtsyncSubscription *sub, const char *error_type, const char *message)
+{
+	RtsyncWsSession *ws = sub->owner;
+	char	   *id = pstrdup(sub->id);
+
+	drop_subscription(ws, sub);
+	if (rtsync_ws_session_live(ws))
+	{
+		rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
+		send_errors(ws, id, one_error(message), error_type, true);
+	}
+	pfree(id);
+}
+
+static size_t
+subscription_backlog(RtsyncSubscription *sub)
+{
+	return ((RtsyncWsSession *) sub->owner)->conn->out_bytes;
+}
+
+static void
+subscription_too_slow(RtsyncSubscription *sub)
+{
+	RtsyncWsSession *ws = sub->owner;
+
+	if (rtsync_ws_session_live(ws))
+	{
+		rtsync_metrics_count(RTSYNC_M_SLOW_CLIENTS_CLOSED, 1);
+		rtsync_ws_session_close(ws, 1013, "client too slow: outbound queue limit exceeded");
+	}
+}
+
 /* Where the registry sends a subscription's events: to sub->owner, its session. */
 static const RtsyncSubscriptionSink subscription_sink = {
 	.deliver = deliver,
 	.ended = end_subscription,
+	.resumed = subscription_resumed,
+	.refused = subscription_refused,
+	.backlog = subscription_backlog,
+	.too_slow = subscription_too_slow,
 };
 
 /*
@@ -614,12 +675,15 @@ static const RtsyncSubscriptionSink subscription_sink = {
  */
 static bool
 start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
-				   const char *variables, const char *operation_name)
+				   const char *variables, const char *operation_name,
+				   JsonbContainer *start_header)
 {
 	List	   *errors = NIL;
 	RtsyncSubscription *sub;
 	MemoryContext old;
 	char	   *why;
+	const char *after;
+	const char *problem;
 
 	if (list_length(ws->subscriptions) >= rtsync_max_subscriptions_per_connection)
 	{
@@ -649,11 +713,28 @@ start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
 		refuse_subscription(ws, id, one_error(why), "Unauthorized");
 		return false;
 	}
+	if (!rtsync_ws_resume_position(ws, id, sub->plan->after, start_header, &after, &problem))
+	{
+		rtsync_registry_unsubscribe(sub);
+		rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
+		send_errors(ws, id, one_error(problem), "ValidationException", true);
+		return false;
+	}
 	old = MemoryContextSwitchTo(ws->conn->cxt);
 	ws->subscriptions = lappend(ws->subscriptions, sub);
 	MemoryContextSwitchTo(old);
-	ws->starting = sub;
 	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_ACCEPTED, 1);
+	if (after != NULL)
+	{
+		/*
+		 * resumed: everything after the position comes, so the messages
+		 * after it need not wait (the connection's other resuming
+		 * subscribes then join the same catch-up)
+		 */
+		rtsync_catchup_join(sub, after);
+		return true;
+	}
+	ws->starting = sub;
 	rtsync_control_insert_lsn(&sub->start_wait, subscription_started, sub);
 	return true;
 }
@@ -675,7 +756,7 @@ static const RtsyncWsOperationReplies operation_replies = {
 
 static void
 start_operation(RtsyncWsSession *ws, const char *id, JsonbContainer *request,
-				bool ws_operations)
+				bool ws_operations, JsonbContainer *start_header)
 {
 	char	   *query = rtsync_json_get_string(request, "query");
 	char	   *variables = get_json_text(request, "variables");
@@ -694,7 +775,7 @@ start_operation(RtsyncWsSession *ws, const char *id, JsonbContainer *request,
 								  &operation_replies))
 		return;
 	rtsync_request_log("websocket", ws->identity, ws->role, "subscription", operation_name,
-					   start_subscription(ws, id, query, variables, operation_name) ?
+					   start_subscription(ws, id, query, variables, operation_name, start_header) ?
 					   RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR, 0);
 }
 
@@ -737,7 +818,7 @@ receive_transport_ws(RtsyncWsSession *ws, ClientMessage *m)
 			rtsync_ws_session_close(ws, 4409, reason);
 			return;
 		}
-		start_operation(ws, m->id, payload, true);
+		start_operation(ws, m->id, payload, true, NULL);
 	}
 	else if (strcmp(m->type, "complete") == 0)
 	{
@@ -850,13 +931,13 @@ receive_graphql_ws(RtsyncWsSession *ws, ClientMessage *m)
 				return;
 			}
 			/* start_ack follows once the subscription has started */
-			start_operation(ws, m->id, request, false);
+			start_operation(ws, m->id, request, false, auth);
 			return;
 		}
 		/* legacy: the same id again replaces the running operation */
 		if (old)
 			drop_subscription(ws, old);
-		start_operation(ws, m->id, payload, true);
+		start_operation(ws, m->id, payload, true, NULL);
 	}
 	else if (strcmp(m->type, "stop") == 0)
 	{
@@ -933,9 +1014,33 @@ process_message(RtsyncWsSession *ws, const char *msg, size_t len)
 }
 
 /*
+ * The keep-alive message, with the connection's position: every event up
+ * to it has been sent, so a subscription whose filter rarely matches can
+ * still resume from a recent position. graphql-ws hands a ping's payload
+ * to on.ping; AppSync and legacy clients get "ka" (stock ones ignore its
+ * payload). No position while the connection catches up, or while a
+ * change is being judged (it is not sent yet).
+ */
+static void
+send_keepalive(RtsyncWsSession *ws)
+{
+	const char *position = rtsync_registry_delivered_sequence();
+	char	   *rest = NULL;
+
+	if (position != NULL && position[0] != '\0' && ws->subscriptions != NIL &&
+		rtsync_catchup_of(ws) == NULL)
+		rest = psprintf(",\"payload\":{\"sequenceNumber\":\"%s\"}", position);
+	if (ws->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
+		send_simple(ws, "ka", NULL, rest);
+	else if (rest != NULL)
+		send_simple(ws, "ping", NULL, rest);
+}
+
+/*
  * Keep-alive: AppSync and legacy clients expect "ka"; graphql-transport-ws
- * clients get WebSocket pings from lws instead. Also where an expired or
- * revoked key is noticed on a quiet connection.
+ * clients get WebSocket pings from lws, and a ping message with the
+ * position when there is one. Also where an expired or revoked key is
+ * noticed on a quiet connection.
  */
 void
 rtsync_protocol_keepalive(RtsyncWsSession *ws)
@@ -947,8 +1052,7 @@ rtsync_protocol_keepalive(RtsyncWsSession *ws)
 		refuse_connection(ws, sign_in_lost(ws), "UnauthorizedException");
 		return;
 	}
-	if (ws->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
-		send_simple(ws, "ka", NULL, NULL);
+	send_keepalive(ws);
 }
 
 void

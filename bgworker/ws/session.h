@@ -73,6 +73,8 @@ typedef struct RtsyncWsSession
 	List	   *parked;			/* messages waiting for a reload to finish,
 								 * or for a subscription's start point */
 	struct RtsyncSubscription *starting;	/* waiting for its start point */
+	char	   *resume_after;	/* the connection's resume position, or NULL */
+	char	   *resume_by_id;	/* ... per subscription id (JSON object) */
 	List	   *subscriptions;	/* RtsyncSubscription * */
 	uint64		init_deadline;	/* uv_now() by which it must be READY */
 	dlist_node	node;			/* in the list of all sessions */

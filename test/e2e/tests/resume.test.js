@@ -1,0 +1,149 @@
+// Resuming subscriptions from the kept stream (bgworker/stream/catchup.c):
+// a client that was away gets every change committed meanwhile, exactly
+// once and in order, then the live stream, through what stock clients
+// re-send on reconnect (connectionParams, the after argument). Positions
+// past the trim horizon or malformed are refused with the documented
+// errorType.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { sql, apiKey, transportClient, collect, Inbox } from '../lib/env.js';
+
+before(() => sql(`DELETE FROM data_items WHERE id LIKE 'res-%'`));
+after(() => sql(`DELETE FROM data_items WHERE id LIKE 'res-%'`));
+
+const onCreate = (title, args = '') =>
+  ({ query: `subscription { onCreateDataItem(title: "${title}"${args}) { id title } }` });
+const insert = (title, ...ids) =>
+  sql(`INSERT INTO data_items (id, title) VALUES ${ids.map((id) => `('${id}', '${title}')`).join(', ')}`);
+
+// Receives n events from an inbox: their ids and positions.
+async function receive(inbox, n, what) {
+  const got = [];
+  for (let i = 0; i < n; i++) {
+    const m = await inbox.next(10000, `${what} (${i + 1} of ${n})`);
+    assert.ifError(m.error);
+    got.push({ id: m.next.data.onCreateDataItem.id, seq: m.next.extensions.sequenceNumber });
+  }
+  return got;
+}
+
+// A first connection sees one event and goes; returns its position.
+async function seenOnce(title, id) {
+  const client = transportClient();
+  const inbox = collect(client, onCreate(title));
+  await client.sync();
+  insert(title, id);
+  const [first] = await receive(inbox, 1, 'the first event');
+  await client.dispose();
+  return first.seq;
+}
+
+test('connectionParams.after: what committed while away comes first, in order, once; then the live stream', async () => {
+  const seq = await seenOnce('res-a', 'res-a0');
+  insert('res-a', 'res-a1', 'res-a2');
+  insert('res-other', 'res-x1');
+  insert('res-a', 'res-a3');
+  const client = transportClient({ connectionParams: { 'x-api-key': apiKey, after: seq } });
+  const inbox = collect(client, onCreate('res-a'));
+  const caught = await receive(inbox, 3, 'the missed events');
+  assert.deepEqual(caught.map((e) => e.id), ['res-a1', 'res-a2', 'res-a3']);
+  insert('res-a', 'res-a4');
+  const [live] = await receive(inbox, 1, 'the live event');
+  assert.equal(live.id, 'res-a4');
+  const seqs = [seq, ...caught.map((e) => e.seq), live.seq];
+  assert.deepEqual([...seqs].sort(), seqs, 'positions grow in stream order');
+  await client.sync();
+  assert.equal(inbox.size, 0, 'nothing twice');
+  await client.dispose();
+});
+
+test('the after argument resumes a subscription the same way', async () => {
+  const seq = await seenOnce('res-b', 'res-b0');
+  insert('res-b', 'res-b1');
+  const client = transportClient();
+  const inbox = collect(client, onCreate('res-b', `, after: "${seq}"`));
+  assert.deepEqual((await receive(inbox, 1, 'the missed event')).map((e) => e.id), ['res-b1']);
+  insert('res-b', 'res-b2');
+  assert.deepEqual((await receive(inbox, 1, 'the live event')).map((e) => e.id), ['res-b2']);
+  await client.dispose();
+});
+
+test('changes committed while the catch-up runs are delivered once, at the seam', async () => {
+  const seq = await seenOnce('res-c', 'res-c0');
+  // enough kept records that the catch-up reads several pages
+  sql(`INSERT INTO data_items (id, title) SELECT 'res-c' || g, 'res-c' FROM generate_series(1, 2500) g`);
+  const client = transportClient({ connectionParams: { 'x-api-key': apiKey, after: seq } });
+  const inbox = collect(client, onCreate('res-c'));
+  const ids = [];
+  const first = await receive(inbox, 1, 'the first missed event');
+  ids.push(first[0].id);
+  // while the rest is caught up, more commit
+  for (let i = 0; i < 20; i++) insert('res-c', `res-c-live${i}`);
+  for (const e of await receive(inbox, 2519, 'the rest')) ids.push(e.id);
+  const expected = [...Array.from({ length: 2500 }, (_, i) => `res-c${i + 1}`),
+    ...Array.from({ length: 20 }, (_, i) => `res-c-live${i}`)];
+  assert.deepEqual(ids, expected);
+  await client.sync();
+  assert.equal(inbox.size, 0, 'nothing twice');
+  await client.dispose();
+});
+
+test('a stock graphql-ws client that reconnects on its own resumes with connectionParams as a function', async () => {
+  let last = null;
+  let reconnect;
+  const away = new Promise((resolve) => { reconnect = resolve; });
+  const connected = new Inbox();
+  const client = transportClient({
+    retryAttempts: 3,
+    // the documented lines: keep the last position, hand it over on every attempt
+    connectionParams: () => ({ 'x-api-key': apiKey, ...(last ? { after: last } : {}) }),
+    on: { connected: (socket) => connected.push(socket) },
+    client: { retryWait: () => away, shouldRetry: () => true },
+  });
+  const inbox = new Inbox();
+  client.subscribe(onCreate('res-d'), {
+    next: (value) => { last = value.extensions.sequenceNumber; inbox.push({ next: value }); },
+    error: (error) => inbox.push({ error }),
+    complete: () => inbox.push({ complete: true }),
+  });
+  const socket = await connected.next();
+  await client.sync();
+  insert('res-d', 'res-d1');
+  assert.deepEqual((await receive(inbox, 1, 'the first event')).map((e) => e.id), ['res-d1']);
+  socket.terminate(); // the network goes
+  insert('res-d', 'res-d2', 'res-d3');
+  reconnect();
+  await connected.next(10000, 'the reconnect');
+  assert.deepEqual((await receive(inbox, 2, 'the missed events')).map((e) => e.id), ['res-d2', 'res-d3']);
+  insert('res-d', 'res-d4');
+  assert.deepEqual((await receive(inbox, 1, 'the live event')).map((e) => e.id), ['res-d4']);
+  await client.dispose();
+});
+
+test('a malformed or future position is a ValidationException', async () => {
+  for (const after of ['12', '9'.repeat(30)]) {
+    const client = transportClient({ connectionParams: { 'x-api-key': apiKey, after } });
+    const inbox = collect(client, onCreate('res-e'));
+    const m = await inbox.next(5000, 'the refusal');
+    assert.ok(m.error, `refused: ${after}`);
+    assert.equal(m.error[0].errorType, 'ValidationException');
+    await client.dispose();
+  }
+  const client = transportClient();
+  const inbox = collect(client, onCreate('res-e', ', after: "x"'));
+  const m = await inbox.next(5000, 'the refusal');
+  assert.match(m.error[0].message, /Argument "after" must be a SequenceNumber/);
+  await client.dispose();
+});
+
+test('a position before a gap is a TrimmedDataAccessException: the client must refetch', async () => {
+  const seq = await seenOnce('res-f', 'res-f0');
+  sql(`SELECT rtsync._stream_gap('data_items'::regclass, pg_current_wal_insert_lsn(), 'resume test')`);
+  insert('res-f', 'res-f1');
+  const client = transportClient({ connectionParams: { 'x-api-key': apiKey, after: seq } });
+  const inbox = collect(client, onCreate('res-f'));
+  const m = await inbox.next(5000, 'the refusal');
+  assert.ok(m.error);
+  assert.equal(m.error[0].errorType, 'TrimmedDataAccessException');
+  await client.dispose();
+});
