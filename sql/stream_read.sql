@@ -405,6 +405,8 @@ SET search_path = pg_catalog, pg_temp
 -- unanalyzed partition invites) would judge every record to the end
 SET enable_bitmapscan = off
 SET enable_sort = off
+-- which makes every plan look costly: JIT would compile each page's (~100 ms)
+SET jit = off
 AS $$
 DECLARE
 	it record;
@@ -508,6 +510,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off
 SET enable_sort = off
+SET jit = off
 AS $$
 BEGIN
 	IF EXISTS (SELECT FROM unnest(tbls) t(relid) WHERE after < rtsync._stream_horizon(t.relid)) THEN
