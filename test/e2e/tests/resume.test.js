@@ -6,7 +6,8 @@
 // errorType.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { sql, apiKey, transportClient, collect, Inbox } from '../lib/env.js';
+import { sql, apiKey, transportClient, collect, Inbox, holdLock } from '../lib/env.js';
+import { until } from '../lib/rls.js';
 
 before(() => sql(`DELETE FROM data_items WHERE id LIKE 'res-%'`));
 after(() => sql(`DELETE FROM data_items WHERE id LIKE 'res-%'`));
@@ -145,5 +146,45 @@ test('a position before a gap is a TrimmedDataAccessException: the client must r
   const m = await inbox.next(5000, 'the refusal');
   assert.ok(m.error);
   assert.equal(m.error[0].errorType, 'TrimmedDataAccessException');
+  await client.dispose();
+});
+
+test('one connection stays in stream order while one of its subscriptions catches up and another is live', async () => {
+  const seq = await seenOnce('res-g', 'res-g0');
+  const client = transportClient();
+  // every event of the connection, both subscriptions, in the order it arrives
+  const arrived = new Inbox();
+  const sink = { next: (value) => arrived.push(value), error: (error) => arrived.push({ error }), complete: () => {} };
+  client.subscribe(onCreate('res-h'), sink);
+  await client.sync();
+  // retention is held up: the catch-up cannot reach its seam until released
+  const lock = await holdLock('LOCK TABLE rtsync.stream_kept IN EXCLUSIVE MODE');
+  let released = false;
+  try {
+    sql(`INSERT INTO data_items (id, title) SELECT 'res-g' || g, 'res-g' FROM generate_series(1, 20) g`);
+    client.subscribe(onCreate('res-g', `, after: "${seq}"`), sink);
+    await client.sync(); // accepted: its catch-up waits for those 20 to be kept
+    // live changes for the other subscription, dispatched while it waits
+    const stat = () => Number(sql(`SELECT value FROM rtsync.stats WHERE name = 'rtsync_stream_transactions_total'`));
+    const before = stat();
+    for (let i = 0; i < 10; i++) insert('res-h', `res-h${i}`);
+    await until('the worker has read the live changes', () => stat() >= before + 10);
+    assert.equal(arrived.size, 0, 'the live changes wait for the catch-up');
+    await lock.release();
+    released = true;
+  } finally {
+    if (!released) await lock.release();
+  }
+  const events = [];
+  for (let i = 0; i < 30; i++) {
+    const e = await arrived.next(10000, `event ${i + 1} of 30`);
+    assert.ifError(e.error);
+    events.push({ id: e.data.onCreateDataItem.id, seq: e.extensions.sequenceNumber });
+  }
+  assert.deepEqual(events.map((e) => e.id), [
+    ...Array.from({ length: 20 }, (_, i) => `res-g${i + 1}`),
+    ...Array.from({ length: 10 }, (_, i) => `res-h${i}`)], 'the connection receives everything in stream order');
+  await client.sync();
+  assert.equal(arrived.size, 0, 'nothing twice');
   await client.dispose();
 });
