@@ -53,8 +53,8 @@
  */
 #define PAGE_RECORDS 100
 #define CHECK_SQL "SELECT rtsync._resume_check($1::oid, $2)"
-#define PAGE_SQL "SELECT relid, sequence_number, record" \
-	" FROM rtsync._catchup_page($1::oid[], $2, $3, $4::integer)"
+#define PAGE_SQL "SELECT relid, sequence_number, record, read" \
+	" FROM rtsync._catchup_page($1::oid[], $2, $3, $4::integer, $5::bigint)"
 #define DRAIN_RETRY_MS 2
 
 typedef struct Member
@@ -511,8 +511,9 @@ page_answer(RtsyncCatchup *cu, List *results, const char *failure)
 	for (int i = 0; i < nrows; i++)
 		page_record(cu, atooid(PQgetvalue(page, i, 0)), PQgetvalue(page, i, 1),
 					PQgetvalue(page, i, 2));
-	if (nrows == cu->page_limit)
-		return;					/* more to read */
+	/* more to read: the limit was reached, or the bytes cut the page */
+	if (nrows > 0 && (nrows < atoi(PQgetvalue(page, 0, 3)) || nrows == cu->page_limit))
+		return;
 	if (cu->seam_set)
 		seam_reached(cu);
 	else
@@ -592,13 +593,14 @@ page_send(RtsyncCatchup *cu)
 		}
 	}
 	appendStringInfoChar(&relids, '}');
-	params = palloc(sizeof(char *) * 4);
+	params = palloc(sizeof(char *) * 5);
 	params[0] = relids.data;
 	params[1] = pstrdup(from);
 	params[2] = cu->seam_set ? pstrdup(cu->seam) : NULL;
 	params[3] = psprintf("%d", cu->page_limit);
+	params[4] = psprintf("%ld", (long) rtsync_max_queue_kb * 1024 / 4);
 	stmts[n].sql = PAGE_SQL;
-	stmts[n].nparams = 4;
+	stmts[n].nparams = 5;
 	stmts[n].params = params;
 	stmts[n].prepare = true;
 	n++;
