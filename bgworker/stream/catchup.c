@@ -56,6 +56,8 @@
 #define PAGE_SQL "SELECT relid, sequence_number, record, read" \
 	" FROM rtsync._catchup_page($1::oid[], $2, $3, $4::integer, $5::bigint)"
 #define DRAIN_RETRY_MS 2
+#define RETRY_MS 200			/* after the pool could not run a page ... */
+#define MAX_RETRIES 50			/* ... this many times in a row: refused */
 
 typedef struct Member
 {
@@ -93,6 +95,8 @@ struct RtsyncCatchup
 	bool		reading;		/* a page is being read */
 	bool		gone;			/* every subscription left while it was */
 	int			page_limit;
+	int			failures;		/* pages in a row the pool could not run */
+	uint64		retry_at;		/* uv_now() before which none is sent */
 };
 
 static dlist_head catchups = DLIST_STATIC_INIT(catchups);
@@ -491,6 +495,12 @@ page_answer(RtsyncCatchup *cu, List *results, const char *failure)
 			cu->page_limit = Max(cu->page_limit / 4, 1);
 			return;
 		}
+		/* the pool could not run it (its connection went): again, a while */
+		if (failure && ++cu->failures <= MAX_RETRIES)
+		{
+			cu->retry_at = uv_now(next_timer.loop) + RETRY_MS;
+			return;
+		}
 		ereport(LOG, (errmsg("rtsync could not read the kept stream to resume a subscription: %s", why)));
 		foreach(lc, cu->members)
 		{
@@ -506,6 +516,7 @@ page_answer(RtsyncCatchup *cu, List *results, const char *failure)
 		}
 		return;
 	}
+	cu->failures = 0;
 	checks_passed(cu);
 	nrows = PQntuples(page);
 	for (int i = 0; i < nrows; i++)
@@ -612,7 +623,7 @@ page_send(RtsyncCatchup *cu)
 		cu->reading = false;
 		foreach(lc, cu->members)
 			((Member *) lfirst(lc))->in_page = false;
-		schedule(DRAIN_RETRY_MS * 10);
+		cu->retry_at = uv_now(next_timer.loop) + DRAIN_RETRY_MS * 10;
 	}
 }
 
@@ -633,7 +644,7 @@ static void
 next_pages(void)
 {
 	dlist_mutable_iter iter;
-	bool		waiting_room = false;
+	uint64		wait_ms = PG_UINT64_MAX;
 
 	dlist_foreach_modify(iter, &catchups)
 	{
@@ -648,16 +659,23 @@ next_pages(void)
 			continue;
 		if (cu->seam_set && rtsync_retention_keeping(cu->seam))
 			continue;			/* retention's callback brings it back */
+		if (cu->retry_at > uv_now(next_timer.loop))
+		{
+			wait_ms = Min(wait_ms, cu->retry_at - uv_now(next_timer.loop));
+			continue;
+		}
 		if (!has_room(cu))
 		{
-			waiting_room = true;
+			wait_ms = Min(wait_ms, DRAIN_RETRY_MS);
 			continue;
 		}
 		RTSYNC_GUARD(page_send(cu),
 					 ereport(LOG, (errmsg("rtsync could not ask for kept records"))));
+		if (!cu->reading)		/* the pool was full: again shortly */
+			wait_ms = Min(wait_ms, DRAIN_RETRY_MS * 10);
 	}
-	if (waiting_room)
-		schedule(DRAIN_RETRY_MS);
+	if (wait_ms != PG_UINT64_MAX)
+		schedule(wait_ms);
 }
 
 /* Entry from libuv. */

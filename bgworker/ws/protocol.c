@@ -1017,8 +1017,9 @@ process_message(RtsyncWsSession *ws, const char *msg, size_t len)
  * The keep-alive message, with the connection's position: every event up
  * to it has been sent, so a subscription whose filter rarely matches can
  * still resume from a recent position. graphql-ws hands a ping's payload
- * to on.ping; AppSync and legacy clients get "ka" (stock ones ignore its
- * payload). No position while the connection catches up, or while a
+ * to on.ping: it is sent when no event went out since the last keep-alive
+ * (an event carries a fresher position). AppSync and legacy clients get
+ * "ka" as ever (stock ones ignore its payload). No position while the connection catches up, or while a
  * change is being judged (it is not sent yet).
  */
 static void
@@ -1032,8 +1033,9 @@ send_keepalive(RtsyncWsSession *ws)
 		rest = psprintf(",\"payload\":{\"sequenceNumber\":\"%s\"}", position);
 	if (ws->dialect != RTSYNC_DIALECT_TRANSPORT_WS)
 		send_simple(ws, "ka", NULL, rest);
-	else if (rest != NULL)
+	else if (rest != NULL && !ws->event_sent)
 		send_simple(ws, "ping", NULL, rest);
+	ws->event_sent = false;
 }
 
 /*
@@ -1117,6 +1119,7 @@ deliver(RtsyncSubscription *sub, const char *payload, size_t len)
 		MemoryContextSwitchTo(old);
 	}
 	rtsync_conn_send_parts(ws->conn, sub->envelope, sub->envelope_len, payload, len, "}", 1);
+	ws->event_sent = true;		/* its position is fresh (send_keepalive) */
 	if (rtsync_ws_session_live(ws))	/* else dropped: closing, or too slow */
 		rtsync_metrics_count(RTSYNC_M_EVENTS_DELIVERED, 1);
 }

@@ -75,6 +75,7 @@ typedef struct RtsyncWsSession
 	struct RtsyncSubscription *starting;	/* waiting for its start point */
 	char	   *resume_after;	/* the connection's resume position, or NULL */
 	char	   *resume_by_id;	/* ... per subscription id (JSON object) */
+	bool		event_sent;		/* an event went out since the last keep-alive */
 	List	   *subscriptions;	/* RtsyncSubscription * */
 	uint64		init_deadline;	/* uv_now() by which it must be READY */
 	dlist_node	node;			/* in the list of all sessions */

@@ -120,7 +120,16 @@ export function collect(client, request) {
 export async function rawSocket(protocols, url = wsUrl, headers = {}, wsOptions = {}) {
   const ws = new WebSocket(url, protocols, { headers, ...wsOptions });
   const inbox = new Inbox();
-  ws.on('message', (data) => inbox.push(JSON.parse(data.toString())));
+  ws.on('message', (data) => {
+    const m = JSON.parse(data.toString());
+    // a graphql-transport-ws server's keep-alive ping (it carries the
+    // connection's position) is answered, as stock clients do, not queued
+    if (m?.type === 'ping' && m.payload?.sequenceNumber && ws.protocol === 'graphql-transport-ws') {
+      ws.send(JSON.stringify({ type: 'pong' }));
+      return;
+    }
+    inbox.push(m);
+  });
   const closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   // bounded: a test waiting for a close that never comes fails, it does not hang
   Object.defineProperty(ws, 'closed', {
