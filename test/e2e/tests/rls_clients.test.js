@@ -217,3 +217,33 @@ test('listTodos with each token lists only that user\'s rows', async () => {
     assert.deepEqual([...owners], [u]);
   }
 });
+
+test('a signed-in user resuming after a position catches up on their own rows only', async () => {
+  // dave's position: the record of a row of his, once kept
+  const [mark] = insert([['dave', 'mark']]);
+  const position = () => cluster.sql(`SELECT sequence_number FROM rtsync.stream_record
+    WHERE relid = 'todos'::regclass AND record LIKE '%"${mark}"%'`);
+  await until('dave\'s row is kept', () => position() !== '');
+  const after = position();
+  // while dave is away: his rows and the others'
+  const away = insert([['alice', 'a'], ['dave', 'd1'], ['bob', 'b'], ['dave', 'd2']]);
+  const dave = transportClient({ url: `ws://127.0.0.1:${cluster.port}/graphql`,
+    connectionParams: { Authorization: `Bearer ${tokens.dave}`, after } });
+  const inbox = collect(dave, { query: `subscription { onCreateTodo { ${FIELDS} } }` });
+  const got = [];
+  for (let i = 0; i < 2; i++) {
+    const m = await inbox.next(10000, `dave's missed row ${i + 1}`);
+    assert.ifError(m.error);
+    got.push(m.next.data.onCreateTodo.id);
+  }
+  assert.deepEqual(got, [away[1], away[3]]);
+  // then live: again only his
+  const live = insert([['carol', 'c'], ['dave', 'd3']]);
+  const m = await inbox.next(10000, 'dave\'s live row');
+  assert.equal(m.next.data.onCreateTodo.id, live[1]);
+  await dave.sync();
+  assert.equal(inbox.size, 0, "none of the other users' rows, nothing twice");
+  await dave.dispose();
+  // the others' subscriptions got theirs as usual
+  await drain();
+});
