@@ -896,6 +896,74 @@ judgement_finish(Judgement *j)
 	done();
 }
 
+static bool
+answered(PGresult *r)
+{
+	return PQresultStatus(r) == PGRES_TUPLES_OK;
+}
+
+/*
+ * A job ran, and one of its needs' statements failed (a policy that errors
+ * on some row, say): the needs before it have their answers; it is judged
+ * again change by change when it had several (which one failed is not
+ * known), or denied when it was alone; the needs after it (not run) go
+ * again. All of it in one job, so a policy error costs a statement per
+ * change of that need, never a flood of jobs; each round settles at least
+ * one need, so the rounds end.
+ */
+static void
+redo_after_error(Judgement *j, JudgeJob *job, List *results)
+{
+	MemoryContext old = MemoryContextSwitchTo(j->cxt);
+	Need	  **redo;
+	int			nredo = 0;
+	int			i;
+
+	for (i = 0; i < job->nneeds; i++)
+	{
+		PGresult   *identity = list_nth(results, STATEMENTS_PER_NEED * i + IDENTITY_STATEMENT);
+		PGresult   *check = list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT);
+
+		if (!answered(identity) || !answered(check))
+			break;
+		take_answer(j, job, job->needs[i], check);
+	}
+	if (i == job->nneeds)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	redo = palloc((job->nneeds + list_length(job->needs[i]->records)) * sizeof(Need *));
+	{
+		Need	   *bad = job->needs[i];
+		PGresult   *identity = list_nth(results, STATEMENTS_PER_NEED * i + IDENTITY_STATEMENT);
+		PGresult   *check = list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT);
+
+		if (answered(identity) && !bad->compiled && list_length(bad->records) > 1)
+		{
+			ListCell   *lc;
+
+			foreach(lc, bad->records)
+			{
+				Need	   *one = palloc0(sizeof(Need));
+
+				one->group = bad->group;
+				one->relid = bad->relid;
+				one->records = list_make1(lfirst(lc));
+				redo[nredo++] = one;
+			}
+		}
+		else
+			deny_on_error(bad, PQresultErrorMessage(answered(identity) ? check : identity));
+	}
+	for (int k = i + 1; k < job->nneeds; k++)
+		redo[nredo++] = job->needs[k];
+	if (nredo > 0 && !submit(j, redo, nredo))
+		for (int k = 0; k < nredo; k++)
+			deny_on_error(redo[k], "the query pool is full");
+	MemoryContextSwitchTo(old);
+}
+
 static void
 judge_done(void *arg, List *results, const char *failure)
 {
@@ -913,6 +981,8 @@ judge_done(void *arg, List *results, const char *failure)
 		for (int i = 0; i < job->nneeds; i++)
 			take_answer(j, job, job->needs[i],
 						list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT));
+	else if (failure == NULL && list_length(results) >= STATEMENTS_PER_NEED * job->nneeds)
+		redo_after_error(j, job, results);
 	else if (job->nneeds == 1)
 	{
 		const char *error = failure;
@@ -924,7 +994,7 @@ judge_done(void *arg, List *results, const char *failure)
 	}
 	else
 	{
-		/* which need failed is not known: each alone, so only its group is denied */
+		/* the job did not run: each need alone, so only its group is denied */
 		for (int i = 0; i < job->nneeds; i++)
 			if (!submit(j, &job->needs[i], 1))
 				deny_on_error(job->needs[i], "the query pool is full");
