@@ -24,8 +24,15 @@
  * after X live.
  *
  * Flow: a page is asked for only when the members' connection has room
- * (less than a quarter of rtsync.max_queue queued); held live events past
- * rtsync.max_queue close the connection as too slow, as a slow reader is.
+ * (less than a quarter of rtsync.max_queue queued), and holds at most that
+ * many bytes of records; held live events past rtsync.max_queue close the
+ * connection as too slow, as a slow reader is. A page the pool could not
+ * run is asked for again a little later.
+ *
+ * A subscription that joins with an older position once the cursor has
+ * passed it rewinds the cursor: the members already past skip what they
+ * had, and that one gets its older records after newer ones went out on
+ * the connection (README, "Resuming a subscription").
  *
  *-------------------------------------------------------------------------
  */
@@ -62,7 +69,7 @@
 typedef struct Member
 {
 	RtsyncSubscription *sub;
-	char		after[SEQ_LEN + 1];	/* delivered through (""": from the start) */
+	char		after[SEQ_LEN + 1];	/* everything up to it is delivered */
 	bool		checked;		/* its position was found good */
 	bool		in_page;		/* in the page being read */
 	bool		live;			/* started on the live stream after the seam */
