@@ -59,6 +59,12 @@ rtsync_json_get_string(JsonbContainer *c, const char *key)
 	return pnstrdup(v.val.string.val, v.val.string.len);
 }
 
+bool
+rtsync_json_get_string_value(JsonbContainer *c, const char *key, JsonbValue *v)
+{
+	return rtsync_json_get(c, key, v) && v->type == jbvString;
+}
+
 JsonbContainer *
 rtsync_json_get_object(JsonbContainer *c, const char *key)
 {

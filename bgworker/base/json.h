@@ -18,6 +18,8 @@ extern JsonbContainer *rtsync_json_parse_object(const char *text, size_t len);
 extern bool rtsync_json_get(JsonbContainer *c, const char *key, JsonbValue *out);
 /* A string field, palloc'd; NULL when absent or not a string. */
 extern char *rtsync_json_get_string(JsonbContainer *c, const char *key);
+/* The same, as the container's own value (not copied): false if not a string. */
+extern bool rtsync_json_get_string_value(JsonbContainer *c, const char *key, JsonbValue *v);
 /* An object field; NULL when absent or not an object. */
 extern JsonbContainer *rtsync_json_get_object(JsonbContainer *c, const char *key);
 /* An array field; NULL when absent or not an array. */

@@ -150,7 +150,7 @@ rtsync_conn_send_parts(RtsyncConn *conn, const char *a, size_t alen,
 		return;
 	if (conn->out_bytes + len > (size_t) rtsync_max_queue_kb * 1024)
 	{
-		rtsync_conn_close(conn, 1013, "client too slow: outbound queue limit exceeded");
+		rtsync_conn_close(conn, 1013, RTSYNC_TOO_SLOW_REASON);
 		return;
 	}
 	frame = MemoryContextAlloc(conn->cxt, offsetof(RtsyncFrame, buf) + len);

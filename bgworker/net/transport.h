@@ -60,6 +60,9 @@ extern void rtsync_conn_send_str(RtsyncConn *conn, StringInfo msg);
 extern void rtsync_conn_send_parts(RtsyncConn *conn, const char *a, size_t alen,
 								   const char *b, size_t blen,
 								   const char *c, size_t clen);
+/* What a client closed as too slow (1013) is told. */
+#define RTSYNC_TOO_SLOW_REASON "client too slow: outbound queue limit exceeded"
+
 /* Close with a WebSocket code once what was queued before is out. */
 extern void rtsync_conn_close(RtsyncConn *conn, int code, const char *reason);
 static inline bool

@@ -44,6 +44,7 @@
 #include "utils/memutils.h"
 
 #include "base/guard.h"
+#include "base/json.h"
 #include "base/metrics.h"
 #include "base/settings.h"
 #include "graphql/filter.h"
@@ -111,12 +112,6 @@ static uv_timer_t next_timer;
 static bool timer_ready = false;
 
 static void next_pages_cb(uv_timer_t *timer);
-
-static int
-seqcmp(const char *a, const char *b)
-{
-	return strcmp(a, b);
-}
 
 RtsyncCatchup *
 rtsync_catchup_of(void *owner)
@@ -237,7 +232,7 @@ release_held(RtsyncCatchup *cu, const char *before)
 	{
 		HeldEvent  *e = lfirst(lc);
 
-		if (before && seqcmp(e->sequence, before) >= 0)
+		if (before && strcmp(e->sequence, before) >= 0)
 			break;
 		e->sub->sink->deliver(e->sub, e->payload, e->len);
 		cu->held_bytes -= e->len;
@@ -323,15 +318,6 @@ error_type_of(const char *sqlstate)
 	return "ServiceUnavailable";
 }
 
-/* A member refused: its connection hears why; the sink unsubscribes it. */
-static void
-refuse(Member *m, const char *error_type, const char *message)
-{
-	RtsyncSubscription *sub = m->sub;
-
-	sub->sink->refused(sub, error_type, message);
-}
-
 /* The error text after DynamoDB's exception name ("TrimmedDataAccessException: ..."). */
 static char *
 error_message(PGresult *res)
@@ -353,7 +339,7 @@ static void
 page_record(RtsyncCatchup *cu, Oid relid, const char *sequence, const char *text)
 {
 	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	JsonbContainer *dynamodb = rtsync_record_object(&jb->root, "dynamodb");
+	JsonbContainer *dynamodb = rtsync_json_get_object(&jb->root, "dynamodb");
 	JsonbValue	event_name;
 	RtsyncEvent event;
 	JsonbContainer *image = NULL;
@@ -362,7 +348,7 @@ page_record(RtsyncCatchup *cu, Oid relid, const char *sequence, const char *text
 	StringInfoData payload;
 	ListCell   *lc;
 
-	is_change = rtsync_record_string(&jb->root, "eventName", &event_name) &&
+	is_change = rtsync_json_get_string_value(&jb->root, "eventName", &event_name) &&
 		rtsync_record_event(&event_name, &event) && dynamodb != NULL;
 	if (is_change)
 		image = rtsync_record_image(dynamodb, event, &judgeable);
@@ -373,7 +359,7 @@ page_record(RtsyncCatchup *cu, Oid relid, const char *sequence, const char *text
 		Member	   *m = lfirst(lc);
 		RtsyncSubscriptionPlan *plan = m->sub->plan;
 
-		if (!m->in_page || seqcmp(sequence, m->after) <= 0)
+		if (!m->in_page || strcmp(sequence, m->after) <= 0)
 			continue;
 		strlcpy(m->after, sequence, sizeof(m->after));
 		if (!is_change || image == NULL || plan->table->relid != relid || plan->event != event)
@@ -433,7 +419,7 @@ set_seam(RtsyncCatchup *cu)
 		if (m->live)
 			continue;
 		m->live = true;
-		strlcpy(m->sub->live_after, seqcmp(m->after, cu->seam) > 0 ? m->after : cu->seam,
+		strlcpy(m->sub->live_after, strcmp(m->after, cu->seam) > 0 ? m->after : cu->seam,
 				sizeof(m->sub->live_after));
 		rtsync_registry_start(m->sub, 0);
 	}
@@ -484,7 +470,7 @@ page_answer(RtsyncCatchup *cu, List *results, const char *failure)
 
 			/* the others of the page are checked again next time */
 			m->in_page = false;
-			refuse(m, error_type_of(PQresultErrorField(res, PG_DIAG_SQLSTATE)), msg);
+			m->sub->sink->refused(m->sub, error_type_of(PQresultErrorField(res, PG_DIAG_SQLSTATE)), msg);
 			return;
 		}
 	}
@@ -515,7 +501,7 @@ page_answer(RtsyncCatchup *cu, List *results, const char *failure)
 
 			if (m->in_page)
 			{
-				refuse(m, error_type_of(sqlstate),
+				m->sub->sink->refused(m->sub, error_type_of(sqlstate),
 					   sqlstate && strcmp(sqlstate, "RT410") == 0 ? error_message(page) :
 					   "The kept stream could not be read to resume the subscription; subscribe again.");
 				return;			/* one at a time: refuse may end the catch-up */
@@ -595,7 +581,7 @@ page_send(RtsyncCatchup *cu)
 		if (m->done)
 			continue;
 		relid = psprintf("%u", m->sub->plan->table->relid);
-		if (from == NULL || seqcmp(m->after, from) < 0)
+		if (from == NULL || strcmp(m->after, from) < 0)
 			from = m->after;
 		appendStringInfo(&relids, "%s%s", relids.len > 1 ? "," : "", relid);
 		if (!m->checked)

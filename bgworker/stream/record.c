@@ -7,25 +7,8 @@
  */
 #include "postgres.h"
 
+#include "base/json.h"
 #include "stream/record.h"
-
-bool
-rtsync_record_string(JsonbContainer *c, const char *key, JsonbValue *v)
-{
-	return c != NULL && getKeyJsonValueFromContainer(c, key, strlen(key), v) != NULL &&
-		v->type == jbvString;
-}
-
-JsonbContainer *
-rtsync_record_object(JsonbContainer *c, const char *key)
-{
-	JsonbValue	v;
-
-	if (c == NULL || getKeyJsonValueFromContainer(c, key, strlen(key), &v) == NULL ||
-		v.type != jbvBinary)
-		return NULL;
-	return v.val.binary.data;
-}
 
 bool
 rtsync_record_name_is(const JsonbValue *v, const char *name)
@@ -56,14 +39,14 @@ rtsync_record_image(JsonbContainer *dynamodb, RtsyncEvent event, bool *judgeable
 	*judgeable = true;
 	if (event == RTSYNC_EVENT_DELETE)
 	{
-		image = rtsync_record_object(dynamodb, "OldImage");
+		image = rtsync_json_get_object(dynamodb, "OldImage");
 		if (image == NULL)
 			*judgeable = false;
 	}
 	else
-		image = rtsync_record_object(dynamodb, "NewImage");
+		image = rtsync_json_get_object(dynamodb, "NewImage");
 	if (image == NULL)
-		image = rtsync_record_object(dynamodb, "Keys");
+		image = rtsync_json_get_object(dynamodb, "Keys");
 	return image;
 }
 

@@ -16,11 +16,7 @@
 
 #include "graphql/subscription_plan.h"
 
-/* A string member of an object, or false. */
-extern bool rtsync_record_string(JsonbContainer *c, const char *key, JsonbValue *v);
-/* An object (or array) member of an object, or NULL. */
-extern JsonbContainer *rtsync_record_object(JsonbContainer *c, const char *key);
-/* Does a string value equal name? */
+/* Does a string value equal name? (Members are read with base/json.h.) */
 extern bool rtsync_record_name_is(const JsonbValue *v, const char *name);
 
 /* The subscription event of an eventName (INSERT, MODIFY, REMOVE), or false. */

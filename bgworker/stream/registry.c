@@ -57,6 +57,7 @@
 #include "utils/numeric.h"
 
 #include "control/control.h"
+#include "base/json.h"
 #include "base/metrics.h"
 #include "stream/registry.h"
 #include "stream/record.h"
@@ -66,7 +67,7 @@
 
 #define ROUTE_KEY_LEN (2 * NAMEDATALEN + 16)
 #define INDEX_KEY_LEN 256
-#define SEQUENCE_LEN 30
+#define SEQUENCE_LEN RTSYNC_SEQUENCE_LEN
 #define SEQUENCE_LSN_DIGITS 20
 
 struct RtsyncRoute
@@ -418,8 +419,13 @@ rtsync_registry_subscribe(const RtsyncSubscriptionSink *sink, void *owner,
 	registry_link(sub);
 	dlist_push_tail(&all_subscriptions, &sub->all_node);
 	/* a connection catching up keeps its events in order: this one's too */
-	if (catchup_hooks && catchup_hooks->of(owner) != NULL)
-		catchup_hooks->gate(catchup_hooks->of(owner), sub);
+	if (catchup_hooks)
+	{
+		struct RtsyncCatchup *cu = catchup_hooks->of(owner);
+
+		if (cu != NULL)
+			catchup_hooks->gate(cu, sub);
+	}
 	rtsync_metrics_gauge_add(RTSYNC_M_SUBSCRIPTIONS, 1);
 	return sub;
 }
@@ -596,16 +602,24 @@ rtsync_registry_on_ready(void (*fn) (void))
 	ready_fn = fn;
 }
 
+/*
+ * Is the record before what the subscription gets live: committed before
+ * its start (or it has not started), or, resumed, what it caught up on
+ * from the kept stream?
+ */
+static inline bool
+before_live(const RtsyncSubscription *sub)
+{
+	return record_commit_lsn <= sub->start_lsn ||
+		(sub->live_after[0] != '\0' && strcmp(record_sequence, sub->live_after) <= 0);
+}
+
 static void
 deliver(RtsyncSubscription *sub, JsonbContainer *image)
 {
 	RtsyncDocGroup *group = sub->group;
 
-	/* committed before the subscription's start, or not started yet */
-	if (record_commit_lsn <= sub->start_lsn)
-		return;
-	/* resumed: what it caught up from the kept stream */
-	if (sub->live_after[0] != '\0' && strcmp(record_sequence, sub->live_after) <= 0)
+	if (before_live(sub))
 		return;
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
@@ -677,8 +691,7 @@ collect_judgements(RtsyncSubscription *sub, JsonbContainer *image)
 {
 	bool		allowed;
 
-	if (sub->rls_group == NULL || record_commit_lsn <= sub->start_lsn ||
-		(sub->live_after[0] != '\0' && strcmp(record_sequence, sub->live_after) <= 0))
+	if (sub->rls_group == NULL || before_live(sub))
 		return;
 	if (sub->plan->filter && !rtsync_filter_match(sub->plan->filter, image))
 		return;
@@ -961,7 +974,7 @@ rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt)
 	LookaheadSerial *ls;
 
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(data, len))));
-	if (!JB_ROOT_IS_OBJECT(jb) || !rtsync_record_string(&jb->root, "eventName", &event_name))
+	if (!JB_ROOT_IS_OBJECT(jb) || !rtsync_json_get_string_value(&jb->root, "eventName", &event_name))
 	{
 		MemoryContextSwitchTo(old);
 		return true;
@@ -971,11 +984,11 @@ rtsync_registry_read_ahead(const char *data, int len, MemoryContext cxt)
 		MemoryContextSwitchTo(old);
 		return false;
 	}
-	dynamodb = rtsync_record_object(&jb->root, "dynamodb");
-	if (dynamodb == NULL || !rtsync_record_string(dynamodb, "SequenceNumber", &seq) ||
+	dynamodb = rtsync_json_get_object(&jb->root, "dynamodb");
+	if (dynamodb == NULL || !rtsync_json_get_string_value(dynamodb, "SequenceNumber", &seq) ||
 		seq.val.string.len != SEQUENCE_LEN ||
 		memcmp(seq.val.string.val, last_sequence, SEQUENCE_LEN) <= 0 ||
-		!rtsync_record_string(&jb->root, "tableName", &table_name) ||
+		!rtsync_json_get_string_value(&jb->root, "tableName", &table_name) ||
 		!change_target(dynamodb, &event_name, table = record_table(&table_name), &event, &route, &image) ||
 		route->nrestricted == 0)
 	{
@@ -1039,14 +1052,14 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	info->commit_time = 0;
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											CStringGetDatum(pnstrdup(data, len))));
-	if (!JB_ROOT_IS_OBJECT(jb) || !rtsync_record_string(&jb->root, "eventName", &event_name))
+	if (!JB_ROOT_IS_OBJECT(jb) || !rtsync_json_get_string_value(&jb->root, "eventName", &event_name))
 	{
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_OTHER;
 	}
 	if (rtsync_record_name_is(&event_name, "COMMIT"))
 	{
-		info->commit_time = record_commit_time(rtsync_record_object(&jb->root, "dynamodb"));
+		info->commit_time = record_commit_time(rtsync_json_get_object(&jb->root, "dynamodb"));
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_COMMIT;
 	}
@@ -1061,9 +1074,9 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 		held.control = true;
 		return RTSYNC_RECORD_HELD;
 	}
-	dynamodb = rtsync_record_object(&jb->root, "dynamodb");
-	if (dynamodb == NULL || !rtsync_record_string(dynamodb, "SequenceNumber", &seq) ||
-		!rtsync_record_string(&jb->root, "tableName", &table_name))
+	dynamodb = rtsync_json_get_object(&jb->root, "dynamodb");
+	if (dynamodb == NULL || !rtsync_json_get_string_value(dynamodb, "SequenceNumber", &seq) ||
+		!rtsync_json_get_string_value(&jb->root, "tableName", &table_name))
 	{
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_OTHER;

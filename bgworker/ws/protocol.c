@@ -624,7 +624,20 @@ subscription_resumed(RtsyncSubscription *sub)
 		send_simple(ws, "start_ack", sub->id, NULL);
 }
 
-/* ... or it is not (too old, across a gap, beyond the end): refused. */
+/*
+ * A resume position refused (malformed, too old, across a gap, beyond the
+ * end): counted, and answered with its errorType in every dialect, since
+ * the client must tell "fetch again" from a mistake.
+ */
+static void
+refuse_position(RtsyncWsSession *ws, const char *id, const char *message,
+				const char *error_type)
+{
+	rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
+	send_errors(ws, id, one_error(message), error_type, true);
+}
+
+/* ... or it is not, once the catch-up checked it: refused. */
 static void
 subscription_refused(RtsyncSubscription *sub, const char *error_type, const char *message)
 {
@@ -633,10 +646,7 @@ subscription_refused(RtsyncSubscription *sub, const char *error_type, const char
 
 	drop_subscription(ws, sub);
 	if (rtsync_ws_session_live(ws))
-	{
-		rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
-		send_errors(ws, id, one_error(message), error_type, true);
-	}
+		refuse_position(ws, id, message, error_type);
 	pfree(id);
 }
 
@@ -651,11 +661,9 @@ subscription_too_slow(RtsyncSubscription *sub)
 {
 	RtsyncWsSession *ws = sub->owner;
 
+	/* counted as slow where every 1013 is (net/transport.c) */
 	if (rtsync_ws_session_live(ws))
-	{
-		rtsync_metrics_count(RTSYNC_M_SLOW_CLIENTS_CLOSED, 1);
-		rtsync_ws_session_close(ws, 1013, "client too slow: outbound queue limit exceeded");
-	}
+		rtsync_ws_session_close(ws, 1013, RTSYNC_TOO_SLOW_REASON);
 }
 
 /* Where the registry sends a subscription's events: to sub->owner, its session. */
@@ -716,8 +724,7 @@ start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
 	if (!rtsync_ws_resume_position(ws, id, sub->plan->after, start_header, &after, &problem))
 	{
 		rtsync_registry_unsubscribe(sub);
-		rtsync_metrics_count(RTSYNC_M_SUBSCRIPTIONS_REFUSED, 1);
-		send_errors(ws, id, one_error(problem), "ValidationException", true);
+		refuse_position(ws, id, problem, "ValidationException");
 		return false;
 	}
 	old = MemoryContextSwitchTo(ws->conn->cxt);
@@ -1019,8 +1026,9 @@ process_message(RtsyncWsSession *ws, const char *msg, size_t len)
  * still resume from a recent position. graphql-ws hands a ping's payload
  * to on.ping: it is sent when no event went out since the last keep-alive
  * (an event carries a fresher position). AppSync and legacy clients get
- * "ka" as ever (stock ones ignore its payload). No position while the connection catches up, or while a
- * change is being judged (it is not sent yet).
+ * "ka" as ever (stock ones ignore its payload). No position while the
+ * connection catches up, or while a change is being judged (it is not
+ * sent yet).
  */
 static void
 send_keepalive(RtsyncWsSession *ws)
