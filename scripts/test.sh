@@ -95,6 +95,10 @@ run_e2e() {
 		failed=$((failed + 1))
 	fi
 	if [ $rc -ne 0 ]; then
+		# what went wrong anywhere in the run, then how it ended
+		echo "--- server log: worker exits, crashes and errors ---"
+		grep -E 'exited with exit code|terminated by signal|PANIC|FATAL|TRAP|rtsync.*(ERROR|could not)' \
+			"$dir/server.log" | grep -v 'administrator command' | tail -n 40 || true
 		echo "--- server log ---"
 		tail -n 60 "$dir/server.log"
 	fi

@@ -28,6 +28,20 @@ export function workerPid(run = sql) {
   return pids ? Number(pids) : null;
 }
 
+// promise, or an error after ms. The timer holds node's loop while it
+// waits: a socket that closes under a test fails it with this message,
+// instead of leaving the loop nothing to wait on.
+export async function within(promise, ms, what) {
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // A queue of values that tests await one at a time.
 export class Inbox {
   constructor() { this.items = []; this.waiters = []; }
@@ -71,6 +85,8 @@ export function transportClient(options = {}) {
   let socket = null;
   let pongs = 0;
   const pongWaiters = new Map();
+  // a sync() in progress fails when the socket closes, saying how
+  const closeWaiters = new Set();
   const client = createClient({
     url: options.url ?? wsUrl,
     webSocketImpl: options.webSocketImpl ?? WebSocket,
@@ -80,6 +96,11 @@ export function transportClient(options = {}) {
     on: {
       ...(options.on ?? {}),
       connected: (s, ...rest) => { socket = s; options.on?.connected?.(s, ...rest); },
+      closed: (event, ...rest) => {
+        for (const reject of closeWaiters) reject(new Error(`the socket closed with ${event?.code} ${event?.reason ?? ''} during sync()`));
+        closeWaiters.clear();
+        options.on?.closed?.(event, ...rest);
+      },
       pong: (received, payload) => {
         const w = payload && pongWaiters.get(payload.probe);
         if (w) { pongWaiters.delete(payload.probe); w(); }
@@ -95,10 +116,19 @@ export function transportClient(options = {}) {
   };
   // Two rounds: right after the ack the client may not have sent the
   // subscribe messages it queued yet; after the first pong it has.
+  // Bounded, and it fails at once, saying how, when the socket closes.
   client.sync = async () => {
-    if (!socket) await new Promise((resolve) => { const off = client.on('connected', (s) => { socket = s; off(); resolve(); }); });
-    await ping();
-    await ping();
+    let reject;
+    const closed = new Promise((_, r) => { reject = r; closeWaiters.add(r); });
+    try {
+      await within(Promise.race([closed, (async () => {
+        if (!socket) await new Promise((resolve) => { const off = client.on('connected', (s) => { socket = s; off(); resolve(); }); });
+        await ping();
+        await ping();
+      })()]), 5000, 'sync()');
+    } finally {
+      closeWaiters.delete(reject);
+    }
   };
   return client;
 }

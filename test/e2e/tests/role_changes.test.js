@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { SubscriptionClient } from 'subscriptions-transport-ws';
-import { sql, apiKey, port, wsUrl, Inbox, rawSocket, transportClient, streamBarrier, closeBarrier } from '../lib/env.js';
+import { sql, apiKey, port, wsUrl, Inbox, rawSocket, transportClient, streamBarrier, closeBarrier, within } from '../lib/env.js';
 
 const GROUP = 'rtsync_e2e_rc_group';	// has SELECT on data_items
 const MEMBER = 'rtsync_e2e_rc_member';	// inherits it from GROUP
@@ -139,7 +139,7 @@ const legacy = {
         const id = `probe-${++n}`;
         const done = new Promise((resolve) => probes.set(id, resolve));
         client.client.send(JSON.stringify({ id, type: 'stop' }));
-        await done;
+        await within(done, 5000, 'the probe\'s complete');
       },
       close: () => client.close(),
     };
@@ -184,8 +184,7 @@ const appsync = {
       },
       async sync() {
         const waiting = settled.splice(0);
-        await Promise.race([Promise.all(waiting), new Promise((_, reject) =>
-          setTimeout(() => reject(new Error('timed out after 5000 ms waiting for start_ack')), 5000).unref())]);
+        await within(Promise.all(waiting), 5000, 'start_ack');
       },
       close: () => ws.close(),
     };
