@@ -389,14 +389,27 @@ END;
 $$;
 
 /*
+ * A kept record (json format, as the worker keeps them) as the plugin
+ * writes it in dynamodb format, by the table's column types
+ * (../extension/stream_dynamodb.c).
+ */
+CREATE FUNCTION rtsync._record_dynamodb(tbl oid, record text)
+RETURNS text
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rtsync_record_dynamodb';
+
+/*
  * GetRecords: {"Records": [...], "NextShardIterator": "..."}, the records
  * after the iterator's position that the reader may see, in stream order,
- * byte for byte as the plugin emitted them: at most "limit" (1-1000) and
- * 1 MB (always at least one). An empty page is an answer; its next
- * iterator stays where this one was (records still being kept are read
- * next time). The shard never closes: NextShardIterator is never null.
+ * byte for byte as the plugin emits them in the format asked for (json,
+ * or dynamodb: values as DynamoDB AttributeValues): at most "limit"
+ * (1-1000) and 1 MB of records in that format (always at least one). An
+ * empty page is an answer; its next iterator stays where this one was
+ * (records still being kept are read next time). The shard never closes:
+ * NextShardIterator is never null.
  */
-CREATE FUNCTION rtsync.get_records(iterator text, "limit" integer DEFAULT 1000)
+CREATE FUNCTION rtsync.get_records(iterator text, "limit" integer DEFAULT 1000,
+								   format text DEFAULT 'json')
 RETURNS json
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -425,6 +438,10 @@ BEGIN
 		PERFORM rtsync._stream_error('RT429', 'LimitExceededException',
 			format('limit %s exceeds the maximum of 1000 records per call', "limit"));
 	END IF;
+	IF format IS NULL OR format NOT IN ('json', 'dynamodb') THEN
+		PERFORM rtsync._stream_error('22023', 'ValidationException',
+			format('format must be json or dynamodb, not %s', coalesce(quote_literal(format), 'NULL')));
+	END IF;
 	SELECT * INTO it FROM rtsync._iterator_open(iterator);
 	SELECT * INTO s FROM rtsync._readable_stream(it.tbl);
 	cutoff := now() - s.retention;
@@ -443,7 +460,11 @@ BEGIN
 	  INTO body, n, last, first_created
 	  FROM (SELECT w.*, sum(octet_length(w.record)) OVER (ORDER BY w.sequence_number) AS bytes,
 				   row_number() OVER (ORDER BY w.sequence_number) AS ord
-			  FROM (SELECT r.sequence_number, r.created_at, r.record FROM rtsync.stream_record r
+			  FROM (SELECT r.sequence_number, r.created_at,
+						   CASE WHEN get_records.format = 'dynamodb'
+								THEN rtsync._record_dynamodb(r.relid, r.record)
+								ELSE r.record END AS record
+					  FROM rtsync.stream_record r
 					 WHERE r.relid = it.tbl AND r.sequence_number > after
 					   AND r.created_at >= CASE WHEN it.kind = 'TRIM_HORIZON' THEN cutoff
 										   ELSE '-infinity' END

@@ -9,7 +9,8 @@
 #    the WAL written per record while catching up;
 #  - get_records: one SQL client (node-postgres, bench/stream/pager.mjs)
 #    pages through the N kept records from TRIM_HORIZON, 1,000 a call, as
-#    the table's owner and then as a role a policy restricts to half the rows.
+#    the table's owner (in json, then in dynamodb format) and then as a role
+#    a policy restricts to half the rows.
 #
 # Usage: bench/stream/run.sh            (after scripts/setup.sh)
 # Environment: STREAM_N (1000000 changes), STREAM_TX (10000 rows a
@@ -109,6 +110,8 @@ kept=$(q "SELECT count(*) FROM rtsync.stream_record WHERE relid = 'bench_stream'
 [ "$kept" = $N ] || die "kept $kept records, not $N"
 log "get_records: paging through $kept records"
 page=$(cd bench && node stream/pager.mjs bench_stream "$kept")
+log "get_records: paging through $kept records in dynamodb format"
+page_ddb=$(cd bench && node stream/pager.mjs bench_stream "$kept" dynamodb)
 # a reader whose policy lets it see every other row: each record is judged
 # in SQL as that role (rtsync.stream_record's row security)
 q "CREATE ROLE bench_reader LOGIN; GRANT SELECT ON bench_stream TO bench_reader;
@@ -125,5 +128,7 @@ printf '%s\n' "${results[@]}"
 echo
 node -e 'const r = JSON.parse(process.argv[1]);
 console.log(`get_records (one client, 1,000 a call): ${r.records} records in ${r.calls} calls, ${(r.bytes / 1048576).toFixed(0)} MB, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s`)' "$page"
+node -e 'const r = JSON.parse(process.argv[1]);
+console.log(`get_records in dynamodb format (rewritten from the kept json): ${r.records} records in ${r.calls} calls, ${(r.bytes / 1048576).toFixed(0)} MB, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s`)' "$page_ddb"
 node -e 'const r = JSON.parse(process.argv[1]);
 console.log(`get_records as a reader a policy restricts to half the rows: ${r.records} records in ${r.calls} calls, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s returned, ${Math.round(2 * r.records / r.seconds)} judged/s`)' "$restricted"
