@@ -7,7 +7,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c bgworker/*.c bgworker/
 
 EXTENSION = rtsync
 # the install script: the SQL API's files, one concern each, in order
-SQL_PARTS = sql/rtsync.sql sql/stream_read.sql
+SQL_PARTS = sql/rtsync.sql sql/stream_read.sql sql/handlers.sql
 DATA_built = rtsync--0.1.sql
 # the explorer page served at GET / (bgworker/http/static.c)
 DATA = bgworker/http/rtsync_explorer.html
