@@ -75,6 +75,7 @@
 #include "control/identity.h"
 #include "http/graphql.h"
 #include "stream/catchup.h"
+#include "stream/handlers.h"
 #include "stream/registry.h"
 #include "ws/protocol.h"
 #include "base/guard.h"
@@ -221,6 +222,7 @@ rtsync_worker_main(Datum arg)
 	rtsync_pool_start(&loop);
 	rtsync_retention_start(&loop);
 	rtsync_catchup_start(&loop);
+	rtsync_handlers_start(&loop);
 	rtsync_replication_start(&loop);
 
 	wes = CreateWaitEventSet(TopMemoryContext, 3);
@@ -235,6 +237,7 @@ rtsync_worker_main(Datum arg)
 	ereport(LOG, (errmsg("rtsync server shutting down")));
 	rtsync_server_shutdown();
 	rtsync_replication_stop();
+	rtsync_handlers_stop();
 	rtsync_retention_stop();
 	rtsync_pool_stop();
 	rtsync_control_stop();

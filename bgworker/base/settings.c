@@ -30,6 +30,7 @@ char	   *rtsync_tls_cert_file = NULL;
 char	   *rtsync_tls_key_file = NULL;
 int			rtsync_log_replication_lag_ms = 1000;
 int			rtsync_pool_size = 8;
+int			rtsync_handler_connections = 2;
 int			rtsync_statement_timeout_ms = 30000;
 int			rtsync_max_request_bytes = 5 * 1024 * 1024;
 int			rtsync_max_response_bytes = 16 * 1024 * 1024;
@@ -256,6 +257,11 @@ rtsync_settings_define(void)
 	DefineCustomIntVariable("rtsync.pool_size",
 							"Database connections the rtsync server runs GraphQL queries and mutations on.",
 							NULL, &rtsync_pool_size, 8, 1, 100,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.handler_connections",
+							"Database connections the rtsync server runs stream handlers on.",
+							"At most this many handlers run a batch at once; each has its own connection, apart from the query pool, so a slow handler delays no client.",
+							&rtsync_handler_connections, 2, 1, 16,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("rtsync.default_retention",
 							"How long a published table's stream records are kept when publish() was given no retention; 0 keeps none.",

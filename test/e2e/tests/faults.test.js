@@ -150,11 +150,37 @@ async function caughtUp(what) {
   for (const c of clients) assert.deepEqual(c.errors, [], `${c.name}: no errors`);
 }
 const workerPid = () => cluster.sql(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
+
+// --- two stream handlers in plpgsql ride through the same faults: an audit
+// trail (a row per record) and a counter per title; their effects commit
+// with their position, so each record must count exactly once
+function createHandlers() {
+  cluster.sql(`CREATE TABLE fault_audit (id text NOT NULL, seq text NOT NULL, event text NOT NULL);
+    CREATE TABLE fault_counts (title text PRIMARY KEY, n bigint NOT NULL);
+    CREATE FUNCTION fault_audit_fn(event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO fault_audit
+      SELECT r #>> '{dynamodb,Keys,id}', r #>> '{dynamodb,SequenceNumber}', r ->> 'eventName'
+        FROM jsonb_array_elements(event -> 'Records') r;
+      RETURN NULL;
+    END $$;
+    CREATE FUNCTION fault_count_fn(event jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO fault_counts
+      SELECT r #>> '{dynamodb,NewImage,title}', count(*)
+        FROM jsonb_array_elements(event -> 'Records') r GROUP BY 1
+      ON CONFLICT (title) DO UPDATE SET n = fault_counts.n + excluded.n;
+    END $$;
+    SELECT rtsync.create_handler('fault_audit', 'data_items', 'fault_audit_fn(jsonb)', starting_position => 'TRIM_HORIZON');
+    SELECT rtsync.create_handler('fault_count', 'data_items', 'fault_count_fn(jsonb)', starting_position => 'TRIM_HORIZON',
+      batch_size => 1000, filter_criteria => '{"Filters": [{"Pattern": {"eventName": ["INSERT"]}}]}')`);
+}
 const metric = (name) => Number(cluster.sql(`SELECT value FROM rtsync.stats WHERE name = '${name}'`));
 
 before(async () => {
   cluster = await startCluster({ offset: 23 });
   wsUrl = `ws://127.0.0.1:${cluster.port}/graphql`;
+  createHandlers();
   startClients();
   // the writer starts once every client receives: probe rows until then (bounded)
   await until('every client receives', () => {
@@ -256,6 +282,28 @@ test('every client received every committed row exactly once, in commit order', 
     assert.deepEqual(c.ids, expected, `${c.name}: in commit order`);
   }
   assert.ok(expected.length > 300, `rows committed: ${expected.length}`);
+});
+
+test('the audit and counter handlers applied every committed row exactly once, in commit order', async () => {
+  const last = cluster.sql(`SELECT max(sequence_number) FROM rtsync.stream_record WHERE relid = 'data_items'::regclass`);
+  try {
+    await until('both handlers are past the last kept record', () =>
+      cluster.sql(`SELECT count(*) FROM rtsync.handlers WHERE position >= '${last}'`) === '2', 60000);
+  } catch (e) {
+    // what the handlers and the worker say, to tell a stuck driver from a failing step
+    const state = cluster.sql(`SELECT string_agg(concat_ws(' ', name, state, position, errors, last_error), E'\n') FROM rtsync.handlers`);
+    const log = cluster.log().split('\n').filter((l) => /handler|_handler_step/.test(l)).slice(-20).join('\n');
+    throw new Error(`${e.message} (last kept ${last})\n${state}\n${log}`);
+  }
+  const audited = cluster.sql(`SELECT coalesce(string_agg(id, ' ' ORDER BY seq), '') FROM fault_audit
+    WHERE id LIKE 'f-%' AND id NOT LIKE 'f-probe%'`).split(' ');
+  const seen = new Set(audited);
+  assert.equal(expected.filter((id) => !seen.has(id)).length, 0, 'the audit lost none');
+  assert.equal(audited.length - seen.size, 0, 'the audit duplicated none');
+  assert.deepEqual(audited, expected, 'the audit is in commit order');
+  const inserts = Number(cluster.sql(`SELECT count(*) FROM data_items WHERE title = '${TITLE}'`));
+  assert.equal(cluster.sql(`SELECT n FROM fault_counts WHERE title = '${TITLE}'`), String(inserts), 'the counter counted each insert once');
+  assert.equal(cluster.sql(`SELECT string_agg(state || ' ' || errors, ',') FROM rtsync.handlers`), 'enabled 0,enabled 0');
 });
 
 test('a resume older than the table\'s retention is a TrimmedDataAccessException', async () => {

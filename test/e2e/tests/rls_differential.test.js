@@ -239,7 +239,8 @@ before(async () => {
     `(${i}, ${lit(u.role)}, ${lit(JSON.stringify(claimSettings(u.claims)))})`).join(', ')}`);
   // the worker serves the published tables once it answers for the last one
   await until('the published tables are served', async () =>
-    (await post(cluster, '{ listRdOpens { items { id } } }', { apiKey: cluster.apiKey })).body?.data?.listRdOpens);
+    (await post(cluster, '{ listRdOpens { items { id } } }', { apiKey: cluster.apiKey })).body?.data?.listRdOpens)
+    .catch((e) => { throw new Error(`${e.message}\n${cluster.log().split('\n').filter((l) => /rtsync/.test(l)).slice(-15).join('\n')}`); });
   pidBefore = workerPid((q) => cluster.sql(q));
 
   // every user: one connection, every event of every table, and rd_open's
