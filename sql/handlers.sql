@@ -800,3 +800,36 @@ BEGIN
 	 WHERE name = h.name;
 END;
 $$;
+
+/* A handler's counts, as the worker shows them in /metrics and rtsync.stats. */
+CREATE FUNCTION rtsync._handler_counts(h rtsync.handler)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_build_object('invocations', h.invocations, 'errors', h.errors,
+							  'records_in', h.records_in, 'records_filtered', h.records_filtered,
+							  'records_failed', h.records_failed,
+							  'records_on_failure', h.records_on_failure,
+							  'iterator_age_ms', coalesce(round(extract(epoch FROM h.iterator_age) * 1000), 0))
+$$;
+
+/*
+ * What the worker calls: one step, and the handler's counts after it (read
+ * by a statement of its own, so they include the step's).
+ */
+CREATE FUNCTION rtsync._handler_drive(handler_name text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	answer jsonb;
+BEGIN
+	answer := rtsync._handler_step(handler_name);
+	RETURN answer || coalesce((SELECT jsonb_build_object('counts', rtsync._handler_counts(h))
+								 FROM rtsync.handler h WHERE h.name = handler_name), '{}');
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(rtsync.handler) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text) FROM PUBLIC;

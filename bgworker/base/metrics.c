@@ -144,8 +144,36 @@ static const char *const latency_le[RTSYNC_LATENCY_BUCKETS] = {
 #define LATENCY_FAMILY "rtsync_http_request_duration_seconds"
 #define LATENCY_HELP "HTTP request latency, from the request's headers to its answer being queued."
 
-/* every series, the histogram's included */
+/* In RtsyncHandlerMetric's order; each series labelled handler="<name>". */
+static const MetricInfo handler_info[] = {
+	{"rtsync_handler_invocations_total", NULL, "counter", SHOW_PLAIN,
+	"Calls of a stream handler's function (Lambda's Invocations)."},
+	{"rtsync_handler_errors_total", NULL, "counter", SHOW_PLAIN,
+	"Calls of a stream handler's function that raised an error or reported failed records."},
+	{"rtsync_handler_records_in_total", NULL, "counter", SHOW_PLAIN,
+	"Stream records a handler's function processed in calls that succeeded."},
+	{"rtsync_handler_records_filtered_total", NULL, "counter", SHOW_PLAIN,
+	"Stream records a handler's filter criteria left out."},
+	{"rtsync_handler_records_failed_total", NULL, "counter", SHOW_PLAIN,
+	"Stream records a handler gave up on: retries or record age exhausted."},
+	{"rtsync_handler_records_on_failure_total", NULL, "counter", SHOW_PLAIN,
+	"Stream records a handler gave up on that went to its on-failure table."},
+	{"rtsync_handler_iterator_age_milliseconds", NULL, "gauge", SHOW_PLAIN,
+	"Age of the newest record of a handler's last batch when it was processed (Lambda's IteratorAge)."},
+	{"rtsync_handler_concurrency", NULL, "gauge", SHOW_PLAIN,
+	"1 while a handler's batch is in flight, else 0."},
+};
+
+StaticAssertDecl(lengthof(handler_info) == RTSYNC_HM_COUNT,
+				 "handler_info must describe every RtsyncHandlerMetric");
+
+#define HANDLER_DURATION_FAMILY "rtsync_handler_duration_seconds"
+#define HANDLER_DURATION_HELP "Duration of a stream handler's steps: reading its batch, calling its function, committing."
+
+/* every series but the handlers', the histogram's included */
 #define MAX_SAMPLES (RTSYNC_M_COUNT + RTSYNC_LATENCY_BUCKETS + 2)
+/* and each handler's */
+#define HANDLER_SAMPLES (RTSYNC_HM_COUNT + RTSYNC_LATENCY_BUCKETS + 2)
 
 /* One series as read. */
 typedef struct Sample
@@ -185,16 +213,31 @@ rtsync_metrics_shmem_startup(void)
 		for (int i = 0; i < RTSYNC_LATENCY_BUCKETS; i++)
 			pg_atomic_init_u64(&shared->latency_buckets[i], 0);
 		pg_atomic_init_u64(&shared->latency_sum_us, 0);
+		for (int h = 0; h < RTSYNC_HANDLER_SLOTS; h++)
+		{
+			RtsyncHandlerSlot *slot = &shared->handlers[h];
+
+			pg_atomic_init_u32(&slot->version, 0);
+			slot->name[0] = '\0';
+			for (int i = 0; i < RTSYNC_HM_COUNT; i++)
+				pg_atomic_init_u64(&slot->values[i], 0);
+			for (int i = 0; i < RTSYNC_LATENCY_BUCKETS; i++)
+				pg_atomic_init_u64(&slot->duration_buckets[i], 0);
+			pg_atomic_init_u64(&slot->duration_sum_us, 0);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* Also frees every handler's slot: the next worker claims them again. */
 static void
 reset_gauges(void)
 {
 	for (int i = 0; i < RTSYNC_M_COUNT; i++)
 		if (strcmp(metric_info[i].kind, "gauge") == 0)
 			rtsync_metrics_set((RtsyncMetric) i, 0);
+	for (int h = 0; h < RTSYNC_HANDLER_SLOTS; h++)
+		rtsync_metrics_handler_release(h);
 }
 
 /* The worker is gone: nothing it measured is current any more. */
@@ -235,6 +278,23 @@ rtsync_metrics_heartbeat(void)
 						   GetCurrentTimestamp() + UNIX_TO_POSTGRES_EPOCH_US);
 }
 
+/* The bucket of an elapsed time, in the latency bounds. */
+static int
+latency_bucket(int64 elapsed_us)
+{
+	int			b = 0;
+
+	while (b < RTSYNC_LATENCY_BUCKETS - 1 && elapsed_us > latency_bounds_us[b])
+		b++;
+	return b;
+}
+
+static inline void
+add_u64(pg_atomic_uint64 *v, uint64 n)
+{
+	pg_atomic_write_u64(v, pg_atomic_read_u64(v) + n);
+}
+
 /*
  * An HTTP answer was queued: count it by status class and put its latency
  * (since started) in the histogram. Statuses outside 2xx-5xx count with
@@ -246,18 +306,86 @@ rtsync_metrics_http_request(int status, TimestampTz started)
 	RtsyncMetricsShared *s = rtsync_metrics_writer;
 	int			cls = Min(Max(status / 100, 2), 5);
 	int64		elapsed;
-	int			b = 0;
 
 	if (s == NULL)
 		return;
 	rtsync_metrics_count(RTSYNC_M_HTTP_REQUESTS_2XX + (cls - 2), 1);
 	elapsed = Max(GetCurrentTimestamp() - started, 0);
-	while (b < RTSYNC_LATENCY_BUCKETS - 1 && elapsed > latency_bounds_us[b])
-		b++;
-	pg_atomic_write_u64(&s->latency_buckets[b],
-						pg_atomic_read_u64(&s->latency_buckets[b]) + 1);
-	pg_atomic_write_u64(&s->latency_sum_us,
-						pg_atomic_read_u64(&s->latency_sum_us) + elapsed);
+	add_u64(&s->latency_buckets[latency_bucket(elapsed)], 1);
+	add_u64(&s->latency_sum_us, elapsed);
+}
+
+int
+rtsync_metrics_handler_slot(const char *name)
+{
+	RtsyncMetricsShared *s = rtsync_metrics_writer;
+	int			free_slot = -1;
+
+	if (s == NULL)
+		return -1;
+	for (int h = 0; h < RTSYNC_HANDLER_SLOTS; h++)
+	{
+		if (strcmp(s->handlers[h].name, name) == 0)
+			return h;
+		if (free_slot < 0 && s->handlers[h].name[0] == '\0')
+			free_slot = h;
+	}
+	if (free_slot >= 0)
+	{
+		RtsyncHandlerSlot *slot = &s->handlers[free_slot];
+
+		/* readers skip the slot while its version is odd */
+		pg_atomic_write_u32(&slot->version, pg_atomic_read_u32(&slot->version) + 1);
+		pg_write_barrier();
+		strlcpy(slot->name, name, sizeof(slot->name));
+		pg_write_barrier();
+		pg_atomic_write_u32(&slot->version, pg_atomic_read_u32(&slot->version) + 1);
+	}
+	return free_slot;
+}
+
+void
+rtsync_metrics_handler_release(int h)
+{
+	RtsyncMetricsShared *s = rtsync_metrics_writer;
+	RtsyncHandlerSlot *slot;
+
+	if (s == NULL || h < 0)
+		return;
+	slot = &s->handlers[h];
+	pg_atomic_write_u32(&slot->version, pg_atomic_read_u32(&slot->version) + 1);
+	pg_write_barrier();
+	slot->name[0] = '\0';
+	for (int i = 0; i < RTSYNC_HM_COUNT; i++)
+		pg_atomic_write_u64(&slot->values[i], 0);
+	for (int i = 0; i < RTSYNC_LATENCY_BUCKETS; i++)
+		pg_atomic_write_u64(&slot->duration_buckets[i], 0);
+	pg_atomic_write_u64(&slot->duration_sum_us, 0);
+	pg_write_barrier();
+	pg_atomic_write_u32(&slot->version, pg_atomic_read_u32(&slot->version) + 1);
+}
+
+void
+rtsync_metrics_handler_set(int h, RtsyncHandlerMetric m, uint64 value)
+{
+	RtsyncMetricsShared *s = rtsync_metrics_writer;
+
+	if (s != NULL && h >= 0)
+		pg_atomic_write_u64(&s->handlers[h].values[m], value);
+}
+
+void
+rtsync_metrics_handler_duration(int h, int64 elapsed_us)
+{
+	RtsyncMetricsShared *s = rtsync_metrics_writer;
+	RtsyncHandlerSlot *slot;
+
+	if (s == NULL || h < 0)
+		return;
+	slot = &s->handlers[h];
+	elapsed_us = Max(elapsed_us, 0);
+	add_u64(&slot->duration_buckets[latency_bucket(elapsed_us)], 1);
+	add_u64(&slot->duration_sum_us, elapsed_us);
 }
 
 /* WAL flushed beyond lsn; 0 when nothing was processed yet */
@@ -273,15 +401,95 @@ lag_bytes(XLogRecPtr lsn)
 }
 
 /*
- * Reads every series into samples (MAX_SAMPLES of them), in output order;
- * returns how many. The histogram's buckets are made cumulative here, and
- * its count is their sum, so "+Inf" and "_count" always agree.
+ * Appends a histogram's series (bucket counts not cumulative, and a sum in
+ * microseconds) to samples at n; labels go before each bucket's le (or are
+ * NULL). The buckets are made cumulative here, and the count is their sum,
+ * so "+Inf" and "_count" always agree.
  */
 static int
-read_samples(Sample *samples)
+histogram_samples(Sample *samples, int n, const char *family, const char *help,
+				  const char *labels, const uint64 *buckets, uint64 sum_us)
+{
+	uint64		cumulative = 0;
+
+	for (int b = 0; b < RTSYNC_LATENCY_BUCKETS; b++)
+	{
+		Sample	   *s = &samples[n++];
+
+		cumulative += buckets[b];
+		s->family = family;
+		s->suffix = "_bucket";
+		s->labels = labels ? psprintf("%s,%s", labels, latency_le[b]) : latency_le[b];
+		s->kind = "histogram";
+		s->help = help;
+		s->raw = cumulative;
+		s->seconds = false;
+	}
+	samples[n] = samples[n - 1];
+	samples[n].suffix = "_sum";
+	samples[n].labels = labels;
+	samples[n].raw = sum_us;
+	samples[n].seconds = true;
+	n++;
+	samples[n] = samples[n - 1];
+	samples[n].suffix = "_count";
+	samples[n].raw = cumulative;
+	samples[n].seconds = false;
+	return n + 1;
+}
+
+/* A handler slot's name and values, or false while it is free or changing. */
+typedef struct HandlerRead
+{
+	char		labels[RTSYNC_HANDLER_NAME_LEN + 16];
+	uint64		values[RTSYNC_HM_COUNT];
+	uint64		buckets[RTSYNC_LATENCY_BUCKETS];
+	uint64		sum_us;
+} HandlerRead;
+
+static bool
+read_handler(const RtsyncHandlerSlot *slot, HandlerRead *out)
+{
+	uint32		version = pg_atomic_read_u32(unconstify(pg_atomic_uint32 *, &slot->version));
+	char		name[RTSYNC_HANDLER_NAME_LEN];
+
+	if (version % 2 == 1)
+		return false;
+	pg_read_barrier();
+	memcpy(name, slot->name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	for (int i = 0; i < RTSYNC_HM_COUNT; i++)
+		out->values[i] = pg_atomic_read_u64(unconstify(pg_atomic_uint64 *, &slot->values[i]));
+	for (int b = 0; b < RTSYNC_LATENCY_BUCKETS; b++)
+		out->buckets[b] = pg_atomic_read_u64(unconstify(pg_atomic_uint64 *, &slot->duration_buckets[b]));
+	out->sum_us = pg_atomic_read_u64(unconstify(pg_atomic_uint64 *, &slot->duration_sum_us));
+	pg_read_barrier();
+	if (name[0] == '\0' ||
+		pg_atomic_read_u32(unconstify(pg_atomic_uint32 *, &slot->version)) != version)
+		return false;
+	/* names are [A-Za-z0-9_.-]: nothing to escape in a label */
+	snprintf(out->labels, sizeof(out->labels), "handler=\"%s\"", name);
+	return true;
+}
+
+/*
+ * Reads every series, in output order, into a palloc'd array; returns how
+ * many. A family's series are adjacent: each handler family lists every
+ * handler in turn.
+ */
+static int
+read_samples(Sample **samples_out)
 {
 	int			n = 0;
-	uint64		cumulative = 0;
+	uint64		buckets[RTSYNC_LATENCY_BUCKETS];
+	HandlerRead *handlers = palloc(sizeof(HandlerRead) * RTSYNC_HANDLER_SLOTS);
+	int			nhandlers = 0;
+	Sample	   *samples;
+
+	for (int h = 0; shared && h < RTSYNC_HANDLER_SLOTS; h++)
+		if (read_handler(&shared->handlers[h], &handlers[nhandlers]))
+			nhandlers++;
+	samples = palloc(sizeof(Sample) * (MAX_SAMPLES + nhandlers * HANDLER_SAMPLES));
 
 	for (int i = 0; i < RTSYNC_M_COUNT; i++)
 	{
@@ -298,30 +506,28 @@ read_samples(Sample *samples)
 		s->seconds = info->show == SHOW_SECONDS;
 	}
 	for (int b = 0; b < RTSYNC_LATENCY_BUCKETS; b++)
-	{
-		Sample	   *s = &samples[n++];
+		buckets[b] = shared ? pg_atomic_read_u64(&shared->latency_buckets[b]) : 0;
+	n = histogram_samples(samples, n, LATENCY_FAMILY, LATENCY_HELP, NULL, buckets,
+						  shared ? pg_atomic_read_u64(&shared->latency_sum_us) : 0);
 
-		cumulative += shared ? pg_atomic_read_u64(&shared->latency_buckets[b]) : 0;
-		s->family = LATENCY_FAMILY;
-		s->suffix = "_bucket";
-		s->labels = latency_le[b];
-		s->kind = "histogram";
-		s->help = LATENCY_HELP;
-		s->raw = cumulative;
-		s->seconds = false;
-	}
-	samples[n] = samples[n - 1];
-	samples[n].suffix = "_sum";
-	samples[n].labels = NULL;
-	samples[n].raw = shared ? pg_atomic_read_u64(&shared->latency_sum_us) : 0;
-	samples[n].seconds = true;
-	n++;
-	samples[n] = samples[n - 1];
-	samples[n].suffix = "_count";
-	samples[n].raw = cumulative;
-	samples[n].seconds = false;
-	n++;
-	Assert(n == MAX_SAMPLES);
+	for (int i = 0; i < RTSYNC_HM_COUNT; i++)
+		for (int h = 0; h < nhandlers; h++)
+		{
+			Sample	   *s = &samples[n++];
+
+			s->family = handler_info[i].name;
+			s->suffix = "";
+			s->labels = handlers[h].labels;
+			s->kind = handler_info[i].kind;
+			s->help = handler_info[i].help;
+			s->raw = handlers[h].values[i];
+			s->seconds = false;
+		}
+	for (int h = 0; h < nhandlers; h++)
+		n = histogram_samples(samples, n, HANDLER_DURATION_FAMILY, HANDLER_DURATION_HELP,
+							  handlers[h].labels, handlers[h].buckets, handlers[h].sum_us);
+	Assert(n == MAX_SAMPLES + nhandlers * HANDLER_SAMPLES);
+	*samples_out = samples;
 	return n;
 }
 
@@ -350,8 +556,8 @@ append_value(StringInfo out, const Sample *s)
 void
 rtsync_metrics_write_prometheus(StringInfo out)
 {
-	Sample		samples[MAX_SAMPLES];
-	int			n = read_samples(samples);
+	Sample	   *samples;
+	int			n = read_samples(&samples);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -379,11 +585,11 @@ Datum
 rtsync_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Sample		samples[MAX_SAMPLES];
+	Sample	   *samples;
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	n = read_samples(samples);
+	n = read_samples(&samples);
 	for (int i = 0; i < n; i++)
 	{
 		const Sample *s = &samples[i];

@@ -70,12 +70,46 @@ typedef enum RtsyncMetric
 /* HTTP request latency buckets (upper bounds in base/metrics.c), plus +Inf */
 #define RTSYNC_LATENCY_BUCKETS 14
 
+/*
+ * Per stream handler, labelled handler="<name>": its counts as its row in
+ * rtsync.handler holds them (so they survive restarts), its IteratorAge, 1
+ * while a batch is in flight, and the duration of its steps (in the
+ * latency buckets). The first RTSYNC_HANDLER_SLOTS handlers are shown.
+ */
+typedef enum RtsyncHandlerMetric
+{
+	RTSYNC_HM_INVOCATIONS,
+	RTSYNC_HM_ERRORS,
+	RTSYNC_HM_RECORDS_IN,
+	RTSYNC_HM_RECORDS_FILTERED,
+	RTSYNC_HM_RECORDS_FAILED,
+	RTSYNC_HM_RECORDS_ON_FAILURE,
+	RTSYNC_HM_ITERATOR_AGE_MS,	/* gauge */
+	RTSYNC_HM_CONCURRENCY,		/* gauge, 0 or 1 */
+	RTSYNC_HM_COUNT
+} RtsyncHandlerMetric;
+
+#define RTSYNC_HANDLER_SLOTS 64
+#define RTSYNC_HANDLER_NAME_LEN 65	/* rtsync.handler's names: 64 at most */
+
+typedef struct RtsyncHandlerSlot
+{
+	/* odd while the writer changes name: readers skip the slot then */
+	pg_atomic_uint32 version;
+	char		name[RTSYNC_HANDLER_NAME_LEN];	/* "" when free */
+	pg_atomic_uint64 values[RTSYNC_HM_COUNT];
+	pg_atomic_uint64 duration_buckets[RTSYNC_LATENCY_BUCKETS];	/* not
+																 * cumulative */
+	pg_atomic_uint64 duration_sum_us;
+} RtsyncHandlerSlot;
+
 typedef struct RtsyncMetricsShared
 {
 	pg_atomic_uint64 values[RTSYNC_M_COUNT];
 	pg_atomic_uint64 latency_buckets[RTSYNC_LATENCY_BUCKETS];	/* not
 																 * cumulative */
 	pg_atomic_uint64 latency_sum_us;
+	RtsyncHandlerSlot handlers[RTSYNC_HANDLER_SLOTS];
 } RtsyncMetricsShared;
 
 /* the worker's pointer to the shared values; NULL in every other process */
@@ -121,6 +155,16 @@ extern void rtsync_metrics_worker_start(void);
 
 /* an HTTP answer was queued: its status class and latency */
 extern void rtsync_metrics_http_request(int status, TimestampTz started);
+
+/*
+ * A handler's slot (-1 when all are taken), found or claimed by name;
+ * released when the handler is gone. Its values are then set as read from
+ * its row, its durations added as its steps end.
+ */
+extern int	rtsync_metrics_handler_slot(const char *name);
+extern void rtsync_metrics_handler_release(int slot);
+extern void rtsync_metrics_handler_set(int slot, RtsyncHandlerMetric m, uint64 value);
+extern void rtsync_metrics_handler_duration(int slot, int64 elapsed_us);
 
 /* everything in Prometheus text format 0.0.4 */
 extern void rtsync_metrics_write_prometheus(StringInfo out);

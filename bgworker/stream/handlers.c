@@ -35,6 +35,7 @@
 #include "utils/numeric.h"
 
 #include "base/guard.h"
+#include "base/metrics.h"
 #include "base/settings.h"
 #include "control/control.h"
 #include "net/pgconn.h"
@@ -53,6 +54,8 @@ typedef struct Handler
 	bool		kept_meanwhile; /* records kept after its step in flight began */
 	bool		listed;			/* still in the list just read */
 	bool		error_logged;	/* one LOG per run of failed statements */
+	int			slot;			/* its metrics (base/metrics.h), or -1 */
+	uint64		step_began;		/* uv_hrtime() (ns) its step was sent */
 } Handler;
 
 typedef struct HandlerConn
@@ -76,8 +79,15 @@ static uv_timer_t due_timer;
 static bool stopped = false;
 
 static const char *list_sql =
-"SELECT h.name FROM rtsync.handler h WHERE h.enabled AND h.state <> 'failed' ORDER BY h.name";
-static const char *step_sql = "SELECT rtsync._handler_step($1)::text";
+"SELECT h.name, rtsync._handler_counts(h)::text FROM rtsync.handler h"
+" WHERE h.enabled AND h.state <> 'failed' ORDER BY h.name";
+static const char *step_sql = "SELECT rtsync._handler_drive($1)::text";
+
+/* the keys of rtsync._handler_counts, in RtsyncHandlerMetric's order */
+static const char *const count_keys[] = {
+	"invocations", "errors", "records_in", "records_filtered",
+	"records_failed", "records_on_failure", "iterator_age_ms"
+};
 
 static void dispatch(void);
 
@@ -94,6 +104,28 @@ find_handler(const char *name)
 			return h;
 	}
 	return NULL;
+}
+
+/* A handler's counts (rtsync._handler_counts) into its metrics. */
+static void
+take_counts(Handler *h, JsonbContainer *counts)
+{
+	for (int i = 0; i < lengthof(count_keys); i++)
+	{
+		JsonbValue	v;
+
+		if (getKeyJsonValueFromContainer(counts, count_keys[i], strlen(count_keys[i]), &v) &&
+			v.type == jbvNumeric)
+			rtsync_metrics_handler_set(h->slot, (RtsyncHandlerMetric) i,
+									   (uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8,
+																				  NumericGetDatum(v.val.numeric))));
+	}
+}
+
+static Jsonb *
+parse_jsonb(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
 /* The list just read: new handlers are due now, the others keep their turn. */
@@ -116,9 +148,11 @@ take_list(PGresult *res)
 			h = palloc0(sizeof(Handler));
 			h->name = pstrdup(name);
 			h->due_at = 0;
+			h->slot = rtsync_metrics_handler_slot(name);
 			handlers = lappend(handlers, h);
 		}
 		h->listed = true;
+		take_counts(h, &parse_jsonb(PQgetvalue(res, i, 1))->root);
 	}
 	/* gone ones go once their step in flight, if any, has ended */
 	foreach(lc, handlers)
@@ -129,6 +163,7 @@ take_list(PGresult *res)
 			kept = lappend(kept, h);
 		else
 		{
+			rtsync_metrics_handler_release(h->slot);
 			pfree(h->name);
 			pfree(h);
 		}
@@ -147,8 +182,9 @@ take_step(Handler *h, PGresult *res)
 	JsonbValue	v;
 	const char *next = NULL;
 
-	answer = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												CStringGetDatum(PQgetvalue(res, 0, 0))));
+	answer = parse_jsonb(PQgetvalue(res, 0, 0));
+	if (getKeyJsonValueFromContainer(&answer->root, "counts", 6, &v) && v.type == jbvBinary)
+		take_counts(h, v.val.binary.data);
 	if (getKeyJsonValueFromContainer(&answer->root, "next", 4, &v) && v.type == jbvString)
 		next = pnstrdup(v.val.string.val, v.val.string.len);
 	if (next && strcmp(next, "now") == 0)
@@ -190,6 +226,9 @@ statement_ended(HandlerConn *c)
 		Handler    *h = c->stepping;
 
 		h->stepping = false;
+		rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, 0);
+		rtsync_metrics_handler_duration(h->slot,
+										(int64) (uv_hrtime() - h->step_began) / 1000);
 		if (ok && PQntuples(res) == 1)
 			take_step(h, res);
 		else
@@ -253,6 +292,7 @@ conn_on_closed(RtsyncPgConn *pc)
 
 	if (c->stepping)
 	{
+		rtsync_metrics_handler_set(c->stepping->slot, RTSYNC_HM_CONCURRENCY, 0);
 		c->stepping->stepping = false;
 		c->stepping->due_at = uv_now(handlers_loop) + ERROR_RETRY_MS;
 	}
@@ -372,6 +412,8 @@ dispatch(void)
 			c->stepping = h;
 			h->stepping = true;
 			h->kept_meanwhile = false;
+			h->step_began = uv_hrtime();
+			rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, 1);
 		}
 	}
 	/* more due than free connections: another one, if allowed */

@@ -285,6 +285,8 @@ test('every client received every committed row exactly once, in commit order', 
 });
 
 test('the audit and counter handlers applied every committed row exactly once, in commit order', async () => {
+  // updates, which the counter's filter leaves out (the probes: not in expected)
+  cluster.sql(`UPDATE data_items SET content = 'touched' WHERE id LIKE 'f-probe-%'`);
   const last = cluster.sql(`SELECT max(sequence_number) FROM rtsync.stream_record WHERE relid = 'data_items'::regclass`);
   try {
     await until('both handlers are past the last kept record', () =>
@@ -304,6 +306,17 @@ test('the audit and counter handlers applied every committed row exactly once, i
   const inserts = Number(cluster.sql(`SELECT count(*) FROM data_items WHERE title = '${TITLE}'`));
   assert.equal(cluster.sql(`SELECT n FROM fault_counts WHERE title = '${TITLE}'`), String(inserts), 'the counter counted each insert once');
   assert.equal(cluster.sql(`SELECT string_agg(state || ' ' || errors, ',') FROM rtsync.handlers`), 'enabled 0,enabled 0');
+  // their metrics show their rows' counts, once the worker has read the last step's answer
+  const series = (name, handler) => cluster.sql(`SELECT value FROM rtsync.stats
+    WHERE name = '${name}' AND labels = 'handler="${handler}"'`);
+  await until('the handlers\' metrics show their last steps', () =>
+    series('rtsync_handler_records_in_total', 'fault_audit') === cluster.sql('SELECT count(*) FROM fault_audit')
+    && series('rtsync_handler_records_in_total', 'fault_count') === cluster.sql(`SELECT records_in FROM rtsync.handlers WHERE name = 'fault_count'`), 10000);
+  assert.equal(series('rtsync_handler_invocations_total', 'fault_count'),
+    cluster.sql(`SELECT invocations FROM rtsync.handlers WHERE name = 'fault_count'`));
+  assert.ok(Number(series('rtsync_handler_records_filtered_total', 'fault_count')) > 0, 'the counter filtered out the updates');
+  assert.ok(Number(series('rtsync_handler_duration_seconds_count', 'fault_audit')) > 0, 'the audit handler\'s steps were timed');
+  assert.equal(series('rtsync_handler_concurrency', 'fault_audit'), '0');
 });
 
 test('a resume older than the table\'s retention is a TrimmedDataAccessException', async () => {
