@@ -550,6 +550,18 @@ AS $$
 			'streamArn', (SELECT s.arn FROM rtsync._stream_of(h.relid) s)))
 $$;
 
+/* The handler's position has left retention: it stops, saying so. */
+CREATE FUNCTION rtsync._handler_trimmed(h rtsync.handler)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	UPDATE rtsync.handler SET state = 'failed', last_error_at = now(),
+		   last_error = format('TrimmedDataAccessException: the records after its position %s are no longer kept (older than the retention, or across a gap); alter the handler''s starting_position to go on',
+							   coalesce(nullif(h.position, ''), '(the start)'))
+	 WHERE name = h.name
+$$;
+
 /*
  * One step of a handler, in the caller's transaction (the worker's, one
  * statement): reads its next batch as its role, drops what its filter
@@ -567,7 +579,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	h rtsync.handler;
-	s record;
+	retention interval;
 	answer jsonb;
 	batch jsonb;
 	more boolean;
@@ -592,18 +604,20 @@ BEGIN
 		RETURN jsonb_build_object('next', 'later', 'delay_ms',
 								  ceil(extract(epoch FROM h.retry_at - clock_timestamp()) * 1000));
 	END IF;
-	SELECT * INTO s FROM rtsync._stream_of(h.relid);
-	IF NOT FOUND THEN
+	-- (not _stream_of: each step pays for what it reads; a sql function with
+	-- SET is planned again at each call)
+	retention := CASE WHEN EXISTS (SELECT FROM rtsync.published_table p WHERE p.relid = h.relid)
+					  THEN rtsync._retention(h.relid) END;
+	IF retention IS NULL OR retention <= '0' THEN
 		UPDATE rtsync.handler SET state = 'failed', last_error_at = now(),
 			   last_error = 'ResourceNotFoundException: the table keeps no stream any more (unpublished, or retention 0)'
 		 WHERE name = h.name;
 		RETURN idle;
 	END IF;
-	IF rtsync._stream_trimmed(h.relid, h.position, s.retention) THEN
-		UPDATE rtsync.handler SET state = 'failed', last_error_at = now(),
-			   last_error = format('TrimmedDataAccessException: the records after its position %s are no longer kept (older than the retention, or across a gap); alter the handler''s starting_position to go on',
-								   coalesce(nullif(h.position, ''), '(the start)'))
-		 WHERE name = h.name;
+	-- trimmed: across a gap (trimming records one), or, below, the batch's
+	-- first record older than the retention (as rtsync._stream_trimmed)
+	IF h.position < rtsync._stream_horizon(h.relid) THEN
+		PERFORM rtsync._handler_trimmed(h);
 		RETURN idle;
 	END IF;
 
@@ -619,6 +633,10 @@ BEGIN
 			UPDATE rtsync.handler SET bisect_through = NULL WHERE name = h.name;
 			RETURN '{"next":"now"}';
 		END IF;
+		RETURN idle;
+	END IF;
+	IF (batch -> 0 ->> 'created')::timestamptz < now() - retention THEN
+		PERFORM rtsync._handler_trimmed(h);
 		RETURN idle;
 	END IF;
 	-- a batching window: wait for a full batch until its first record is that old
@@ -833,3 +851,4 @@ END;
 $$;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(rtsync.handler) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_trimmed(rtsync.handler) FROM PUBLIC;

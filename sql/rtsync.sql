@@ -324,11 +324,14 @@ AS $$ SELECT lpad((lsn - '0/0'::pg_lsn)::text, 20, '0') || '0000000000' $$;
 /* How long a table's records are kept (0: none). */
 CREATE FUNCTION rtsync._retention(tbl oid)
 RETURNS interval
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT coalesce((SELECT r.retention FROM rtsync.stream_retention r WHERE r.relid = tbl),
-					current_setting('rtsync.default_retention')::interval)
+BEGIN
+	-- plpgsql, not sql: its plan is kept (a sql function with SET is planned at each call)
+	RETURN coalesce((SELECT r.retention FROM rtsync.stream_retention r WHERE r.relid = tbl),
+					current_setting('rtsync.default_retention')::interval);
+END;
 $$;
 
 /* The partition for the hour (UTC) that starts at hour, made if missing. */

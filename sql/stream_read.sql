@@ -78,11 +78,14 @@ GRANT SELECT ON rtsync.stream_record TO PUBLIC;
 /* Where reading a table's stream must start: after its newest gap. */
 CREATE FUNCTION rtsync._stream_horizon(tbl oid)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT coalesce(max(g.sequence_number), '')
-	  FROM rtsync.stream_gap g WHERE g.relid = tbl OR g.relid IS NULL
+BEGIN
+	-- plpgsql, not sql: its plan is kept (a sql function with SET is planned at each call)
+	RETURN (SELECT coalesce(max(g.sequence_number), '')
+			  FROM rtsync.stream_gap g WHERE g.relid = tbl OR g.relid IS NULL);
+END;
 $$;
 
 /* The SequenceNumber a record committed from now on is at or after. */

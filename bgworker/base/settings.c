@@ -31,6 +31,7 @@ char	   *rtsync_tls_key_file = NULL;
 int			rtsync_log_replication_lag_ms = 1000;
 int			rtsync_pool_size = 8;
 int			rtsync_handler_connections = 2;
+int			rtsync_handler_interval_ms = 10;
 int			rtsync_statement_timeout_ms = 30000;
 int			rtsync_max_request_bytes = 5 * 1024 * 1024;
 int			rtsync_max_response_bytes = 16 * 1024 * 1024;
@@ -263,6 +264,11 @@ rtsync_settings_define(void)
 							"At most this many handlers run a batch at once; each has its own connection, apart from the query pool, so a slow handler delays no client.",
 							&rtsync_handler_connections, 2, 1, 16,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rtsync.handler_interval",
+							"Least time between the starts of two steps of a stream handler while records trickle in.",
+							"A handler whose last batch was not full steps again this long after its last step began, at the earliest, taking what was kept meanwhile in one batch; a full batch is followed at once. 0: a step each time records are kept.",
+							&rtsync_handler_interval_ms, 10, 0, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("rtsync.default_retention",
 							"How long a published table's stream records are kept when publish() was given no retention; 0 keeps none.",
 							"As DynamoDB Streams, 24 hours. Kept records can be read with rtsync.get_records and resumed from.",

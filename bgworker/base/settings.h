@@ -23,6 +23,7 @@ extern char *rtsync_tls_key_file;
 extern int	rtsync_log_replication_lag_ms;
 extern int	rtsync_pool_size;
 extern int	rtsync_handler_connections;
+extern int	rtsync_handler_interval_ms;
 extern int	rtsync_statement_timeout_ms;
 extern int	rtsync_max_request_bytes;
 extern int	rtsync_max_response_bytes;

@@ -56,6 +56,7 @@ typedef struct Handler
 	bool		error_logged;	/* one LOG per run of failed statements */
 	int			slot;			/* its metrics (base/metrics.h), or -1 */
 	uint64		step_began;		/* uv_hrtime() (ns) its step was sent */
+	uint64		step_began_ms;	/* and in loop time */
 } Handler;
 
 typedef struct HandlerConn
@@ -128,12 +129,40 @@ parse_jsonb(const char *text)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
+/*
+ * Handlers no longer in the list go, with their metrics, once their step in
+ * flight (if any) has ended.
+ */
+static void
+forget_unlisted(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(handlers_cxt);
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	foreach(lc, handlers)
+	{
+		Handler    *h = lfirst(lc);
+
+		if (h->listed || h->stepping)
+			kept = lappend(kept, h);
+		else
+		{
+			rtsync_metrics_handler_release(h->slot);
+			pfree(h->name);
+			pfree(h);
+		}
+	}
+	list_free(handlers);
+	handlers = kept;
+	MemoryContextSwitchTo(old);
+}
+
 /* The list just read: new handlers are due now, the others keep their turn. */
 static void
 take_list(PGresult *res)
 {
 	MemoryContext old = MemoryContextSwitchTo(handlers_cxt);
-	List	   *kept = NIL;
 	ListCell   *lc;
 
 	foreach(lc, handlers)
@@ -154,23 +183,19 @@ take_list(PGresult *res)
 		h->listed = true;
 		take_counts(h, &parse_jsonb(PQgetvalue(res, i, 1))->root);
 	}
-	/* gone ones go once their step in flight, if any, has ended */
-	foreach(lc, handlers)
-	{
-		Handler    *h = lfirst(lc);
-
-		if (h->listed || h->stepping)
-			kept = lappend(kept, h);
-		else
-		{
-			rtsync_metrics_handler_release(h->slot);
-			pfree(h->name);
-			pfree(h);
-		}
-	}
-	list_free(handlers);
-	handlers = kept;
 	MemoryContextSwitchTo(old);
+	forget_unlisted();
+}
+
+/*
+ * When a handler that waits for records steps, once more are kept: not
+ * before rtsync.handler_interval after its last step began, so that a
+ * steady trickle comes in batches rather than a step per commit.
+ */
+static uint64
+trickle_due(Handler *h, uint64 now)
+{
+	return Max(now, h->step_began_ms + (uint64) rtsync_handler_interval_ms);
 }
 
 /* When a handler steps next, from its step's answer. */
@@ -195,7 +220,7 @@ take_step(Handler *h, PGresult *res)
 		h->due_at = now + (uint64) Max(DatumGetInt64(DirectFunctionCall1(numeric_int8,
 																		  NumericGetDatum(v.val.numeric))), 0);
 	else if (h->kept_meanwhile)
-		h->due_at = now;		/* its step's snapshot may predate them */
+		h->due_at = trickle_due(h, now);	/* its step's snapshot may predate them */
 	else
 		h->due_at = IDLE;
 	h->error_logged = false;
@@ -242,6 +267,8 @@ statement_ended(HandlerConn *c)
 			h->error_logged = true;
 			h->due_at = uv_now(handlers_loop) + ERROR_RETRY_MS;
 		}
+		if (!h->listed)
+			forget_unlisted();
 	}
 	if (res)
 		PQclear(res);
@@ -295,6 +322,8 @@ conn_on_closed(RtsyncPgConn *pc)
 		rtsync_metrics_handler_set(c->stepping->slot, RTSYNC_HM_CONCURRENCY, 0);
 		c->stepping->stepping = false;
 		c->stepping->due_at = uv_now(handlers_loop) + ERROR_RETRY_MS;
+		if (!c->stepping->listed)
+			forget_unlisted();
 	}
 	if (c->listing)
 	{
@@ -413,6 +442,7 @@ dispatch(void)
 			h->stepping = true;
 			h->kept_meanwhile = false;
 			h->step_began = uv_hrtime();
+			h->step_began_ms = now;
 			rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, 1);
 		}
 	}
@@ -454,7 +484,7 @@ records_kept(void)
 		if (h->stepping)
 			h->kept_meanwhile = true;
 		else if (h->due_at == IDLE)
-			h->due_at = now;
+			h->due_at = trickle_due(h, now);
 	}
 	dispatch();
 }
