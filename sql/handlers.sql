@@ -19,12 +19,16 @@
  *   report_batch_item_failures      false (FunctionResponseTypes ReportBatchItemFailures)
  *   filter_criteria                 {"Filters": [{"Pattern": "..."}]}, up to 5
  *   on_failure                      a table with columns failure jsonb, records jsonb
- * Not yet: parallelization factor (one batch at a time per handler) and
- * tumbling windows.
+ *   parallelization_factor          1 (1-10): lanes by item key, each in order
+ * Not yet: tumbling windows.
  */
 
 CREATE TABLE rtsync.handler (
-	name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
+	name text NOT NULL CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
+	-- one row per lane: a record goes to the lane of its item key's hash, so
+	-- lanes run side by side and each key's records stay in order
+	lane integer NOT NULL DEFAULT 0,
+	parallelization_factor integer NOT NULL DEFAULT 1 CHECK (parallelization_factor BETWEEN 1 AND 10),
 	relid regclass NOT NULL,
 	function regprocedure NOT NULL,
 	run_as regrole NOT NULL,
@@ -60,24 +64,48 @@ CREATE TABLE rtsync.handler (
 	records_failed bigint NOT NULL DEFAULT 0,
 	records_on_failure bigint NOT NULL DEFAULT 0,
 	created_by regrole NOT NULL,
-	created_at timestamptz NOT NULL DEFAULT now()
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (name, lane),
+	CHECK (lane >= 0 AND lane < parallelization_factor)
 );
 REVOKE ALL ON rtsync.handler FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('rtsync.handler', '');
 
-/* What a role may see of the handlers: those it runs as or created. */
+/*
+ * What a role may see of the handlers: those it runs as or created; one row
+ * a handler, its lanes summed up (position: the lowest lane's; state: the
+ * worst lane's), each lane in lanes.
+ */
 CREATE VIEW rtsync.handlers AS
 	SELECT h.name, h.relid AS table_name, h.function, h.run_as, h.enabled,
-		   CASE WHEN NOT h.enabled THEN 'disabled' ELSE h.state END AS state,
-		   h.position, h.iterator_age, h.last_error, h.last_error_at, h.last_invoked_at,
-		   h.attempts, h.retry_at, h.invocations, h.errors, h.records_in,
-		   h.records_filtered, h.records_failed, h.records_on_failure,
-		   h.batch_size, h.maximum_batching_window, h.bisect_batch_on_function_error,
+		   CASE WHEN NOT h.enabled THEN 'disabled' ELSE l.state END AS state,
+		   l.position, l.iterator_age, l.last_error, l.last_error_at, l.last_invoked_at,
+		   l.attempts, l.retry_at, l.invocations, l.errors, l.records_in,
+		   l.records_filtered, l.records_failed, l.records_on_failure,
+		   h.batch_size, h.maximum_batching_window, h.parallelization_factor,
+		   h.bisect_batch_on_function_error,
 		   h.maximum_retry_attempts, h.maximum_record_age, h.report_batch_item_failures,
-		   h.filter_patterns, h.on_failure, h.format, h.created_by, h.created_at
+		   h.filter_patterns, h.on_failure, h.format, h.created_by, h.created_at, l.lanes
 	  FROM rtsync.handler h
-	 WHERE pg_catalog.pg_has_role(current_user, h.run_as, 'MEMBER')
-		OR pg_catalog.pg_has_role(current_user, h.created_by, 'MEMBER');
+	  JOIN LATERAL (
+		SELECT CASE WHEN bool_or(x.state = 'failed') THEN 'failed'
+					WHEN bool_or(x.state = 'retrying') THEN 'retrying' ELSE 'enabled' END AS state,
+			   min(x.position) AS position, max(x.iterator_age) AS iterator_age,
+			   (array_agg(x.last_error ORDER BY x.last_error_at DESC NULLS LAST))[1] AS last_error,
+			   max(x.last_error_at) AS last_error_at, max(x.last_invoked_at) AS last_invoked_at,
+			   max(x.attempts) AS attempts, min(x.retry_at) AS retry_at,
+			   sum(x.invocations)::bigint AS invocations, sum(x.errors)::bigint AS errors,
+			   sum(x.records_in)::bigint AS records_in,
+			   sum(x.records_filtered)::bigint AS records_filtered,
+			   sum(x.records_failed)::bigint AS records_failed,
+			   sum(x.records_on_failure)::bigint AS records_on_failure,
+			   jsonb_agg(jsonb_build_object('lane', x.lane, 'state', x.state, 'position', x.position,
+											'attempts', x.attempts, 'last_error', x.last_error)
+						 ORDER BY x.lane) AS lanes
+		  FROM rtsync.handler x WHERE x.name = h.name) l ON true
+	 WHERE h.lane = 0
+	   AND (pg_catalog.pg_has_role(current_user, h.run_as, 'MEMBER')
+			OR pg_catalog.pg_has_role(current_user, h.created_by, 'MEMBER'));
 GRANT SELECT ON rtsync.handlers TO PUBLIC;
 
 /*
@@ -215,10 +243,22 @@ END;
 $$;
 
 /*
+ * The lane of a record among n: by the hash of its item key (Keys, as
+ * kept), so one key's records are all in one lane; records without Keys
+ * (TRUNCATE) are lane 0's.
+ */
+CREATE FUNCTION rtsync._record_lane(record text, n integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+	SELECT coalesce(abs(hashtext(record::json -> 'dynamodb' ->> 'Keys') % n), 0)
+$$;
+
+/*
  * A batch of a handler's table's kept records after a position (through a
  * bound, if any), as the handler's role sees them (rtsync.stream_record's
  * row security): called through _call_as. args: relid, after, through,
- * limit, format. Answers {"records": [{"seq", "created", "text"}], "more"}, each
+ * limit, format, lanes, lane (the handler's lanes and this one). Answers {"records": [{"seq", "created", "text"}], "more"}, each
  * record's text as kept (or rewritten in dynamodb format).
  */
 CREATE FUNCTION rtsync._handler_batch(args text)
@@ -247,6 +287,8 @@ BEGIN
 			  FROM rtsync.stream_record r
 			 WHERE r.relid = tbl AND r.sequence_number > a ->> 'after'
 			   AND (a ->> 'through' IS NULL OR r.sequence_number <= a ->> 'through')
+			   AND ((a ->> 'lanes')::int = 1
+					OR rtsync._record_lane(r.record, (a ->> 'lanes')::int) = (a ->> 'lane')::int)
 			 ORDER BY r.sequence_number LIMIT (a ->> 'limit')::int + 1) b;
 	RETURN answer;
 END;
@@ -382,6 +424,7 @@ CREATE FUNCTION rtsync.create_handler(
 	name text, tbl regclass, function regprocedure,
 	batch_size integer DEFAULT 100,
 	maximum_batching_window interval DEFAULT '0',
+	parallelization_factor integer DEFAULT 1,
 	starting_position text DEFAULT 'LATEST',
 	starting_sequence_number text DEFAULT NULL,
 	bisect_batch_on_function_error boolean DEFAULT false,
@@ -399,6 +442,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	h rtsync.handler;
+	l integer;
 BEGIN
 	h.name := create_handler.name;
 	h.relid := tbl;
@@ -407,6 +451,7 @@ BEGIN
 	h.created_by := rtsync._invoker();
 	h.batch_size := batch_size;
 	h.maximum_batching_window := maximum_batching_window;
+	h.parallelization_factor := parallelization_factor;
 	h.bisect_batch_on_function_error := bisect_batch_on_function_error;
 	h.maximum_retry_attempts := maximum_retry_attempts;
 	h.maximum_record_age := maximum_record_age;
@@ -422,7 +467,10 @@ BEGIN
 	h.invocations := 0; h.errors := 0; h.records_in := 0; h.records_filtered := 0;
 	h.records_failed := 0; h.records_on_failure := 0;
 	h.created_at := now();
-	INSERT INTO rtsync.handler SELECT h.*;
+	FOR l IN 0 .. coalesce(h.parallelization_factor, 1) - 1 LOOP
+		h.lane := l;
+		INSERT INTO rtsync.handler SELECT h.*;
+	END LOOP;
 	PERFORM rtsync._notify('handlers');
 EXCEPTION WHEN unique_violation THEN
 	RAISE EXCEPTION USING ERRCODE = '42710',
@@ -440,7 +488,8 @@ DECLARE
 	h rtsync.handler;
 	who oid := rtsync._invoker();
 BEGIN
-	SELECT * INTO h FROM rtsync.handler WHERE name = handler_name FOR UPDATE;
+	PERFORM FROM rtsync.handler WHERE name = handler_name FOR UPDATE;
+	SELECT * INTO h FROM rtsync.handler WHERE name = handler_name AND lane = 0;
 	IF NOT FOUND OR NOT (pg_has_role(who, h.run_as, 'MEMBER') OR pg_has_role(who, h.created_by, 'MEMBER')) THEN
 		RAISE EXCEPTION USING ERRCODE = 'RT404',
 			MESSAGE = format('ResourceNotFoundException: no handler named %s', quote_literal(handler_name));
@@ -459,6 +508,7 @@ CREATE FUNCTION rtsync.alter_handler(
 	function regprocedure DEFAULT NULL,
 	batch_size integer DEFAULT NULL,
 	maximum_batching_window interval DEFAULT NULL,
+	parallelization_factor integer DEFAULT NULL,
 	starting_position text DEFAULT NULL,
 	starting_sequence_number text DEFAULT NULL,
 	bisect_batch_on_function_error boolean DEFAULT NULL,
@@ -475,6 +525,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	h rtsync.handler := rtsync._handler_own(alter_handler.name);
+	l integer;
 BEGIN
 	h.function := coalesce(alter_handler.function, h.function);
 	h.batch_size := coalesce(batch_size, h.batch_size);
@@ -496,16 +547,49 @@ BEGIN
 		h.retry_at := NULL;
 		h.state := 'enabled';
 	END IF;
-	IF enabled IS NOT NULL THEN
-		IF enabled AND (NOT h.enabled OR h.state = 'failed') THEN
-			h.state := 'enabled';
-			h.attempts := 0;
-			h.retry_at := NULL;
+	IF parallelization_factor IS DISTINCT FROM NULL
+	   AND parallelization_factor <> h.parallelization_factor THEN
+		-- lanes are at positions of their own: a record's new lane may be
+		-- behind or ahead of its old one, which would run it twice or never
+		IF starting_position IS NULL THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = 'ValidationException: parallelization_factor can be changed only with a starting_position',
+				HINT = 'Give the position to go on from, e.g. AT_SEQUENCE_NUMBER after the lowest lane''s position (rtsync.handlers.lanes).';
 		END IF;
-		h.enabled := enabled;
+		h.parallelization_factor := parallelization_factor;
 	END IF;
-	DELETE FROM rtsync.handler t WHERE t.name = h.name;
-	INSERT INTO rtsync.handler SELECT h.*;
+	IF starting_position IS NOT NULL THEN
+		-- every lane starts again there; the counts are kept (on lane 0)
+		SELECT sum(t.invocations), sum(t.errors), sum(t.records_in), sum(t.records_filtered),
+			   sum(t.records_failed), sum(t.records_on_failure)
+		  INTO h.invocations, h.errors, h.records_in, h.records_filtered, h.records_failed,
+			   h.records_on_failure
+		  FROM rtsync.handler t WHERE t.name = h.name;
+		DELETE FROM rtsync.handler t WHERE t.name = h.name;
+		FOR l IN 0 .. h.parallelization_factor - 1 LOOP
+			h.lane := l;
+			INSERT INTO rtsync.handler SELECT h.*;
+			h.invocations := 0; h.errors := 0; h.records_in := 0; h.records_filtered := 0;
+			h.records_failed := 0; h.records_on_failure := 0;
+		END LOOP;
+	END IF;
+	-- the options, on every lane; enabling clears a lane's failure
+	UPDATE rtsync.handler t
+	   SET function = h.function, batch_size = h.batch_size,
+		   maximum_batching_window = h.maximum_batching_window,
+		   bisect_batch_on_function_error = h.bisect_batch_on_function_error,
+		   maximum_retry_attempts = h.maximum_retry_attempts,
+		   maximum_record_age = h.maximum_record_age,
+		   report_batch_item_failures = h.report_batch_item_failures,
+		   filter_patterns = h.filter_patterns, on_failure = h.on_failure, format = h.format,
+		   enabled = coalesce(alter_handler.enabled, t.enabled),
+		   state = CASE WHEN alter_handler.enabled AND (NOT t.enabled OR t.state = 'failed')
+						THEN 'enabled' ELSE t.state END,
+		   attempts = CASE WHEN alter_handler.enabled AND (NOT t.enabled OR t.state = 'failed')
+						   THEN 0 ELSE t.attempts END,
+		   retry_at = CASE WHEN alter_handler.enabled AND (NOT t.enabled OR t.state = 'failed')
+						   THEN NULL ELSE t.retry_at END
+	 WHERE t.name = h.name;
 	PERFORM rtsync._notify('handlers');
 END;
 $$;
@@ -559,7 +643,7 @@ AS $$
 	UPDATE rtsync.handler SET state = 'failed', last_error_at = now(),
 		   last_error = format('TrimmedDataAccessException: the records after its position %s are no longer kept (older than the retention, or across a gap); alter the handler''s starting_position to go on',
 							   coalesce(nullif(h.position, ''), '(the start)'))
-	 WHERE name = h.name
+	 WHERE name = h.name AND lane = h.lane
 $$;
 
 /*
@@ -572,7 +656,7 @@ $$;
  * {"next": "now"} (more is waiting), {"next": "idle"} (caught up: when more
  * is kept), or {"next": "later", "delay_ms": n}.
  */
-CREATE FUNCTION rtsync._handler_step(handler_name text)
+CREATE FUNCTION rtsync._handler_step(handler_name text, handler_lane integer DEFAULT 0)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -596,7 +680,8 @@ DECLARE
 	started timestamptz := clock_timestamp();
 	idle constant jsonb := '{"next":"idle"}';
 BEGIN
-	SELECT * INTO h FROM rtsync.handler WHERE name = handler_name FOR UPDATE SKIP LOCKED;
+	SELECT * INTO h FROM rtsync.handler WHERE name = handler_name AND lane = handler_lane
+	   FOR UPDATE SKIP LOCKED;
 	IF NOT FOUND OR NOT h.enabled OR h.state = 'failed' THEN
 		RETURN idle;
 	END IF;
@@ -611,7 +696,7 @@ BEGIN
 	IF retention IS NULL OR retention <= '0' THEN
 		UPDATE rtsync.handler SET state = 'failed', last_error_at = now(),
 			   last_error = 'ResourceNotFoundException: the table keeps no stream any more (unpublished, or retention 0)'
-		 WHERE name = h.name;
+		 WHERE name = h.name AND lane = h.lane;
 		RETURN idle;
 	END IF;
 	-- trimmed: across a gap (trimming records one), or, below, the batch's
@@ -624,13 +709,14 @@ BEGIN
 	answer := rtsync._call_as(h.run_as, 'rtsync._handler_batch(text)',
 							  jsonb_build_object('relid', h.relid::oid, 'after', h.position,
 												 'through', h.bisect_through, 'limit', h.batch_size,
+												 'lanes', h.parallelization_factor, 'lane', h.lane,
 												 'format', h.format)::text)::jsonb;
 	batch := answer -> 'records';
 	more := (answer ->> 'more')::boolean;
 	nread := jsonb_array_length(batch);
 	IF nread = 0 THEN
 		IF h.bisect_through IS NOT NULL THEN
-			UPDATE rtsync.handler SET bisect_through = NULL WHERE name = h.name;
+			UPDATE rtsync.handler SET bisect_through = NULL WHERE name = h.name AND lane = h.lane;
 			RETURN '{"next":"now"}';
 		END IF;
 		RETURN idle;
@@ -671,7 +757,7 @@ BEGIN
 		   SET position = batch -> -1 ->> 'seq', records_filtered = records_filtered + nread,
 			   bisect_through = CASE WHEN batch -> -1 ->> 'seq' >= bisect_through THEN NULL ELSE bisect_through END,
 			   iterator_age = clock_timestamp() - (batch -> -1 ->> 'created')::timestamptz
-		 WHERE name = h.name;
+		 WHERE name = h.name AND lane = h.lane;
 		RETURN CASE WHEN more THEN '{"next":"now"}' ELSE idle END;
 	END IF;
 
@@ -703,7 +789,7 @@ BEGIN
 			   records_filtered = records_filtered + nread - jsonb_array_length(matched),
 			   last_invoked_at = started,
 			   iterator_age = clock_timestamp() - (batch -> -1 ->> 'created')::timestamptz
-		 WHERE name = h.name;
+		 WHERE name = h.name AND lane = h.lane;
 		RETURN CASE WHEN more OR h.bisect_through IS NOT NULL THEN '{"next":"now"}' ELSE idle END;
 	END IF;
 
@@ -721,7 +807,7 @@ BEGIN
 				   SET position = h.position, invocations = invocations + 1,
 					   records_in = records_in + jsonb_array_length(ok_prefix), attempts = 0,
 					   last_invoked_at = started
-				 WHERE name = h.name;
+				 WHERE name = h.name AND lane = h.lane;
 			EXCEPTION WHEN OTHERS OR query_canceled THEN
 				GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, errstate = RETURNED_SQLSTATE;
 			END;
@@ -734,7 +820,7 @@ BEGIN
 			-- what is left of the batch, from the lowest failure
 			SELECT coalesce(jsonb_agg(m ORDER BY m ->> 'seq' COLLATE "C"), '[]') INTO batch
 			  FROM jsonb_array_elements(batch) m WHERE m ->> 'seq' >= lowest COLLATE "C";
-			UPDATE rtsync.handler SET position = h.position WHERE name = h.name;
+			UPDATE rtsync.handler SET position = h.position WHERE name = h.name AND lane = h.lane;
 		END IF;
 	END IF;
 
@@ -742,13 +828,13 @@ BEGIN
 	UPDATE rtsync.handler
 	   SET errors = errors + 1, invocations = invocations + 1, last_error = err, last_error_at = now(),
 		   last_invoked_at = started
-	 WHERE name = h.name
+	 WHERE name = h.name AND lane = h.lane
 	RETURNING * INTO h;
 	IF h.bisect_batch_on_function_error AND jsonb_array_length(batch) > 1 THEN
 		-- try the first half alone; splitting counts no attempt
 		UPDATE rtsync.handler
 		   SET bisect_through = batch -> (jsonb_array_length(batch) / 2 - 1) ->> 'seq'
-		 WHERE name = h.name;
+		 WHERE name = h.name AND lane = h.lane;
 		RETURN '{"next":"now"}';
 	END IF;
 	h.attempts := h.attempts + 1;
@@ -759,12 +845,12 @@ BEGIN
 	UPDATE rtsync.handler
 	   SET attempts = h.attempts, state = 'retrying',
 		   retry_at = clock_timestamp() + rtsync._handler_backoff(h.attempts)
-	 WHERE name = h.name;
+	 WHERE name = h.name AND lane = h.lane;
 	RETURN jsonb_build_object('next', 'later', 'delay_ms',
 							  ceil(extract(epoch FROM rtsync._handler_backoff(h.attempts)) * 1000));
 END;
 $$;
-REVOKE EXECUTE ON FUNCTION rtsync._handler_step(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_step(text, integer) FROM PUBLIC;
 
 /* {"Records": [...]}, each record exactly as read. */
 CREATE FUNCTION rtsync._handler_event(batch jsonb)
@@ -803,7 +889,7 @@ BEGIN
 			   SET state = 'failed', last_error_at = now(),
 				   last_error = format('the on-failure table %s refused a discarded batch (%s): %s',
 									   h.on_failure, condition, msg)
-			 WHERE name = h.name;
+			 WHERE name = h.name AND lane = h.lane;
 			RETURN;
 		END;
 	END IF;
@@ -815,28 +901,36 @@ BEGIN
 														  ELSE jsonb_array_length(batch) END,
 		   last_error = coalesce(error, last_error),
 		   last_error_at = now()
-	 WHERE name = h.name;
+	 WHERE name = h.name AND lane = h.lane;
 END;
 $$;
 
-/* A handler's counts, as the worker shows them in /metrics and rtsync.stats. */
-CREATE FUNCTION rtsync._handler_counts(h rtsync.handler)
+/*
+ * A handler's counts, its lanes summed, as the worker shows them in
+ * /metrics and rtsync.stats.
+ */
+CREATE FUNCTION rtsync._handler_counts(handler_name text)
 RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT jsonb_build_object('invocations', h.invocations, 'errors', h.errors,
-							  'records_in', h.records_in, 'records_filtered', h.records_filtered,
-							  'records_failed', h.records_failed,
-							  'records_on_failure', h.records_on_failure,
-							  'iterator_age_ms', coalesce(round(extract(epoch FROM h.iterator_age) * 1000), 0))
+BEGIN
+	RETURN (SELECT jsonb_build_object('invocations', sum(h.invocations), 'errors', sum(h.errors),
+									  'records_in', sum(h.records_in),
+									  'records_filtered', sum(h.records_filtered),
+									  'records_failed', sum(h.records_failed),
+									  'records_on_failure', sum(h.records_on_failure),
+									  'iterator_age_ms',
+									  coalesce(round(extract(epoch FROM max(h.iterator_age)) * 1000), 0))
+			  FROM rtsync.handler h WHERE h.name = handler_name);
+END;
 $$;
 
 /*
  * What the worker calls: one step, and the handler's counts after it (read
  * by a statement of its own, so they include the step's).
  */
-CREATE FUNCTION rtsync._handler_drive(handler_name text)
+CREATE FUNCTION rtsync._handler_drive(handler_name text, handler_lane integer)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -844,11 +938,10 @@ AS $$
 DECLARE
 	answer jsonb;
 BEGIN
-	answer := rtsync._handler_step(handler_name);
-	RETURN answer || coalesce((SELECT jsonb_build_object('counts', rtsync._handler_counts(h))
-								 FROM rtsync.handler h WHERE h.name = handler_name), '{}');
+	answer := rtsync._handler_step(handler_name, handler_lane);
+	RETURN answer || jsonb_build_object('counts', rtsync._handler_counts(handler_name));
 END;
 $$;
-REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(rtsync.handler) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_trimmed(rtsync.handler) FROM PUBLIC;

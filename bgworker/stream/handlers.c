@@ -14,9 +14,11 @@
  * When a handler steps: when it is new, as soon as records are kept
  * (retention's on_kept), straight after a step that says more is waiting,
  * and at the time a step asks for (a retry's backoff, a batching window).
- * A handler steps on one connection at a time; up to
- * rtsync.handler_connections handlers step at once, so a slow handler
- * holds only its own connection. The handler list is read again after
+ * A handler with a parallelization factor has lanes (its records shared
+ * out by item key), and each lane steps on its own: below, a "handler" is
+ * one lane. A lane steps on one connection at a time; up to
+ * rtsync.handler_connections lanes step at once, so a slow handler holds
+ * only its own connections. The handler list is read again after
  * every load of control/ (create, alter and drop_handler notify it in
  * stream order).
  *
@@ -46,15 +48,18 @@
 #define MAX_CONNECTIONS 16
 #define ERROR_RETRY_MS 1000		/* after a step that failed as a statement */
 
+/* One lane of a handler (all of it, with a parallelization factor of 1). */
 typedef struct Handler
 {
 	char	   *name;
+	int			lane;
+	char		lane_text[12];	/* the statement's parameter */
 	uint64		due_at;			/* loop time (ms), or IDLE */
 	bool		stepping;
 	bool		kept_meanwhile; /* records kept after its step in flight began */
 	bool		listed;			/* still in the list just read */
 	bool		error_logged;	/* one LOG per run of failed statements */
-	int			slot;			/* its metrics (base/metrics.h), or -1 */
+	int			slot;			/* its handler's metrics (base/metrics.h), or -1 */
 	uint64		step_began;		/* uv_hrtime() (ns) its step was sent */
 	uint64		step_began_ms;	/* and in loop time */
 } Handler;
@@ -80,9 +85,9 @@ static uv_timer_t due_timer;
 static bool stopped = false;
 
 static const char *list_sql =
-"SELECT h.name, rtsync._handler_counts(h)::text FROM rtsync.handler h"
-" WHERE h.enabled AND h.state <> 'failed' ORDER BY h.name";
-static const char *step_sql = "SELECT rtsync._handler_drive($1)::text";
+"SELECT h.name, h.lane, rtsync._handler_counts(h.name)::text FROM rtsync.handler h"
+" WHERE h.enabled AND h.state <> 'failed' ORDER BY h.name, h.lane";
+static const char *step_sql = "SELECT rtsync._handler_drive($1, $2::integer)::text";
 
 /* the keys of rtsync._handler_counts, in RtsyncHandlerMetric's order */
 static const char *const count_keys[] = {
@@ -93,7 +98,7 @@ static const char *const count_keys[] = {
 static void dispatch(void);
 
 static Handler *
-find_handler(const char *name)
+find_handler(const char *name, int lane)
 {
 	ListCell   *lc;
 
@@ -101,10 +106,41 @@ find_handler(const char *name)
 	{
 		Handler    *h = lfirst(lc);
 
-		if (strcmp(h->name, name) == 0)
+		if (h->lane == lane && strcmp(h->name, name) == 0)
 			return h;
 	}
 	return NULL;
+}
+
+/* The lanes of a handler other than h, and how many of them are stepping. */
+static int
+other_lanes(Handler *h, int *stepping)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	*stepping = 0;
+	foreach(lc, handlers)
+	{
+		Handler    *o = lfirst(lc);
+
+		if (o != h && strcmp(o->name, h->name) == 0)
+		{
+			n++;
+			*stepping += o->stepping ? 1 : 0;
+		}
+	}
+	return n;
+}
+
+/* The handler's concurrency gauge: its lanes in flight. */
+static void
+show_concurrency(Handler *h)
+{
+	int			stepping;
+
+	(void) other_lanes(h, &stepping);
+	rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, stepping + (h->stepping ? 1 : 0));
 }
 
 /* A handler's counts (rtsync._handler_counts) into its metrics. */
@@ -148,7 +184,11 @@ forget_unlisted(void)
 			kept = lappend(kept, h);
 		else
 		{
-			rtsync_metrics_handler_release(h->slot);
+			int			stepping;
+
+			/* its handler's metrics go with its last lane */
+			if (other_lanes(h, &stepping) == 0)
+				rtsync_metrics_handler_release(h->slot);
 			pfree(h->name);
 			pfree(h);
 		}
@@ -170,18 +210,21 @@ take_list(PGresult *res)
 	for (int i = 0; i < PQntuples(res); i++)
 	{
 		const char *name = PQgetvalue(res, i, 0);
-		Handler    *h = find_handler(name);
+		int			lane = atoi(PQgetvalue(res, i, 1));
+		Handler    *h = find_handler(name, lane);
 
 		if (h == NULL)
 		{
 			h = palloc0(sizeof(Handler));
 			h->name = pstrdup(name);
+			h->lane = lane;
+			snprintf(h->lane_text, sizeof(h->lane_text), "%d", lane);
 			h->due_at = 0;
 			h->slot = rtsync_metrics_handler_slot(name);
 			handlers = lappend(handlers, h);
 		}
 		h->listed = true;
-		take_counts(h, &parse_jsonb(PQgetvalue(res, i, 1))->root);
+		take_counts(h, &parse_jsonb(PQgetvalue(res, i, 2))->root);
 	}
 	MemoryContextSwitchTo(old);
 	forget_unlisted();
@@ -251,7 +294,7 @@ statement_ended(HandlerConn *c)
 		Handler    *h = c->stepping;
 
 		h->stepping = false;
-		rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, 0);
+		show_concurrency(h);
 		rtsync_metrics_handler_duration(h->slot,
 										(int64) (uv_hrtime() - h->step_began) / 1000);
 		if (ok && PQntuples(res) == 1)
@@ -319,8 +362,8 @@ conn_on_closed(RtsyncPgConn *pc)
 
 	if (c->stepping)
 	{
-		rtsync_metrics_handler_set(c->stepping->slot, RTSYNC_HM_CONCURRENCY, 0);
 		c->stepping->stepping = false;
+		show_concurrency(c->stepping);
 		c->stepping->due_at = uv_now(handlers_loop) + ERROR_RETRY_MS;
 		if (!c->stepping->listed)
 			forget_unlisted();
@@ -339,12 +382,12 @@ conn_on_closed(RtsyncPgConn *pc)
 }
 
 static bool
-send_statement(HandlerConn *c, const char *sql, const char *param)
+send_statement(HandlerConn *c, const char *sql, Handler *h)
 {
-	const char *values[1] = {param};
-	static const Oid types[1] = {TEXTOID};
+	const char *values[2] = {h ? h->name : NULL, h ? h->lane_text : NULL};
+	static const Oid types[2] = {TEXTOID, TEXTOID};
 
-	if (!PQsendQueryParams(c->pc.conn, sql, param ? 1 : 0, types, values, NULL, NULL, 0))
+	if (!PQsendQueryParams(c->pc.conn, sql, h ? 2 : 0, types, values, NULL, NULL, 0))
 	{
 		rtsync_pgconn_close(&c->pc, PQerrorMessage(c->pc.conn));
 		return false;
@@ -436,14 +479,14 @@ dispatch(void)
 		h = next_due(&soonest);
 		if (h == NULL || h->due_at > now)
 			break;
-		if (send_statement(c, step_sql, h->name))
+		if (send_statement(c, step_sql, h))
 		{
 			c->stepping = h;
 			h->stepping = true;
 			h->kept_meanwhile = false;
 			h->step_began = uv_hrtime();
 			h->step_began_ms = now;
-			rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, 1);
+			show_concurrency(h);
 		}
 	}
 	/* more due than free connections: another one, if allowed */

@@ -2,7 +2,9 @@
 // handler whose function is stuck holds only its own connection, while a
 // subscriber and another handler go on; a failing handler retries on its
 // own, shows it, and applies each record once when it recovers; a handler
-// dropped and recreated under the same name starts afresh, from LATEST.
+// dropped and recreated under the same name starts afresh, from LATEST; a
+// handler with a parallelization factor runs its lanes side by side, each
+// key's records in order.
 // The options themselves are tested by the regress test handlers.sql.
 // On a cluster of this file's own (rtsync.handler_connections = 2).
 import { test, before, after } from 'node:test';
@@ -126,4 +128,29 @@ test('a handler dropped and recreated under its name starts afresh', async () =>
   assert.equal(audited('quick'), 'a1 a2 b1 b2 c2', 'c1 came while no handler was there: LATEST starts after it');
   assert.equal(series('rtsync_handler_invocations_total', 'quick'), handlerRow('quick', 'invocations'));
   assert.ok(Number(handlerRow('quick', 'invocations')) < invoked + 1, 'its counts start again');
+});
+
+test('a parallelization factor of 4: lanes side by side, every record once, each key in order', async () => {
+  cluster.sql(`CREATE TABLE lanes_audit (ord bigserial, id text, seq text, content text);
+    CREATE FUNCTION audit_lanes(event jsonb) RETURNS void LANGUAGE sql AS $$
+      INSERT INTO lanes_audit (id, seq, content)
+      SELECT r #>> '{dynamodb,Keys,id}', r #>> '{dynamodb,SequenceNumber}', r #>> '{dynamodb,NewImage,content}'
+        FROM jsonb_array_elements(event -> 'Records') r $$;
+    SELECT rtsync.create_handler('lanes', 'data_items', 'audit_lanes(jsonb)', parallelization_factor => 4, batch_size => 5)`);
+  await until('its lanes are driven', () => series('rtsync_handler_concurrency', 'lanes') !== '');
+  // 40 keys, each written 5 times, in 5 transactions
+  cluster.sql(`INSERT INTO data_items (id, title, content) SELECT 'p' || lpad(g::text, 2, '0'), 'lane', '0' FROM generate_series(1, 40) g;
+    UPDATE data_items SET content = '1' WHERE title = 'lane';
+    UPDATE data_items SET content = '2' WHERE title = 'lane';
+    UPDATE data_items SET content = '3' WHERE title = 'lane';
+    UPDATE data_items SET content = '4' WHERE title = 'lane'`);
+  await until('the lanes audited all 200 records', () => cluster.sql('SELECT count(*) FROM lanes_audit') === '200', 30000);
+  assert.equal(cluster.sql('SELECT count(DISTINCT seq) FROM lanes_audit'), '200', 'each record once');
+  assert.equal(cluster.sql(`SELECT count(*) FROM (SELECT id, string_agg(content, '' ORDER BY ord) AS c FROM lanes_audit GROUP BY id) k
+    WHERE c <> '01234'`), '0', 'each key in order');
+  assert.equal(cluster.sql(`SELECT count(*) FROM rtsync.handler WHERE name = 'lanes' AND records_in > 0`), '4', 'every lane had work');
+  // one handler in the metrics, its lanes summed
+  await until('its metrics count every lane', () => series('rtsync_handler_records_in_total', 'lanes') === '200');
+  assert.equal(handlerRow('lanes', "state || ' ' || parallelization_factor || ' ' || records_in"), 'enabled 4 200');
+  cluster.sql(`SELECT rtsync.drop_handler('lanes')`);
 });

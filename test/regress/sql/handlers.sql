@@ -244,6 +244,63 @@ SELECT hd_run('escape', 2) AS steps;
 SELECT state, errors, records_failed, last_error FROM rtsync.handlers WHERE name = 'escape';
 SELECT rtsync.drop_handler('escape');
 
+-- parallelization: lanes by item key, stepped side by side (round robin
+-- here); every record once, each key's records in order, keys interleaved
+CREATE TABLE hd_lanes_audit (ord bigserial, id int, seq text, qty int);
+CREATE FUNCTION hd_lanes_fn(event jsonb) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO hd_lanes_audit (id, seq, qty)
+	SELECT (r #>> '{dynamodb,Keys,id}')::int, r #>> '{dynamodb,SequenceNumber}', (r #>> '{dynamodb,NewImage,qty}')::int
+	  FROM jsonb_array_elements(event -> 'Records') r
+$$;
+CREATE FUNCTION hd_run_lanes(hname text, lanes int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	busy boolean;
+	steps int := 0;
+BEGIN
+	LOOP
+		busy := false;
+		FOR l IN 0 .. lanes - 1 LOOP
+			IF rtsync._handler_step(hname, l) ->> 'next' <> 'idle' THEN
+				busy := true;
+			END IF;
+			steps := steps + 1;
+		END LOOP;
+		EXIT WHEN NOT busy OR steps > 2000;
+	END LOOP;
+	RETURN steps;
+END;
+$$;
+SELECT rtsync.create_handler('lanes', 'hd_items', 'hd_lanes_fn(jsonb)', parallelization_factor => 10,
+							 batch_size => 3);
+INSERT INTO hd_items SELECT 5000 + g, 'lane', 0 FROM generate_series(1, 20) g;
+UPDATE hd_items SET qty = 1 WHERE id > 5000;
+UPDATE hd_items SET qty = 2 WHERE id > 5000;
+UPDATE hd_items SET qty = 3 WHERE id > 5000;
+UPDATE hd_items SET qty = 4 WHERE id > 5000;
+UPDATE hd_items SET qty = 5 WHERE id > 5000;
+SELECT hd_keep() AS kept;
+SELECT hd_run_lanes('lanes', 10) < 2000 AS all_idle;
+SELECT count(*) AS records, count(DISTINCT seq) AS distinct_records FROM hd_lanes_audit;
+SELECT count(*) AS keys_out_of_order
+  FROM (SELECT id, array_agg(qty ORDER BY ord) AS qtys FROM hd_lanes_audit GROUP BY id) k
+ WHERE qtys <> '{0,1,2,3,4,5}';
+SELECT count(*) > 0 AS keys_interleaved
+  FROM (SELECT seq < lag(seq) OVER (ORDER BY ord) AS back FROM hd_lanes_audit) x WHERE back;
+SELECT state, parallelization_factor, jsonb_array_length(lanes) AS lanes, records_in,
+	   (SELECT count(*) FROM rtsync.handler WHERE name = 'lanes' AND records_in > 0) AS lanes_used,
+	   position = (SELECT min(position) FROM rtsync.handler WHERE name = 'lanes') AS position_is_lowest
+  FROM rtsync.handlers WHERE name = 'lanes';
+-- each key's records stay in one lane: changing the lanes needs a new position
+SELECT rtsync.alter_handler('lanes', parallelization_factor => 2);
+SELECT rtsync.alter_handler('lanes', parallelization_factor => 2, starting_position => 'LATEST');
+SELECT parallelization_factor, jsonb_array_length(lanes) AS lanes, records_in FROM rtsync.handlers WHERE name = 'lanes';
+SELECT rtsync.alter_handler('lanes', batch_size => 7, enabled => false);
+SELECT string_agg(batch_size || ' ' || enabled, ', ' ORDER BY lane) FROM rtsync.handler WHERE name = 'lanes';
+SELECT rtsync.drop_handler('lanes');
+SELECT count(*) AS rows_left FROM rtsync.handler WHERE name = 'lanes';
+DROP FUNCTION hd_run_lanes, hd_lanes_fn;
+DROP TABLE hd_lanes_audit;
+
 -- a position out of retention stops the handler, and says so
 SELECT rtsync.create_handler('trimmed', 'hd_items', 'hd_audit_fn(jsonb)', starting_position => 'TRIM_HORIZON');
 UPDATE rtsync.handler SET position = '' WHERE name = 'trimmed';
