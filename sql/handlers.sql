@@ -258,8 +258,10 @@ $$;
  * A batch of a handler's table's kept records after a position (through a
  * bound, if any), as the handler's role sees them (rtsync.stream_record's
  * row security): called through _call_as. args: relid, after, through,
- * limit, format, lanes, lane (the handler's lanes and this one). Answers {"records": [{"seq", "created", "text"}], "more"}, each
- * record's text as kept (or rewritten in dynamodb format).
+ * limit, format, lanes, lane (the handler's lanes and this one). Answers
+ * {"records": [{"seq", "created", "text"}], "more"}, each record's text as
+ * kept (or rewritten in dynamodb format); a lane given none also gets
+ * "scanned", the last of the other lanes' records after the position.
  */
 CREATE FUNCTION rtsync._handler_batch(args text)
 RETURNS text
@@ -290,6 +292,13 @@ BEGIN
 			   AND ((a ->> 'lanes')::int = 1
 					OR rtsync._record_lane(r.record, (a ->> 'lanes')::int) = (a ->> 'lane')::int)
 			 ORDER BY r.sequence_number LIMIT (a ->> 'limit')::int + 1) b;
+	-- a lane with nothing of its own may still move past the others' records
+	IF (a ->> 'lanes')::int > 1 AND answer LIKE '{"records":[]%' THEN
+		answer := left(answer, -1) || ',"scanned":'
+			|| coalesce(to_json((SELECT max(r.sequence_number) FROM rtsync.stream_record r
+								  WHERE r.relid = tbl AND r.sequence_number > a ->> 'after'))::text, 'null')
+			|| '}';
+	END IF;
 	RETURN answer;
 END;
 $$;
@@ -718,6 +727,10 @@ BEGIN
 		IF h.bisect_through IS NOT NULL THEN
 			UPDATE rtsync.handler SET bisect_through = NULL WHERE name = h.name AND lane = h.lane;
 			RETURN '{"next":"now"}';
+		END IF;
+		-- a lane: past the other lanes' records, so its position keeps up
+		IF answer ->> 'scanned' > h.position THEN
+			UPDATE rtsync.handler SET position = answer ->> 'scanned' WHERE name = h.name AND lane = h.lane;
 		END IF;
 		RETURN idle;
 	END IF;

@@ -290,6 +290,10 @@ SELECT state, parallelization_factor, jsonb_array_length(lanes) AS lanes, record
 	   (SELECT count(*) FROM rtsync.handler WHERE name = 'lanes' AND records_in > 0) AS lanes_used,
 	   position = (SELECT min(position) FROM rtsync.handler WHERE name = 'lanes') AS position_is_lowest
   FROM rtsync.handlers WHERE name = 'lanes';
+-- caught up, every lane is past the last record, its own or another lane's
+SELECT count(DISTINCT position) AS lane_positions,
+	   min(position) = (SELECT max(sequence_number) FROM rtsync.stream_record WHERE relid = 'hd_items'::regclass) AS at_the_end
+  FROM rtsync.handler WHERE name = 'lanes';
 -- each key's records stay in one lane: changing the lanes needs a new position
 SELECT rtsync.alter_handler('lanes', parallelization_factor => 2);
 SELECT rtsync.alter_handler('lanes', parallelization_factor => 2, starting_position => 'LATEST');
