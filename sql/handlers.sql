@@ -919,24 +919,20 @@ END;
 $$;
 
 /*
- * A handler's counts, its lanes summed, as the worker shows them in
- * /metrics and rtsync.stats.
+ * A lane's counts, as the worker shows them (its handler's lanes summed) in
+ * /metrics and rtsync.stats. Only the lane's own steps change them, so
+ * read after its step they are exact.
  */
-CREATE FUNCTION rtsync._handler_counts(handler_name text)
+CREATE FUNCTION rtsync._handler_counts(h rtsync.handler)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-	RETURN (SELECT jsonb_build_object('invocations', sum(h.invocations), 'errors', sum(h.errors),
-									  'records_in', sum(h.records_in),
-									  'records_filtered', sum(h.records_filtered),
-									  'records_failed', sum(h.records_failed),
-									  'records_on_failure', sum(h.records_on_failure),
-									  'iterator_age_ms',
-									  coalesce(round(extract(epoch FROM max(h.iterator_age)) * 1000), 0))
-			  FROM rtsync.handler h WHERE h.name = handler_name);
-END;
+	SELECT jsonb_build_object('invocations', h.invocations, 'errors', h.errors,
+							  'records_in', h.records_in, 'records_filtered', h.records_filtered,
+							  'records_failed', h.records_failed,
+							  'records_on_failure', h.records_on_failure,
+							  'iterator_age_ms', coalesce(round(extract(epoch FROM h.iterator_age) * 1000), 0))
 $$;
 
 /*
@@ -952,9 +948,11 @@ DECLARE
 	answer jsonb;
 BEGIN
 	answer := rtsync._handler_step(handler_name, handler_lane);
-	RETURN answer || jsonb_build_object('counts', rtsync._handler_counts(handler_name));
+	RETURN answer || coalesce((SELECT jsonb_build_object('counts', rtsync._handler_counts(h))
+								 FROM rtsync.handler h
+								WHERE h.name = handler_name AND h.lane = handler_lane), '{}');
 END;
 $$;
-REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(rtsync.handler) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_trimmed(rtsync.handler) FROM PUBLIC;

@@ -161,7 +161,7 @@ static const MetricInfo handler_info[] = {
 	{"rtsync_handler_iterator_age_milliseconds", NULL, "gauge", SHOW_PLAIN,
 	"Age of the newest record of a handler's last batch when it was processed (Lambda's IteratorAge)."},
 	{"rtsync_handler_concurrency", NULL, "gauge", SHOW_PLAIN,
-	"1 while a handler's batch is in flight, else 0."},
+	"Batches of a handler in flight: at most one per lane (its parallelization factor)."},
 };
 
 StaticAssertDecl(lengthof(handler_info) == RTSYNC_HM_COUNT,

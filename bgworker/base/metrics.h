@@ -71,10 +71,11 @@ typedef enum RtsyncMetric
 #define RTSYNC_LATENCY_BUCKETS 14
 
 /*
- * Per stream handler, labelled handler="<name>": its counts as its row in
- * rtsync.handler holds them (so they survive restarts), its IteratorAge, 1
- * while a batch is in flight, and the duration of its steps (in the
- * latency buckets). The first RTSYNC_HANDLER_SLOTS handlers are shown.
+ * Per stream handler, labelled handler="<name>": its counts as its rows in
+ * rtsync.handler hold them, its lanes summed (so they survive restarts),
+ * its IteratorAge (the oldest lane's), its batches in flight, and the
+ * duration of its steps (in the latency buckets). The first
+ * RTSYNC_HANDLER_SLOTS handlers are shown.
  */
 typedef enum RtsyncHandlerMetric
 {
@@ -85,7 +86,7 @@ typedef enum RtsyncHandlerMetric
 	RTSYNC_HM_RECORDS_FAILED,
 	RTSYNC_HM_RECORDS_ON_FAILURE,
 	RTSYNC_HM_ITERATOR_AGE_MS,	/* gauge */
-	RTSYNC_HM_CONCURRENCY,		/* gauge, 0 or 1 */
+	RTSYNC_HM_CONCURRENCY,		/* gauge: its lanes in flight */
 	RTSYNC_HM_COUNT
 } RtsyncHandlerMetric;
 

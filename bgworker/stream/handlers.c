@@ -60,6 +60,7 @@ typedef struct Handler
 	bool		listed;			/* still in the list just read */
 	bool		error_logged;	/* one LOG per run of failed statements */
 	int			slot;			/* its handler's metrics (base/metrics.h), or -1 */
+	uint64		counts[RTSYNC_HM_CONCURRENCY];	/* this lane's, as last read */
 	uint64		step_began;		/* uv_hrtime() (ns) its step was sent */
 	uint64		step_began_ms;	/* and in loop time */
 } Handler;
@@ -85,7 +86,7 @@ static uv_timer_t due_timer;
 static bool stopped = false;
 
 static const char *list_sql =
-"SELECT h.name, h.lane, rtsync._handler_counts(h.name)::text FROM rtsync.handler h"
+"SELECT h.name, h.lane, rtsync._handler_counts(h)::text FROM rtsync.handler h"
 " WHERE h.enabled AND h.state <> 'failed' ORDER BY h.name, h.lane";
 static const char *step_sql = "SELECT rtsync._handler_drive($1, $2::integer)::text";
 
@@ -143,19 +144,39 @@ show_concurrency(Handler *h)
 	rtsync_metrics_handler_set(h->slot, RTSYNC_HM_CONCURRENCY, stepping + (h->stepping ? 1 : 0));
 }
 
-/* A handler's counts (rtsync._handler_counts) into its metrics. */
+/*
+ * A lane's counts (rtsync._handler_counts), and its handler's metrics from
+ * all its lanes': counts summed, the IteratorAge the oldest.
+ */
 static void
 take_counts(Handler *h, JsonbContainer *counts)
 {
+	ListCell   *lc;
+
+	StaticAssertStmt(lengthof(count_keys) == RTSYNC_HM_CONCURRENCY,
+					 "count_keys names every count of RtsyncHandlerMetric");
 	for (int i = 0; i < lengthof(count_keys); i++)
 	{
 		JsonbValue	v;
 
 		if (getKeyJsonValueFromContainer(counts, count_keys[i], strlen(count_keys[i]), &v) &&
 			v.type == jbvNumeric)
-			rtsync_metrics_handler_set(h->slot, (RtsyncHandlerMetric) i,
-									   (uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8,
-																				  NumericGetDatum(v.val.numeric))));
+			h->counts[i] = (uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8,
+																	  NumericGetDatum(v.val.numeric)));
+	}
+	for (int i = 0; i < lengthof(count_keys); i++)
+	{
+		uint64		value = 0;
+
+		foreach(lc, handlers)
+		{
+			Handler    *o = lfirst(lc);
+
+			if (strcmp(o->name, h->name) != 0)
+				continue;
+			value = i == RTSYNC_HM_ITERATOR_AGE_MS ? Max(value, o->counts[i]) : value + o->counts[i];
+		}
+		rtsync_metrics_handler_set(h->slot, (RtsyncHandlerMetric) i, value);
 	}
 }
 
