@@ -20,7 +20,7 @@
  *   filter_criteria                 {"Filters": [{"Pattern": "..."}]}, up to 5
  *   on_failure                      a table with columns failure jsonb, records jsonb
  *   parallelization_factor          1 (1-10): lanes by item key, each in order
- * Not yet: tumbling windows.
+ *   tumbling_window                 0 = none (up to 900 s), with state
  */
 
 CREATE TABLE rtsync.handler (
@@ -35,6 +35,7 @@ CREATE TABLE rtsync.handler (
 	batch_size integer NOT NULL DEFAULT 100 CHECK (batch_size BETWEEN 1 AND 10000),
 	maximum_batching_window interval NOT NULL DEFAULT '0'
 		CHECK (maximum_batching_window BETWEEN '0' AND '300 s'),
+	tumbling_window interval NOT NULL DEFAULT '0' CHECK (tumbling_window BETWEEN '0' AND '900 s'),
 	bisect_batch_on_function_error boolean NOT NULL DEFAULT false,
 	maximum_retry_attempts integer NOT NULL DEFAULT -1
 		CHECK (maximum_retry_attempts BETWEEN -1 AND 10000),
@@ -51,6 +52,9 @@ CREATE TABLE rtsync.handler (
 	-- while a failing batch is split: the half being tried ends here
 	bisect_through text COLLATE "C",
 	attempts integer NOT NULL DEFAULT 0,	-- failed invocations of the batch at position
+	-- the tumbling window open (its start) and the state its invocations returned
+	window_start timestamptz,
+	window_state jsonb,
 	retry_at timestamptz,
 	state text NOT NULL DEFAULT 'enabled' CHECK (state IN ('enabled', 'retrying', 'failed')),
 	last_error text,
@@ -82,7 +86,7 @@ CREATE VIEW rtsync.handlers AS
 		   l.position, l.iterator_age, l.last_error, l.last_error_at, l.last_invoked_at,
 		   l.attempts, l.retry_at, l.invocations, l.errors, l.records_in,
 		   l.records_filtered, l.records_failed, l.records_on_failure,
-		   h.batch_size, h.maximum_batching_window, h.parallelization_factor,
+		   h.batch_size, h.maximum_batching_window, h.parallelization_factor, h.tumbling_window,
 		   h.bisect_batch_on_function_error,
 		   h.maximum_retry_attempts, h.maximum_record_age, h.report_batch_item_failures,
 		   h.filter_patterns, h.on_failure, h.format, h.created_by, h.created_at, l.lanes
@@ -434,6 +438,7 @@ CREATE FUNCTION rtsync.create_handler(
 	batch_size integer DEFAULT 100,
 	maximum_batching_window interval DEFAULT '0',
 	parallelization_factor integer DEFAULT 1,
+	tumbling_window interval DEFAULT '0',
 	starting_position text DEFAULT 'LATEST',
 	starting_sequence_number text DEFAULT NULL,
 	bisect_batch_on_function_error boolean DEFAULT false,
@@ -461,6 +466,7 @@ BEGIN
 	h.batch_size := batch_size;
 	h.maximum_batching_window := maximum_batching_window;
 	h.parallelization_factor := parallelization_factor;
+	h.tumbling_window := tumbling_window;
 	h.bisect_batch_on_function_error := bisect_batch_on_function_error;
 	h.maximum_retry_attempts := maximum_retry_attempts;
 	h.maximum_record_age := maximum_record_age;
@@ -518,6 +524,7 @@ CREATE FUNCTION rtsync.alter_handler(
 	batch_size integer DEFAULT NULL,
 	maximum_batching_window interval DEFAULT NULL,
 	parallelization_factor integer DEFAULT NULL,
+	tumbling_window interval DEFAULT NULL,
 	starting_position text DEFAULT NULL,
 	starting_sequence_number text DEFAULT NULL,
 	bisect_batch_on_function_error boolean DEFAULT NULL,
@@ -539,6 +546,7 @@ BEGIN
 	h.function := coalesce(alter_handler.function, h.function);
 	h.batch_size := coalesce(batch_size, h.batch_size);
 	h.maximum_batching_window := coalesce(maximum_batching_window, h.maximum_batching_window);
+	h.tumbling_window := coalesce(tumbling_window, h.tumbling_window);
 	h.bisect_batch_on_function_error := coalesce(bisect_batch_on_function_error, h.bisect_batch_on_function_error);
 	h.maximum_retry_attempts := coalesce(maximum_retry_attempts, h.maximum_retry_attempts);
 	h.maximum_record_age := coalesce(maximum_record_age, h.maximum_record_age);
@@ -586,6 +594,10 @@ BEGIN
 	UPDATE rtsync.handler t
 	   SET function = h.function, batch_size = h.batch_size,
 		   maximum_batching_window = h.maximum_batching_window,
+		   tumbling_window = h.tumbling_window,
+		   -- windows of another size: the open one is dropped
+		   window_start = CASE WHEN t.tumbling_window = h.tumbling_window THEN t.window_start END,
+		   window_state = CASE WHEN t.tumbling_window = h.tumbling_window THEN t.window_state END,
 		   bisect_batch_on_function_error = h.bisect_batch_on_function_error,
 		   maximum_retry_attempts = h.maximum_retry_attempts,
 		   maximum_record_age = h.maximum_record_age,
@@ -643,6 +655,78 @@ AS $$
 			'streamArn', (SELECT s.arn FROM rtsync._stream_of(h.relid) s)))
 $$;
 
+/*
+ * Tumbling windows, as Lambda's: fixed, back to back, aligned on the epoch;
+ * a record is in the window of its commit time (ApproximateCreationDateTime).
+ */
+CREATE FUNCTION rtsync._window_start(at timestamptz, size interval)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+	SELECT to_timestamp(floor(extract(epoch FROM at) / extract(epoch FROM size)) * extract(epoch FROM size))
+$$;
+
+/* The event of an invocation in a window: its records, the window, its state. */
+CREATE FUNCTION rtsync._handler_window_event(event text, h rtsync.handler, window_start timestamptz,
+											 final boolean)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT left(event, -1) || ',' || right(jsonb_build_object(
+		'window', jsonb_build_object(
+			'start', to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+			'end', to_char((window_start + h.tumbling_window) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
+		'state', CASE WHEN h.window_start = window_start THEN coalesce(h.window_state, '{}') ELSE '{}' END,
+		'isFinalInvokeForWindow', final,
+		'isWindowTerminatedEarly', false)::text, -1)
+$$;
+
+/*
+ * The open window has ended: the final invocation, with its state and no
+ * records; then the window is closed. Failing, it is retried as a batch is
+ * (no bisection); when retries run out the window's state is dropped.
+ */
+CREATE FUNCTION rtsync._handler_window_end(h rtsync.handler, started timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	err text;
+BEGIN
+	BEGIN
+		PERFORM rtsync._call_as(h.run_as, h.function,
+								rtsync._handler_window_event('{"Records":[]}', h, h.window_start, true));
+		UPDATE rtsync.handler
+		   SET window_start = NULL, window_state = NULL, invocations = invocations + 1,
+			   attempts = 0, retry_at = NULL, state = 'enabled', last_invoked_at = started
+		 WHERE name = h.name AND lane = h.lane;
+		RETURN '{"next":"now"}';
+	EXCEPTION WHEN OTHERS OR query_canceled THEN
+		GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+	END;
+	h.attempts := h.attempts + 1;
+	IF h.maximum_retry_attempts >= 0 AND h.attempts > h.maximum_retry_attempts THEN
+		UPDATE rtsync.handler
+		   SET window_start = NULL, window_state = NULL, errors = errors + 1,
+			   invocations = invocations + 1, attempts = 0, retry_at = NULL, state = 'enabled',
+			   last_error = format('the final invocation of the window from %s failed; its state was dropped: %s',
+								   h.window_start, err),
+			   last_error_at = now(), last_invoked_at = started
+		 WHERE name = h.name AND lane = h.lane;
+		RETURN '{"next":"now"}';
+	END IF;
+	UPDATE rtsync.handler
+	   SET errors = errors + 1, invocations = invocations + 1, last_error = err, last_error_at = now(),
+		   last_invoked_at = started, attempts = h.attempts, state = 'retrying',
+		   retry_at = clock_timestamp() + rtsync._handler_backoff(h.attempts)
+	 WHERE name = h.name AND lane = h.lane;
+	RETURN jsonb_build_object('next', 'later', 'delay_ms',
+							  ceil(extract(epoch FROM rtsync._handler_backoff(h.attempts)) * 1000));
+END;
+$$;
+
 /* The handler's position has left retention: it stops, saying so. */
 CREATE FUNCTION rtsync._handler_trimmed(h rtsync.handler)
 RETURNS void
@@ -688,6 +772,7 @@ DECLARE
 	expired jsonb;
 	started timestamptz := clock_timestamp();
 	idle constant jsonb := '{"next":"idle"}';
+	win timestamptz;			-- the tumbling window of this batch
 BEGIN
 	SELECT * INTO h FROM rtsync.handler WHERE name = handler_name AND lane = handler_lane
 	   FOR UPDATE SKIP LOCKED;
@@ -732,6 +817,15 @@ BEGIN
 		IF answer ->> 'scanned' > h.position THEN
 			UPDATE rtsync.handler SET position = answer ->> 'scanned' WHERE name = h.name AND lane = h.lane;
 		END IF;
+		-- an open window ends on time (a second late: its last records are kept by then)
+		IF h.window_start IS NOT NULL THEN
+			IF h.window_start + h.tumbling_window + interval '1 s' <= clock_timestamp() THEN
+				RETURN rtsync._handler_window_end(h, started);
+			END IF;
+			RETURN jsonb_build_object('next', 'later', 'delay_ms',
+				ceil(extract(epoch FROM h.window_start + h.tumbling_window + interval '1 s'
+									 - clock_timestamp()) * 1000));
+		END IF;
 		RETURN idle;
 	END IF;
 	IF (batch -> 0 ->> 'created')::timestamptz < now() - retention THEN
@@ -760,6 +854,20 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- tumbling windows: a batch holds one window's records; the window open
+	-- before ends (its final invocation) before the next one's records
+	IF h.tumbling_window > '0' THEN
+		win := rtsync._window_start((batch -> 0 ->> 'created')::timestamptz, h.tumbling_window);
+		IF h.window_start IS NOT NULL AND h.window_start < win THEN
+			RETURN rtsync._handler_window_end(h, started);
+		END IF;
+		SELECT jsonb_agg(b.r ORDER BY b.o) INTO batch
+		  FROM jsonb_array_elements(batch) WITH ORDINALITY b(r, o)
+		 WHERE rtsync._window_start((b.r ->> 'created')::timestamptz, h.tumbling_window) = win;
+		more := more OR jsonb_array_length(batch) < nread;
+		nread := jsonb_array_length(batch);
+	END IF;
+
 	SELECT coalesce(jsonb_agg(b.r ORDER BY b.o), '[]') INTO matched
 	  FROM jsonb_array_elements(batch) WITH ORDINALITY b(r, o)
 	 WHERE h.filter_patterns IS NULL
@@ -775,6 +883,9 @@ BEGIN
 	END IF;
 
 	event := rtsync._handler_event(matched);
+	IF win IS NOT NULL THEN
+		event := rtsync._handler_window_event(event, h, win, false);
+	END IF;
 	BEGIN
 		response := rtsync._call_as(h.run_as, h.function, event)::jsonb;
 		IF h.report_batch_item_failures AND jsonb_typeof(response -> 'batchItemFailures') = 'array'
@@ -801,8 +912,17 @@ BEGIN
 			   invocations = invocations + 1, records_in = records_in + jsonb_array_length(matched),
 			   records_filtered = records_filtered + nread - jsonb_array_length(matched),
 			   last_invoked_at = started,
-			   iterator_age = clock_timestamp() - (batch -> -1 ->> 'created')::timestamptz
+			   iterator_age = clock_timestamp() - (batch -> -1 ->> 'created')::timestamptz,
+			   window_start = win,
+			   window_state = CASE WHEN win IS NULL THEN NULL
+								   ELSE coalesce(response -> 'state', '{}') END
 		 WHERE name = h.name AND lane = h.lane;
+		IF win IS NOT NULL AND NOT more AND h.bisect_through IS NULL THEN
+			-- the window stays open: the worker comes back when it ends
+			RETURN jsonb_build_object('next', 'later', 'delay_ms',
+				greatest(ceil(extract(epoch FROM win + h.tumbling_window + interval '1 s'
+											 - clock_timestamp()) * 1000), 0));
+		END IF;
 		RETURN CASE WHEN more OR h.bisect_through IS NOT NULL THEN '{"next":"now"}' ELSE idle END;
 	END IF;
 
@@ -813,13 +933,20 @@ BEGIN
 		  FROM jsonb_array_elements(matched) m WHERE m ->> 'seq' < lowest COLLATE "C";
 		IF jsonb_array_length(ok_prefix) > 0 THEN
 			BEGIN
-				PERFORM rtsync._call_as(h.run_as, h.function, rtsync._handler_event(ok_prefix));
+				event := rtsync._handler_event(ok_prefix);
+				IF win IS NOT NULL THEN
+					event := rtsync._handler_window_event(event, h, win, false);
+				END IF;
+				response := rtsync._call_as(h.run_as, h.function, event)::jsonb;
 				h.position := ok_prefix -> -1 ->> 'seq';
 				h.attempts := 0;
 				UPDATE rtsync.handler
 				   SET position = h.position, invocations = invocations + 1,
 					   records_in = records_in + jsonb_array_length(ok_prefix), attempts = 0,
-					   last_invoked_at = started
+					   last_invoked_at = started,
+					   window_start = coalesce(win, window_start),
+					   window_state = CASE WHEN win IS NULL THEN window_state
+										   ELSE coalesce(response -> 'state', '{}') END
 				 WHERE name = h.name AND lane = h.lane;
 			EXCEPTION WHEN OTHERS OR query_canceled THEN
 				GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, errstate = RETURNED_SQLSTATE;
@@ -956,3 +1083,4 @@ $$;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(rtsync.handler) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_trimmed(rtsync.handler) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_window_end(rtsync.handler, timestamptz) FROM PUBLIC;

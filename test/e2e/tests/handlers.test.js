@@ -4,7 +4,8 @@
 // own, shows it, and applies each record once when it recovers; a handler
 // dropped and recreated under the same name starts afresh, from LATEST; a
 // handler with a parallelization factor runs its lanes side by side, each
-// key's records in order.
+// key's records in order; a tumbling window's final call comes when the
+// window ends, with no record to bring it.
 // The options themselves are tested by the regress test handlers.sql.
 // On a cluster of this file's own (rtsync.handler_connections = 2).
 import { test, before, after } from 'node:test';
@@ -153,4 +154,29 @@ test('a parallelization factor of 4: lanes side by side, every record once, each
   await until('its metrics count every lane', () => series('rtsync_handler_records_in_total', 'lanes') === '200');
   assert.equal(handlerRow('lanes', "state || ' ' || parallelization_factor || ' ' || records_in"), 'enabled 4 200');
   cluster.sql(`SELECT rtsync.drop_handler('lanes')`);
+});
+
+test('a tumbling window of 2 s: its state summed, its final call on time', async () => {
+  cluster.sql(`CREATE TABLE window_sums (window_start timestamptz, total int, calls int);
+    CREATE FUNCTION sum_window(event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    DECLARE st jsonb := coalesce(event -> 'state', '{}');
+    BEGIN
+      IF (event ->> 'isFinalInvokeForWindow')::boolean THEN
+        INSERT INTO window_sums VALUES ((event #>> '{window,start}')::timestamptz, (st ->> 'total')::int, (st ->> 'calls')::int);
+        RETURN NULL;
+      END IF;
+      RETURN jsonb_build_object('state', jsonb_build_object(
+        'total', coalesce((st ->> 'total')::int, 0) + jsonb_array_length(event -> 'Records'),
+        'calls', coalesce((st ->> 'calls')::int, 0) + 1));
+    END $$;
+    SELECT rtsync.create_handler('windows', 'data_items', 'sum_window(jsonb)', tumbling_window => '2 s')`);
+  await until('the handler is driven', () => series('rtsync_handler_concurrency', 'windows') !== '');
+  // three transactions, then nothing: only the clock ends their window
+  for (let i = 1; i <= 3; i++) cluster.sql(`INSERT INTO data_items (id, title) VALUES ('w${i}', 'window')`);
+  // the rows may straddle two windows: their final calls count each row once
+  await until('the final calls counted the 3 rows', () => cluster.sql('SELECT sum(total) FROM window_sums') === '3', 10000);
+  assert.ok(Number(cluster.sql('SELECT min(calls) FROM window_sums')) >= 1);
+  await until('every window closed', () => cluster.sql(`SELECT count(*) FROM rtsync.handler WHERE name = 'windows' AND window_start IS NULL`) === '1', 10000);
+  assert.equal(cluster.sql(`SELECT count(*) FROM window_sums WHERE extract(epoch FROM window_start)::bigint % 2 <> 0`), '0', 'windows are aligned');
+  cluster.sql(`SELECT rtsync.drop_handler('windows')`);
 });

@@ -305,6 +305,45 @@ SELECT count(*) AS rows_left FROM rtsync.handler WHERE name = 'lanes';
 DROP FUNCTION hd_run_lanes, hd_lanes_fn;
 DROP TABLE hd_lanes_audit;
 
+-- tumbling windows: each batch within one window, the state carried from
+-- call to call, a final call per window with the state and no records
+CREATE TABLE hd_windows (window_start text, window_end text, total int, records int, calls int, keys text);
+CREATE FUNCTION hd_window_fn(event jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+	st jsonb := coalesce(event -> 'state', '{}');
+BEGIN
+	IF (event ->> 'isFinalInvokeForWindow')::boolean THEN
+		INSERT INTO hd_windows
+		SELECT event #>> '{window,start}', event #>> '{window,end}', (st ->> 'total')::int,
+			   (st ->> 'records')::int, (st ->> 'calls')::int,
+			   (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(event) k);
+		RETURN NULL;
+	END IF;
+	RETURN jsonb_build_object('state', jsonb_build_object(
+		'total', coalesce((st ->> 'total')::int, 0)
+				 + (SELECT coalesce(sum((r #>> '{dynamodb,NewImage,qty}')::int), 0)
+					  FROM jsonb_array_elements(event -> 'Records') r),
+		'records', coalesce((st ->> 'records')::int, 0) + jsonb_array_length(event -> 'Records'),
+		'calls', coalesce((st ->> 'calls')::int, 0) + 1));
+END;
+$$;
+SELECT rtsync.create_handler('windows', 'hd_items', 'hd_window_fn(jsonb)', tumbling_window => '60 s',
+							 batch_size => 2);
+INSERT INTO hd_items SELECT 6000 + g, 'win', g FROM generate_series(1, 5) g;
+SELECT hd_keep('10 minutes') AS kept;
+INSERT INTO hd_items SELECT 6100 + g, 'win', 10 * g FROM generate_series(1, 3) g;
+SELECT hd_keep('5 minutes') AS kept;
+SELECT hd_run('windows') AS steps;
+SELECT total, records, calls, window_end::timestamptz - window_start::timestamptz AS size,
+	   extract(epoch FROM window_start::timestamptz)::bigint % 60 AS aligned, keys
+  FROM hd_windows ORDER BY window_start;
+SELECT state, invocations, records_in, (SELECT window_start FROM rtsync.handler WHERE name = 'windows') AS open_window,
+	   last_error
+  FROM rtsync.handlers WHERE name = 'windows';
+SELECT rtsync.drop_handler('windows');
+DROP FUNCTION hd_window_fn;
+DROP TABLE hd_windows;
+
 -- a position out of retention stops the handler, and says so
 SELECT rtsync.create_handler('trimmed', 'hd_items', 'hd_audit_fn(jsonb)', starting_position => 'TRIM_HORIZON');
 UPDATE rtsync.handler SET position = '' WHERE name = 'trimmed';
