@@ -305,6 +305,26 @@ SELECT count(*) AS rows_left FROM rtsync.handler WHERE name = 'lanes';
 DROP FUNCTION hd_run_lanes, hd_lanes_fn;
 DROP TABLE hd_lanes_audit;
 
+-- the batching window: a partial batch waits for more (up to the window
+-- after its first record); a full batch, or one whose first record is older
+-- than the window, goes at once
+SELECT rtsync.create_handler('windowed', 'hd_items', 'hd_audit_fn(jsonb)', batch_size => 4,
+							 maximum_batching_window => '30 s', run_as => 'hd_owner');
+INSERT INTO hd_items SELECT 7000 + g, 'batched', g FROM generate_series(1, 3) g;
+SELECT hd_keep() AS kept;
+SELECT rtsync._handler_step('windowed') ->> 'next' AS three_wait,
+	   (rtsync._handler_step('windowed') ->> 'delay_ms')::int BETWEEN 1 AND 30000 AS for_at_most_the_window;
+SELECT invocations FROM rtsync.handlers WHERE name = 'windowed';
+INSERT INTO hd_items VALUES (7004, 'batched', 4);
+SELECT hd_keep() AS kept;
+SELECT rtsync._handler_step('windowed') ->> 'next' AS four_go;
+SELECT count(*) AS audited, count(DISTINCT batch) AS calls FROM hd_audit WHERE id BETWEEN 7001 AND 7004;
+INSERT INTO hd_items VALUES (7005, 'batched', 5);
+SELECT hd_keep('1 minute') AS kept;
+SELECT rtsync._handler_step('windowed') ->> 'next' AS old_one_goes;
+SELECT invocations, records_in FROM rtsync.handlers WHERE name = 'windowed';
+SELECT rtsync.drop_handler('windowed');
+
 -- tumbling windows: each batch within one window, the state carried from
 -- call to call, a final call per window with the state and no records
 CREATE TABLE hd_windows (window_start text, window_end text, total int, records int, calls int, keys text);
