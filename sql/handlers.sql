@@ -800,11 +800,30 @@ BEGIN
 		RETURN idle;
 	END IF;
 
-	answer := rtsync._call_as(h.run_as, 'rtsync._handler_batch(text)',
-							  jsonb_build_object('relid', h.relid::oid, 'after', h.position,
-												 'through', h.bisect_through, 'limit', h.batch_size,
-												 'lanes', h.parallelization_factor, 'lane', h.lane,
-												 'format', h.format)::text)::jsonb;
+	-- its role must still read the table (the stream's row security would
+	-- just hide every record): shown, and tried again later
+	IF NOT has_table_privilege(h.run_as, h.relid, 'SELECT') THEN
+		err := format('role %s may not SELECT table %s', h.run_as, h.relid);
+	END IF;
+	BEGIN
+		IF err IS NOT NULL THEN
+			RAISE EXCEPTION '%', err;
+		END IF;
+		answer := rtsync._call_as(h.run_as, 'rtsync._handler_batch(text)',
+								  jsonb_build_object('relid', h.relid::oid, 'after', h.position,
+													 'through', h.bisect_through, 'limit', h.batch_size,
+													 'lanes', h.parallelization_factor, 'lane', h.lane,
+													 'format', h.format)::text)::jsonb;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+		UPDATE rtsync.handler
+		   SET state = 'retrying', attempts = attempts + 1,
+			   last_error = 'reading its batch: ' || err, last_error_at = now(),
+			   retry_at = clock_timestamp() + rtsync._handler_backoff(attempts + 1)
+		 WHERE name = h.name AND lane = h.lane;
+		RETURN jsonb_build_object('next', 'later', 'delay_ms',
+								  ceil(extract(epoch FROM rtsync._handler_backoff(h.attempts + 1)) * 1000));
+	END;
 	batch := answer -> 'records';
 	more := (answer ->> 'more')::boolean;
 	nread := jsonb_array_length(batch);

@@ -244,6 +244,20 @@ SELECT hd_run('escape', 2) AS steps;
 SELECT state, errors, records_failed, last_error FROM rtsync.handlers WHERE name = 'escape';
 SELECT rtsync.drop_handler('escape');
 
+-- a handler whose role can no longer read its table says so and waits; granted
+-- again, it goes on where it was
+SELECT rtsync.create_handler('revoked', 'hd_items', 'hd_audit_fn(jsonb)', run_as => 'hd_owner');
+INSERT INTO hd_items VALUES (4001, 'revoked', 1);
+SELECT hd_keep() AS kept;
+REVOKE SELECT ON hd_items FROM hd_owner;
+SELECT rtsync._handler_step('revoked') ->> 'next' AS waits;
+SELECT state, attempts, last_error FROM rtsync.handlers WHERE name = 'revoked';
+GRANT SELECT ON hd_items TO hd_owner;
+SELECT hd_run('revoked') AS steps;
+SELECT state, attempts, records_in, (SELECT count(*) FROM hd_audit WHERE id = 4001) AS audited
+  FROM rtsync.handlers WHERE name = 'revoked';
+SELECT rtsync.drop_handler('revoked');
+
 -- parallelization: lanes by item key, stepped side by side (round robin
 -- here); every record once, each key's records in order, keys interleaved
 CREATE TABLE hd_lanes_audit (ord bigserial, id int, seq text, qty int);
