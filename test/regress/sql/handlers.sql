@@ -75,7 +75,10 @@ SELECT rtsync.create_handler('audit', 'hd_items', 'hd_audit_fn(jsonb)');
 RESET ROLE;
 SELECT rtsync.create_handler('from_horizon', 'hd_items', 'hd_audit_fn(jsonb)', starting_position => 'TRIM_HORIZON',
 							 batch_size => 2, run_as => 'hd_owner');
-SELECT name, table_name, run_as, state, batch_size, created_by FROM rtsync.handlers ORDER BY name;
+-- (the superuser is whichever OS user made the cluster)
+SELECT name, table_name, run_as, state, batch_size,
+	   CASE WHEN created_by = session_user::regrole THEN 'the superuser' ELSE created_by::text END AS created_by
+  FROM rtsync.handlers ORDER BY name;
 SET ROLE hd_other;
 SELECT count(*) AS other_sees FROM rtsync.handlers;
 SELECT rtsync.drop_handler('audit');
