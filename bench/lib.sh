@@ -1,12 +1,25 @@
 # shellcheck shell=bash
-# Helpers shared by bench/fanout/run.sh and bench/http/run.sh: the CPU and
-# memory of the processes under test, read from /proc, and the PostGraphile
-# server they compare rtsync with (bench/postgraphile.cjs).
+# Helpers shared by the benchmarks: a statement on the cluster and a bounded
+# wait, the CPU and memory of the processes under test, read from /proc, and
+# the PostGraphile server some compare rtsync with (bench/postgraphile.cjs).
 #
 # Source it after scripts/lib.sh. The caller sets dir (the cluster's
-# directory) and work (a scratch directory), and defines log and die.
+# directory) and work (a scratch directory), and defines log and die (and
+# timeout_s, for wait_for).
 
 postmaster_pid() { head -1 "$dir/data/postmaster.pid"; }
+
+# one SQL statement on the cluster (cluster_env's), its rows unaligned
+q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+# a bounded wait (timeout_s, the caller's) until a shell condition holds
+wait_for() {
+	local what=$1 cond=$2 deadline=$((SECONDS + timeout_s))
+	until eval "$cond"; do
+		[ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
+		sleep 0.02
+	done
+}
 
 # the "rtsync server" background worker of the cluster
 worker_pid() {

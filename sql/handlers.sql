@@ -279,6 +279,7 @@ DECLARE
 	a jsonb := args::jsonb;
 	tbl oid := (a ->> 'relid')::oid;
 	answer text;
+	nrecords bigint;
 BEGIN
 	SELECT '{"records":[' || coalesce(string_agg(
 				'{"seq":' || to_json(b.sequence_number)::text || ',"created":'
@@ -286,8 +287,8 @@ BEGIN
 				|| to_json(CASE WHEN a ->> 'format' = 'dynamodb' THEN rtsync._record_dynamodb(tbl, b.record)
 								ELSE b.record END)::text || '}', ',' ORDER BY b.sequence_number)
 					FILTER (WHERE b.n <= (a ->> 'limit')::int), '')
-		   || '],"more":' || (count(*) > (a ->> 'limit')::int)::text || '}'
-	  INTO answer
+		   || '],"more":' || (count(*) > (a ->> 'limit')::int)::text || '}', count(*)
+	  INTO answer, nrecords
 	  FROM (SELECT r.sequence_number, r.created_at, r.record,
 				   row_number() OVER (ORDER BY r.sequence_number) AS n
 			  FROM rtsync.stream_record r
@@ -297,7 +298,7 @@ BEGIN
 					OR rtsync._record_lane(r.record, (a ->> 'lanes')::int) = (a ->> 'lane')::int)
 			 ORDER BY r.sequence_number LIMIT (a ->> 'limit')::int + 1) b;
 	-- a lane with nothing of its own may still move past the others' records
-	IF (a ->> 'lanes')::int > 1 AND answer LIKE '{"records":[]%' THEN
+	IF (a ->> 'lanes')::int > 1 AND nrecords = 0 THEN
 		answer := left(answer, -1) || ',"scanned":'
 			|| coalesce(to_json((SELECT max(r.sequence_number) FROM rtsync.stream_record r
 								  WHERE r.relid = tbl AND r.sequence_number > a ->> 'after'))::text, 'null')
@@ -328,6 +329,30 @@ RETURNS interval
 LANGUAGE sql IMMUTABLE
 AS $$
 	SELECT least(interval '100 ms' * (2 ^ least(greatest(attempts - 1, 0), 20)), interval '1 minute')
+$$;
+
+/* A step's answer: step again at a time (now, if it has passed). */
+CREATE FUNCTION rtsync._later(at timestamptz)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+AS $$
+	SELECT jsonb_build_object('next', 'later', 'delay_ms',
+							  greatest(ceil(extract(epoch FROM at - clock_timestamp()) * 1000), 0))
+$$;
+
+/* A lane retries after its attempts' backoff: the answer that says when. */
+CREATE FUNCTION rtsync._handler_retry(h rtsync.handler, attempts integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	at timestamptz := clock_timestamp() + rtsync._handler_backoff(attempts);
+BEGIN
+	UPDATE rtsync.handler t SET attempts = _handler_retry.attempts, state = 'retrying', retry_at = at
+	 WHERE t.name = h.name AND t.lane = h.lane;
+	RETURN rtsync._later(at);
+END;
 $$;
 
 /* Checks what a handler is given; raises the error its creator should see. */
@@ -719,11 +744,9 @@ BEGIN
 	END IF;
 	UPDATE rtsync.handler
 	   SET errors = errors + 1, invocations = invocations + 1, last_error = err, last_error_at = now(),
-		   last_invoked_at = started, attempts = h.attempts, state = 'retrying',
-		   retry_at = clock_timestamp() + rtsync._handler_backoff(h.attempts)
+		   last_invoked_at = started
 	 WHERE name = h.name AND lane = h.lane;
-	RETURN jsonb_build_object('next', 'later', 'delay_ms',
-							  ceil(extract(epoch FROM rtsync._handler_backoff(h.attempts)) * 1000));
+	RETURN rtsync._handler_retry(h, h.attempts);
 END;
 $$;
 
@@ -780,14 +803,10 @@ BEGIN
 		RETURN idle;
 	END IF;
 	IF h.retry_at > clock_timestamp() THEN
-		RETURN jsonb_build_object('next', 'later', 'delay_ms',
-								  ceil(extract(epoch FROM h.retry_at - clock_timestamp()) * 1000));
+		RETURN rtsync._later(h.retry_at);
 	END IF;
-	-- (not _stream_of: each step pays for what it reads; a sql function with
-	-- SET is planned again at each call)
-	retention := CASE WHEN EXISTS (SELECT FROM rtsync.published_table p WHERE p.relid = h.relid)
-					  THEN rtsync._retention(h.relid) END;
-	IF retention IS NULL OR retention <= '0' THEN
+	SELECT s.retention INTO retention FROM rtsync._stream_of(h.relid) s;
+	IF NOT FOUND THEN
 		UPDATE rtsync.handler SET state = 'failed', last_error_at = now(),
 			   last_error = 'ResourceNotFoundException: the table keeps no stream any more (unpublished, or retention 0)'
 		 WHERE name = h.name AND lane = h.lane;
@@ -816,13 +835,9 @@ BEGIN
 													 'format', h.format)::text)::jsonb;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-		UPDATE rtsync.handler
-		   SET state = 'retrying', attempts = attempts + 1,
-			   last_error = 'reading its batch: ' || err, last_error_at = now(),
-			   retry_at = clock_timestamp() + rtsync._handler_backoff(attempts + 1)
+		UPDATE rtsync.handler SET last_error = 'reading its batch: ' || err, last_error_at = now()
 		 WHERE name = h.name AND lane = h.lane;
-		RETURN jsonb_build_object('next', 'later', 'delay_ms',
-								  ceil(extract(epoch FROM rtsync._handler_backoff(h.attempts + 1)) * 1000));
+		RETURN rtsync._handler_retry(h, h.attempts + 1);
 	END;
 	batch := answer -> 'records';
 	more := (answer ->> 'more')::boolean;
@@ -841,9 +856,7 @@ BEGIN
 			IF h.window_start + h.tumbling_window + interval '1 s' <= clock_timestamp() THEN
 				RETURN rtsync._handler_window_end(h, started);
 			END IF;
-			RETURN jsonb_build_object('next', 'later', 'delay_ms',
-				ceil(extract(epoch FROM h.window_start + h.tumbling_window + interval '1 s'
-									 - clock_timestamp()) * 1000));
+			RETURN rtsync._later(h.window_start + h.tumbling_window + interval '1 s');
 		END IF;
 		RETURN idle;
 	END IF;
@@ -855,9 +868,7 @@ BEGIN
 	IF nread < h.batch_size AND h.bisect_through IS NULL AND h.attempts = 0
 	   AND h.maximum_batching_window > '0'
 	   AND (batch -> 0 ->> 'created')::timestamptz + h.maximum_batching_window > clock_timestamp() THEN
-		RETURN jsonb_build_object('next', 'later', 'delay_ms',
-			ceil(extract(epoch FROM (batch -> 0 ->> 'created')::timestamptz + h.maximum_batching_window
-								 - clock_timestamp()) * 1000));
+		RETURN rtsync._later((batch -> 0 ->> 'created')::timestamptz + h.maximum_batching_window);
 	END IF;
 
 	-- records older than maximum_record_age are discarded, not processed
@@ -938,9 +949,7 @@ BEGIN
 		 WHERE name = h.name AND lane = h.lane;
 		IF win IS NOT NULL AND NOT more AND h.bisect_through IS NULL THEN
 			-- the window stays open: the worker comes back when it ends
-			RETURN jsonb_build_object('next', 'later', 'delay_ms',
-				greatest(ceil(extract(epoch FROM win + h.tumbling_window + interval '1 s'
-											 - clock_timestamp()) * 1000), 0));
+			RETURN rtsync._later(win + h.tumbling_window + interval '1 s');
 		END IF;
 		RETURN CASE WHEN more OR h.bisect_through IS NOT NULL THEN '{"next":"now"}' ELSE idle END;
 	END IF;
@@ -1001,12 +1010,7 @@ BEGIN
 		PERFORM rtsync._handler_give_up(h, batch, 'RetryAttemptsExhausted', err, errstate);
 		RETURN '{"next":"now"}';
 	END IF;
-	UPDATE rtsync.handler
-	   SET attempts = h.attempts, state = 'retrying',
-		   retry_at = clock_timestamp() + rtsync._handler_backoff(h.attempts)
-	 WHERE name = h.name AND lane = h.lane;
-	RETURN jsonb_build_object('next', 'later', 'delay_ms',
-							  ceil(extract(epoch FROM rtsync._handler_backoff(h.attempts)) * 1000));
+	RETURN rtsync._handler_retry(h, h.attempts);
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_step(text, integer) FROM PUBLIC;
@@ -1102,4 +1106,5 @@ $$;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_counts(rtsync.handler) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_drive(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_trimmed(rtsync.handler) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rtsync._handler_retry(rtsync.handler, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rtsync._handler_window_end(rtsync.handler, timestamptz) FROM PUBLIC;

@@ -115,9 +115,12 @@ $$;
 CREATE FUNCTION rtsync._stream_of(tbl oid, OUT relid regclass, OUT view_type text,
 								  OUT retention interval, OUT label timestamptz, OUT arn text)
 RETURNS SETOF record
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+	-- plpgsql, not sql: its plan is kept (a sql function with SET is planned at each call)
+	RETURN QUERY
 	SELECT s.*, 'arn:rtsync:postgres:' || current_database() || ':table/' || s.relid::text
 				|| '/stream/' || to_char(s.label AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS')
 	  FROM (SELECT p.relid, p.view_type, rtsync._retention(p.relid) AS retention,
@@ -125,7 +128,8 @@ AS $$
 							  WHERE g.relid = p.relid AND g.reason = 'the table was published'),
 							p.published_at) AS label
 			  FROM rtsync.published_table p WHERE p.relid = tbl) s
-	 WHERE s.retention > '0'::interval
+	 WHERE s.retention > '0'::interval;
+END;
 $$;
 
 /*

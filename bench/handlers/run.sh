@@ -43,18 +43,12 @@ die() { log "$*"; exit 1; }
 dir=$(mktemp -d /tmp/rtsync-handlers.XXXXXX)
 work=$dir
 trap 'cluster_destroy "$dir"' EXIT
+# shellcheck source=../lib.sh
+. bench/lib.sh
 # four handler connections: a parallelization factor of 4 runs its lanes at once
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port" "rtsync.handler_connections = 4" >/dev/null
 cluster_start "$dir"
 pgbench=$(pg_bindir)/pgbench
-q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
-wait_for() {
-	local what=$1 cond=$2 deadline=$((SECONDS + timeout_s))
-	until eval "$cond"; do
-		[ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
-		sleep 0.02
-	done
-}
 now_ns() { date +%s%N; }
 
 # a source table (created by clock_timestamp(), so a row's age is measured

@@ -44,19 +44,10 @@ trap 'cluster_destroy "$dir"' EXIT
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port" >/dev/null
 conf="$dir/data/postgresql.conf"
 cluster_start "$dir"
-q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
 stat() { q "SELECT coalesce(sum(value), 0)::bigint FROM rtsync.stats WHERE name = '$1'"; }
 q "CREATE EXTENSION IF NOT EXISTS rtsync" >/dev/null
 q "CREATE TABLE bench_stream (id bigint PRIMARY KEY, body text NOT NULL)" >/dev/null
 
-# bounded wait for a condition (a shell command)
-wait_for() {
-	local what=$1 cond=$2 deadline=$((SECONDS + timeout_s))
-	until eval "$cond"; do
-		[ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
-		sleep 0.05
-	done
-}
 wait_for "the worker's slot" '[ "$(q "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '"'rtsync'"'")" = 1 ]'
 
 ticks_per_s=$(getconf CLK_TCK)

@@ -448,9 +448,9 @@ typedef struct HandlerRead
 } HandlerRead;
 
 static bool
-read_handler(const RtsyncHandlerSlot *slot, HandlerRead *out)
+read_handler(RtsyncHandlerSlot *slot, HandlerRead *out)
 {
-	uint32		version = pg_atomic_read_u32(unconstify(pg_atomic_uint32 *, &slot->version));
+	uint32		version = pg_atomic_read_u32(&slot->version);
 	char		name[RTSYNC_HANDLER_NAME_LEN];
 
 	if (version % 2 == 1)
@@ -459,13 +459,13 @@ read_handler(const RtsyncHandlerSlot *slot, HandlerRead *out)
 	memcpy(name, slot->name, sizeof(name));
 	name[sizeof(name) - 1] = '\0';
 	for (int i = 0; i < RTSYNC_HM_COUNT; i++)
-		out->values[i] = pg_atomic_read_u64(unconstify(pg_atomic_uint64 *, &slot->values[i]));
+		out->values[i] = pg_atomic_read_u64(&slot->values[i]);
 	for (int b = 0; b < RTSYNC_LATENCY_BUCKETS; b++)
-		out->buckets[b] = pg_atomic_read_u64(unconstify(pg_atomic_uint64 *, &slot->duration_buckets[b]));
-	out->sum_us = pg_atomic_read_u64(unconstify(pg_atomic_uint64 *, &slot->duration_sum_us));
+		out->buckets[b] = pg_atomic_read_u64(&slot->duration_buckets[b]);
+	out->sum_us = pg_atomic_read_u64(&slot->duration_sum_us);
 	pg_read_barrier();
 	if (name[0] == '\0' ||
-		pg_atomic_read_u32(unconstify(pg_atomic_uint32 *, &slot->version)) != version)
+		pg_atomic_read_u32(&slot->version) != version)
 		return false;
 	/* names are [A-Za-z0-9_.-]: nothing to escape in a label */
 	snprintf(out->labels, sizeof(out->labels), "handler=\"%s\"", name);

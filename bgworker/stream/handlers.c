@@ -31,12 +31,10 @@
 
 #include "catalog/pg_type_d.h"
 #include "nodes/pg_list.h"
-#include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 
 #include "base/guard.h"
+#include "base/json.h"
 #include "base/metrics.h"
 #include "base/settings.h"
 #include "control/control.h"
@@ -61,8 +59,7 @@ typedef struct Handler
 	bool		error_logged;	/* one LOG per run of failed statements */
 	int			slot;			/* its handler's metrics (base/metrics.h), or -1 */
 	uint64		counts[RTSYNC_HM_CONCURRENCY];	/* this lane's, as last read */
-	uint64		step_began;		/* uv_hrtime() (ns) its step was sent */
-	uint64		step_began_ms;	/* and in loop time */
+	uint64		step_began;		/* uv_hrtime() (ns) its step was sent; 0: never */
 } Handler;
 
 typedef struct HandlerConn
@@ -157,12 +154,10 @@ take_counts(Handler *h, JsonbContainer *counts)
 					 "count_keys names every count of RtsyncHandlerMetric");
 	for (int i = 0; i < lengthof(count_keys); i++)
 	{
-		JsonbValue	v;
+		double		n;
 
-		if (getKeyJsonValueFromContainer(counts, count_keys[i], strlen(count_keys[i]), &v) &&
-			v.type == jbvNumeric)
-			h->counts[i] = (uint64) DatumGetInt64(DirectFunctionCall1(numeric_int8,
-																	  NumericGetDatum(v.val.numeric)));
+		if (rtsync_json_get_number(counts, count_keys[i], &n))
+			h->counts[i] = (uint64) Max(n, 0);
 	}
 	for (int i = 0; i < lengthof(count_keys); i++)
 	{
@@ -178,12 +173,6 @@ take_counts(Handler *h, JsonbContainer *counts)
 		}
 		rtsync_metrics_handler_set(h->slot, (RtsyncHandlerMetric) i, value);
 	}
-}
-
-static Jsonb *
-parse_jsonb(const char *text)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
 /*
@@ -245,7 +234,7 @@ take_list(PGresult *res)
 			handlers = lappend(handlers, h);
 		}
 		h->listed = true;
-		take_counts(h, &parse_jsonb(PQgetvalue(res, i, 2))->root);
+		take_counts(h, rtsync_json_parse_object(PQgetvalue(res, i, 2), PQgetlength(res, i, 2)));
 	}
 	MemoryContextSwitchTo(old);
 	forget_unlisted();
@@ -259,7 +248,10 @@ take_list(PGresult *res)
 static uint64
 trickle_due(Handler *h, uint64 now)
 {
-	return Max(now, h->step_began_ms + (uint64) rtsync_handler_interval_ms);
+	uint64		since_ms = (uv_hrtime() - h->step_began) / 1000000;
+
+	return now + (since_ms < (uint64) rtsync_handler_interval_ms
+				  ? rtsync_handler_interval_ms - since_ms : 0);
 }
 
 /* When a handler steps next, from its step's answer. */
@@ -267,22 +259,18 @@ static void
 take_step(Handler *h, PGresult *res)
 {
 	uint64		now = uv_now(handlers_loop);
-	Jsonb	   *answer;
-	JsonbValue	v;
-	const char *next = NULL;
+	JsonbContainer *answer = rtsync_json_parse_object(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
+	char	   *next = rtsync_json_get_string(answer, "next");
+	JsonbContainer *counts = rtsync_json_get_object(answer, "counts");
+	double		delay_ms;
 
-	answer = parse_jsonb(PQgetvalue(res, 0, 0));
-	if (getKeyJsonValueFromContainer(&answer->root, "counts", 6, &v) && v.type == jbvBinary)
-		take_counts(h, v.val.binary.data);
-	if (getKeyJsonValueFromContainer(&answer->root, "next", 4, &v) && v.type == jbvString)
-		next = pnstrdup(v.val.string.val, v.val.string.len);
+	if (counts)
+		take_counts(h, counts);
 	if (next && strcmp(next, "now") == 0)
 		h->due_at = now;
 	else if (next && strcmp(next, "later") == 0 &&
-			 getKeyJsonValueFromContainer(&answer->root, "delay_ms", 8, &v) &&
-			 v.type == jbvNumeric)
-		h->due_at = now + (uint64) Max(DatumGetInt64(DirectFunctionCall1(numeric_int8,
-																		  NumericGetDatum(v.val.numeric))), 0);
+			 rtsync_json_get_number(answer, "delay_ms", &delay_ms))
+		h->due_at = now + (uint64) Max(delay_ms, 0);
 	else if (h->kept_meanwhile)
 		h->due_at = trickle_due(h, now);	/* its step's snapshot may predate them */
 	else
@@ -506,7 +494,6 @@ dispatch(void)
 			h->stepping = true;
 			h->kept_meanwhile = false;
 			h->step_began = uv_hrtime();
-			h->step_began_ms = now;
 			show_concurrency(h);
 		}
 	}
