@@ -271,6 +271,15 @@ take_prepares(PoolConn *c, RtsyncPoolJob *job, List *results)
 	return results;
 }
 
+/* Is the connection still in a transaction (a failed job's, aborted)? */
+static bool
+in_transaction(PoolConn *c)
+{
+	PGTransactionStatusType status = PQtransactionStatus(c->pc.conn);
+
+	return status == PQTRANS_INERROR || status == PQTRANS_INTRANS;
+}
+
 static bool
 send_rollback(PoolConn *c)
 {
@@ -336,12 +345,25 @@ pool_read(RtsyncPgConn *pc)
 				if (failure == NULL && c->too_large)
 					failure = psprintf(RTSYNC_POOL_TOO_LARGE " (%d bytes); ask for fewer rows or fields.",
 									   rtsync_max_response_bytes);
+
+				/*
+				 * The failed transaction's rollback is on its way before
+				 * the owner hears: a job its callback submits must not be
+				 * sent into this aborted transaction.
+				 */
+				if (in_transaction(c) && !send_rollback(c))
+				{
+					job_finish(c, results, failure);
+					rtsync_pgconn_close(pc, PQerrorMessage(pc->conn));
+					return;
+				}
 				job_finish(c, results, failure);
 				if (failure)
 					pfree(failure);
 			}
-			if (PQtransactionStatus(pc->conn) == PQTRANS_INERROR ||
-				PQtransactionStatus(pc->conn) == PQTRANS_INTRANS)
+			if (c->rolling_back)
+				return;
+			if (in_transaction(c))
 			{
 				if (!send_rollback(c))
 					rtsync_pgconn_close(pc, PQerrorMessage(pc->conn));

@@ -120,6 +120,10 @@ test('a worker killed mid-stream keeps every record exactly once, and the slot w
 test('records streamed while the restarted worker is still loading its schema are kept, not dropped', async () => {
   const before = Number(kept());
   // the worker's first load of its schema and keys waits for this lock
+  // the last test's worker may still be between its exit and its restart
+  await until('a worker runs', () => {
+    try { return cluster.sql(`SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'rtsync server'`) === '1'; } catch { return false; }
+  }, 30000);
   const lock = await holdLock('LOCK TABLE rtsync.api_key IN ACCESS EXCLUSIVE MODE', cluster.env);
   try {
     const old = cluster.sql(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'rtsync server'`);
