@@ -679,6 +679,21 @@ $$;
  * plan a subscription document, deliver a stream record to it, and the
  * index key of a record's column.
  */
+/*
+ * Which of the images (a JSON array) each identity of the current role may
+ * see: (member, ord) for the member-th claims object of claims and the
+ * ord-th image that check (a statement of $1, the images, returning
+ * ordinals) returns with those claims set. The worker judges changes for
+ * many token users of one role in one call (bgworker/stream/rls.c;
+ * extension/judge_claims.c). It runs as its caller and sets only what
+ * set_config lets anyone set: anyone may call it.
+ */
+CREATE FUNCTION rtsync._judge_claims(check_sql text, claims text[], images jsonb,
+									 OUT member integer, OUT ord bigint)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'rtsync_judge_claims';
+
 CREATE FUNCTION rtsync._graphql_plan(document text, variables jsonb DEFAULT NULL,
 									 operation_name text DEFAULT NULL)
 RETURNS jsonb

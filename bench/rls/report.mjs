@@ -14,17 +14,17 @@ const lat = (l) => (l ? `${ms(l.p50)} / ${ms(l.p95)} / ${ms(l.p99)} / ${ms(l.max
 const perChangeUs = (r, cpu) => (r.changes ? (1e6 * cpu) / r.changes : null);
 const us = (x) => (x == null ? '–' : x >= 100 ? int(x) : x.toFixed(1));
 
-const header = '| scenario | N | R (/s) | D (s) | changes | delivered / expected | missing | wrong | dup | errors / closes | p50 / p95 / p99 / max ms | delivered msg/s | worker CPU s | worker µs / change | pool CPU s | other PG CPU s | RLS checks / change | RLS denied / change | measured s (drain after load ms) | receivers CPU s (procs) | pgbench tps |';
-const sep = '|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|';
+const header = '| scenario | N | R (/s) | D (s) | changes | delivered / expected | missing | wrong | dup | errors / closes | p50 / p95 / p99 / max ms | delivered msg/s | worker CPU s | worker µs / change | pool CPU s | other PG CPU s | RLS checks / change | SQL statements / change | RLS denied / change | measured s (drain after load ms) | receivers CPU s (procs) | pgbench tps |';
+const sep = '|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|';
 
 function row(r) {
-	if (r.failed) return `| ${r.scenario} | failed: ${r.failed} |||||||||||||||||||`;
+	if (r.failed) return `| ${r.scenario} | failed: ${r.failed} ||||||||||||||||||||`;
 	const pct = r.expected ? ((100 * r.delivered) / r.expected).toFixed(2) : '–';
 	const closes = Object.entries(r.closeCodes).map(([c, k]) => `${c}×${k}`).join(', ') || 'none';
 	const span = (r.lastRecvMs - r.firstRecvMs) / 1000;
 	const mps = span > 0 ? int(r.delivered / span) : '–';
 	const per = (x) => (r.changes ? (x / r.changes).toFixed(1) : '–');
-	return `| ${r.scenario} | ${int(r.connections)} | ${r.r} | ${r.d} | ${int(r.changes)} | ${int(r.delivered)} / ${int(r.expected)} (${pct}%) | ${int(r.missing)} | ${int(r.wrong)} | ${int(r.duplicates)} | ${r.errors} / ${closes}${r.slowClosed ? ` (${r.slowClosed} slow-closed)` : ''} | ${lat(r.latencyMs)} | ${mps} | ${r.workerCpuS.toFixed(2)} | ${us(perChangeUs(r, r.workerCpuS))} | ${r.poolCpuS.toFixed(2)} | ${r.pgCpuS.toFixed(2)} | ${per(r.rlsChecks)} | ${per(r.rlsDenied)} | ${r.measuredS.toFixed(1)} (${int(r.drainMs)}) | ${(r.cpuUserS + r.cpuSysS).toFixed(2)} (${r.procs}) | ${r.tps} |`;
+	return `| ${r.scenario} | ${int(r.connections)} | ${r.r} | ${r.d} | ${int(r.changes)} | ${int(r.delivered)} / ${int(r.expected)} (${pct}%) | ${int(r.missing)} | ${int(r.wrong)} | ${int(r.duplicates)} | ${r.errors} / ${closes}${r.slowClosed ? ` (${r.slowClosed} slow-closed)` : ''} | ${lat(r.latencyMs)} | ${mps} | ${r.workerCpuS.toFixed(2)} | ${us(perChangeUs(r, r.workerCpuS))} | ${r.poolCpuS.toFixed(2)} | ${r.pgCpuS.toFixed(2)} | ${per(r.rlsChecks)} | ${Number.isFinite(r.rlsStatements) ? per(r.rlsStatements) : '–'} | ${per(r.rlsDenied)} | ${r.measuredS.toFixed(1)} (${int(r.drainMs)}) | ${(r.cpuUserS + r.cpuSysS).toFixed(2)} (${r.procs}) | ${r.tps} |`;
 }
 
 function ratio(a, b) {

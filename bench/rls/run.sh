@@ -241,11 +241,12 @@ run_one() {
 	wait_line "$out" ready $((WAIT + 30)) "$sub_pid" || { cat "$out" >&2; die "the warm-up row did not reach the receivers"; }
 	sleep 1 # let the server settle
 	kill -0 "$spid" 2>/dev/null || die "worker $spid is gone"
-	local cpu0 cpu1 pg0 pg1 checks0 checks1 denied0 denied1 rerr0 rerr1 slow0 slow1 t0 t1 tps="-"
+	local cpu0 cpu1 pg0 pg1 checks0 checks1 stmts0 stmts1 denied0 denied1 rerr0 rerr1 slow0 slow1 t0 t1 tps="-"
 	pool_ticks >"$ctl/pool0"
 	cpu0=$(cpu_ticks "$spid")
 	pg0=$(pg_ticks)
 	checks0=$(metric rtsync_rls_checks_total)
+	stmts0=$(metric rtsync_rls_statements_total)
 	denied0=$(metric rtsync_rls_denied_total)
 	rerr0=$(metric rtsync_rls_errors_total)
 	slow0=$(metric rtsync_slow_clients_closed_total)
@@ -277,6 +278,7 @@ run_one() {
 	pg1=$(pg_ticks)
 	pool_ticks >"$ctl/pool1"
 	checks1=$(metric rtsync_rls_checks_total)
+	stmts1=$(metric rtsync_rls_statements_total)
 	denied1=$(metric rtsync_rls_denied_total)
 	rerr1=$(metric rtsync_rls_errors_total)
 	slow1=$(metric rtsync_slow_clients_closed_total)
@@ -312,12 +314,12 @@ run_one() {
 		Object.assign(r, { scenario: a[0], r: num(a[1]), d: num(a[2]), changes: num(a[3]), workerCpuS: num(a[4]),
 			poolCpuS: num(a[5]), pgCpuS: num(a[6]), rlsChecks: num(a[8]) - num(a[7]), rlsDenied: num(a[10]) - num(a[9]),
 			rlsErrors: num(a[12]) - num(a[11]), slowClosed: num(a[14]) - num(a[13]), tps: a[15],
-			loadS: num(a[16]), measuredS: num(a[17]), drainMs: num(a[18]) });
+			loadS: num(a[16]), measuredS: num(a[17]), drainMs: num(a[18]), rlsStatements: num(a[20]) - num(a[19]) });
 		fs.appendFileSync(process.argv[2], JSON.stringify(r) + "\n");
 	' "$ctl/result.json" "$summary" "$sc" "$r" "$d" "$rows" "$scpu" "$poolcpu" "$pcpu" \
 		"$checks0" "$checks1" "$denied0" "$denied1" "$rerr0" "$rerr1" "$slow0" "$slow1" "$tps" \
 		"$(awk -v a="$t0" -v b="$tl" 'BEGIN{printf "%.2f", b-a}')" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')" \
-		"${drain_ms:-0}"
+		"${drain_ms:-0}" "$stmts0" "$stmts1"
 	node bench/rls/report.mjs row "$summary"
 	cp "$ctl/result.json" "$work/result-$sc.json"
 }
@@ -340,7 +342,7 @@ done
 	echo "Latency: receipt time minus \`sent_at\` (clock_timestamp() at INSERT, same machine), for every expected delivery of a load row."
 	echo "changes = load rows (markers excluded); expected = the (row, connection) pairs the policy or filter allows; wrong = rows received by a connection whose user may not see them (any phase); dup = a row received twice by one connection."
 	echo "Worker CPU: the \"rtsync server\" process, utime+stime from the start of the load until every connection had every row it expects (\"measured s\"); pool CPU: the worker's query-pool backends (application_name rtsync), where the SQL checks run; other PostgreSQL CPU: every other process of the cluster (pgbench's backends, the walsender that decodes)."
-	echo "RLS checks: rtsync_rls_checks_total delta over the same interval, per change."
+	echo "RLS checks: rtsync_rls_checks_total delta over the same interval, per change (one per group of subscribers per judged batch); SQL statements: rtsync_rls_statements_total's (groups of one role share one)."
 	echo
 	node bench/rls/report.mjs tables "$summary"
 } >"$work/results.md"

@@ -15,8 +15,13 @@
  * runs after the group's role and claims are set exactly as for its
  * queries (net/pool.h's RTSYNC_POOL_SET_IDENTITY_SQL), so auth.uid()-style
  * functions, sublinks on membership tables and function calls all run as
- * that role would run them. The groups one change needs are split over as
- * many jobs as the pool has connections: each job is one round trip.
+ * that role would run them. Groups of one role that need the same changes
+ * judged on a table with the same statement differ only in their claims:
+ * they share one statement, rtsync._judge_claims, which runs the check for
+ * each of their claims in turn (extension/judge_claims.c), so 500 users
+ * under a membership policy cost a handful of statements per batch, not
+ * 500. The statements one batch needs are split over as many jobs as the
+ * pool has connections: each job is one round trip.
  *
  * Compiled policies (control/policy.h) cost no SQL per change: the values
  * their quals compare columns with depend on the role and claims alone, so
@@ -97,7 +102,13 @@ typedef struct Need
 	List	   *records;		/* BatchRecord *, in stream order */
 	char	   *images;			/* their images as a JSON array: $1 */
 	bool		compiled;		/* its statement asks for values */
+	List	   *members;		/* judged together (rtsync._judge_claims):
+								 * the needs of groups of group's role with
+								 * these records; NIL for group's own */
 } Need;
+
+/* At least this many groups share a statement, or each has its own. */
+#define MIN_MEMBERS 4
 
 /* One pool job: some needs' statements. */
 typedef struct JudgeJob
@@ -715,19 +726,28 @@ static void judge_done(void *arg, List *results, const char *failure);
 	"    'request.jwt.claim.' OPERATOR(pg_catalog.||) n, '', true))" \
 	"    FROM pg_catalog.jsonb_array_elements_text($4::jsonb) n)"
 
-/* The names of prev's claim settings that next does not set, as a JSON array. */
+/*
+ * The names of the claim settings prev's statements left that next's
+ * identity does not set, as a JSON array. A shared statement leaves none
+ * (rtsync._judge_claims clears what it set) and its identity sets none.
+ */
 static char *
-names_to_clear(const RtsyncRlsGroup *prev, const RtsyncRlsGroup *next)
+names_to_clear(const Need *prev, const Need *next)
 {
-	JsonbContainer *p = rtsync_json_parse_object(psprintf("{\"n\":%s}", prev->claim_names),
-												 strlen(prev->claim_names) + 6);
-	JsonbContainer *names = rtsync_json_get_array(p, "n");
-	JsonbContainer *keep = next->claims ?
-		rtsync_json_parse_object(next->claims, strlen(next->claims)) : NULL;
+	JsonbContainer *p;
+	JsonbContainer *names;
+	JsonbContainer *keep = next->members == NIL && next->group->claims ?
+		rtsync_json_parse_object(next->group->claims, strlen(next->group->claims)) : NULL;
 	StringInfoData out;
-	uint32		n = names ? JsonContainerSize(names) : 0;
+	uint32		n;
 	bool		first = true;
 
+	if (prev->members != NIL)
+		return "[]";
+	p = rtsync_json_parse_object(psprintf("{\"n\":%s}", prev->group->claim_names),
+								 strlen(prev->group->claim_names) + 6);
+	names = rtsync_json_get_array(p, "n");
+	n = names ? JsonContainerSize(names) : 0;
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '[');
 	for (uint32 i = 0; i < n; i++)
@@ -752,12 +772,88 @@ names_to_clear(const RtsyncRlsGroup *prev, const RtsyncRlsGroup *next)
 	return out.data;
 }
 
+/* The groups a need judges keep their memory while it runs. */
+static void
+need_hold(Need *need)
+{
+	ListCell   *lc;
+
+	if (need->members == NIL)
+		need->group->refcount++;
+	foreach(lc, need->members)
+		((Need *) lfirst(lc))->group->refcount++;
+}
+
+static void
+need_release(Need *need)
+{
+	ListCell   *lc;
+
+	if (need->members == NIL)
+		rtsync_rls_group_release(need->group);
+	foreach(lc, need->members)
+		rtsync_rls_group_release(((Need *) lfirst(lc))->group);
+}
+
+/* Group checks a need stands for (rtsync_rls_checks_total). */
+static int
+need_checks(const Need *need)
+{
+	return need->members == NIL ? 1 : list_length(need->members);
+}
+
+/*
+ * The members' claims as a text[] literal: a token's own, or
+ * {"role": <role>} for an API key's group, as the identity statement sets.
+ */
+static char *
+members_claims(const Need *need)
+{
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '{');
+	foreach(lc, need->members)
+	{
+		RtsyncRlsGroup *g = ((Need *) lfirst(lc))->group;
+		const char *claims = g->claims;
+
+		if (claims == NULL)
+		{
+			StringInfoData r;
+
+			initStringInfo(&r);
+			appendStringInfoString(&r, "{\"role\":");
+			escape_json(&r, g->role);
+			appendStringInfoChar(&r, '}');
+			claims = r.data;
+		}
+		if (lc != list_head(need->members))
+			appendStringInfoChar(&out, ',');
+		appendStringInfoChar(&out, '"');
+		for (const char *c = claims; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, *c);
+		}
+		appendStringInfoChar(&out, '"');
+	}
+	appendStringInfoChar(&out, '}');
+	return out.data;
+}
+
+#define JUDGE_CLAIMS_SQL \
+	"SELECT member, ord FROM rtsync._judge_claims($1, $2::text[], $3::jsonb)"
+
 /* Queue one job for needs[0..n); false when the pool refused it. */
 static bool
 submit(Judgement *j, Need **needs, int n)
 {
 	MemoryContext old = MemoryContextSwitchTo(j->cxt);
 	JudgeJob   *job = palloc0(sizeof(JudgeJob));
+	int			checks = 0;
 
 	job->judgement = j;
 	job->nneeds = n;
@@ -769,7 +865,7 @@ submit(Judgement *j, Need **needs, int n)
 		Need	   *need = needs[i];
 		RtsyncRlsGroup *g = need->group;
 		const char **identity = palloc(4 * sizeof(char *));
-		const char **images = palloc(sizeof(char *));
+		const char **images = palloc(3 * sizeof(char *));
 		const RtsyncRowPolicy *p = rtsync_control_row_policy(g->role, need->relid);
 		const char *check = p == NULL ? "SELECT x.ord FROM pg_catalog.generate_series(1, pg_catalog.jsonb_array_length($1::jsonb)) x(ord)" :
 			p->compiled ? p->values_sql : p->check_sql;
@@ -793,23 +889,35 @@ submit(Judgement *j, Need **needs, int n)
 		}
 		identity[0] = g->role;
 		identity[1] = j->timeout;
-		identity[2] = g->claims;
-		images[0] = need->images;
+		identity[2] = need->members == NIL ? g->claims : NULL;
 		need->compiled = p != NULL && p->compiled;
 		job->needs[i] = need;
-		g->refcount++;
-		identity[3] = i > 0 ? names_to_clear(needs[i - 1]->group, g) : "[]";
+		need_hold(need);
+		checks += need_checks(need);
+		identity[3] = i > 0 ? names_to_clear(needs[i - 1], need) : "[]";
 		st[IDENTITY_STATEMENT] = (RtsyncStatement) {SWITCH_IDENTITY_SQL, 4, identity, true};
-		st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images, true};
+		if (need->members != NIL)
+		{
+			images[0] = pstrdup(check);
+			images[1] = members_claims(need);
+			images[2] = need->images;
+			st[CHECK_STATEMENT] = (RtsyncStatement) {JUDGE_CLAIMS_SQL, 3, images, true};
+		}
+		else
+		{
+			images[0] = need->images;
+			st[CHECK_STATEMENT] = (RtsyncStatement) {pstrdup(check), need->compiled ? 0 : 1, images, true};
+		}
 	}
 	MemoryContextSwitchTo(old);
-	rtsync_metrics_count(RTSYNC_M_RLS_CHECKS, n);
+	rtsync_metrics_count(RTSYNC_M_RLS_CHECKS, checks);
+	rtsync_metrics_count(RTSYNC_M_RLS_STATEMENTS, n);
 	/* the job's own identity sets no claims: each group sets its own */
 	if (!rtsync_pool_submit(needs[0]->group->role, NULL, true, job->statements,
 							STATEMENTS_PER_NEED * n, judge_done, job))
 	{
 		for (int i = 0; i < n; i++)
-			rtsync_rls_group_release(needs[i]->group);
+			need_release(needs[i]);
 		return false;
 	}
 	j->jobs_running++;
@@ -823,6 +931,12 @@ deny_on_error(Need *need, const char *error)
 	RtsyncRlsGroup *g = need->group;
 	ListCell   *lc;
 
+	if (need->members != NIL)
+	{
+		foreach(lc, need->members)
+			deny_on_error(lfirst(lc), error);
+		return;
+	}
 	rtsync_metrics_count(RTSYNC_M_RLS_ERRORS, 1);
 	if (!g->error_logged)
 		ereport(LOG,
@@ -834,6 +948,40 @@ deny_on_error(Need *need, const char *error)
 		batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, false);
 }
 
+/*
+ * A shared statement answered: (member, ord) rows, by member then ord, of
+ * the images each member may see.
+ */
+static void
+take_shared_answer(Need *need, PGresult *r)
+{
+	ListCell   *mc;
+	int			member = 0;
+	int			row = 0;
+
+	foreach(mc, need->members)
+	{
+		Need	   *m = lfirst(mc);
+		ListCell   *lc;
+		int			ord = 0;
+
+		member++;
+		foreach(lc, m->records)
+		{
+			bool		allowed;
+
+			ord++;
+			while (row < PQntuples(r) &&
+				   (atoi(PQgetvalue(r, row, 0)) < member ||
+					(atoi(PQgetvalue(r, row, 0)) == member && atoi(PQgetvalue(r, row, 1)) < ord)))
+				row++;
+			allowed = row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) == member &&
+				atoi(PQgetvalue(r, row, 1)) == ord;
+			batch_decide(m->group, ((BatchRecord *) lfirst(lc))->serial, allowed);
+		}
+	}
+}
+
 /* The need's statement answered: a verdict on each of its changes. */
 static void
 take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
@@ -842,6 +990,11 @@ take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
 	ListCell   *lc;
 	int			ord = 0;
 
+	if (need->members != NIL)
+	{
+		take_shared_answer(need, r);
+		return;
+	}
 	if (!need->compiled)
 	{
 		/* the ordinals (1-based, ascending) of the images the role may see */
@@ -933,13 +1086,22 @@ redo_after_error(Judgement *j, JudgeJob *job, List *results)
 		MemoryContextSwitchTo(old);
 		return;
 	}
-	redo = palloc((job->nneeds + list_length(job->needs[i]->records)) * sizeof(Need *));
+	redo = palloc((job->nneeds + list_length(job->needs[i]->records) +
+				   list_length(job->needs[i]->members)) * sizeof(Need *));
 	{
 		Need	   *bad = job->needs[i];
 		PGresult   *identity = list_nth(results, STATEMENTS_PER_NEED * i + IDENTITY_STATEMENT);
 		PGresult   *check = list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT);
 
-		if (answered(identity) && !bad->compiled && list_length(bad->records) > 1)
+		if (bad->members != NIL)
+		{
+			ListCell   *lc;
+
+			/* which group's check failed is not known: each on its own */
+			foreach(lc, bad->members)
+				redo[nredo++] = lfirst(lc);
+		}
+		else if (answered(identity) && !bad->compiled && list_length(bad->records) > 1)
 		{
 			ListCell   *lc;
 
@@ -983,7 +1145,7 @@ judge_done(void *arg, List *results, const char *failure)
 						list_nth(results, STATEMENTS_PER_NEED * i + CHECK_STATEMENT));
 	else if (failure == NULL && list_length(results) >= STATEMENTS_PER_NEED * job->nneeds)
 		redo_after_error(j, job, results);
-	else if (job->nneeds == 1)
+	else if (job->nneeds == 1 && job->needs[0]->members == NIL)
 	{
 		const char *error = failure;
 
@@ -994,15 +1156,112 @@ judge_done(void *arg, List *results, const char *failure)
 	}
 	else
 	{
-		/* the job did not run: each need alone, so only its group is denied */
+		/* the job did not run: each group alone, so only its own is denied */
 		for (int i = 0; i < job->nneeds; i++)
-			if (!submit(j, &job->needs[i], 1))
-				deny_on_error(job->needs[i], "the query pool is full");
+		{
+			Need	   *need = job->needs[i];
+			ListCell   *lc;
+
+			if (need->members == NIL && !submit(j, &need, 1))
+				deny_on_error(need, "the query pool is full");
+			foreach(lc, need->members)
+			{
+				Need	   *m = lfirst(lc);
+
+				if (!submit(j, &m, 1))
+					deny_on_error(m, "the query pool is full");
+			}
+		}
 	}
 	for (int i = 0; i < job->nneeds; i++)
-		rtsync_rls_group_release(job->needs[i]->group);
+		need_release(job->needs[i]);
 	if (j->jobs_running == 0)
 		judgement_finish(j);
+}
+
+/* Do two needs judge the same changes (the same records, in order)? */
+static bool
+same_records(const Need *a, const Need *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (list_length(a->records) != list_length(b->records))
+		return false;
+	forboth(la, a->records, lb, b->records)
+		if (lfirst(la) != lfirst(lb))
+			return false;
+	return true;
+}
+
+/*
+ * The batch's needs as statements: those judged in SQL (not compiled) of
+ * groups of one role, on one table, on the same changes, share statements
+ * of rtsync._judge_claims, as many as the pool has connections (so they
+ * still run side by side) with at least MIN_MEMBERS groups each; the rest
+ * keep their own. In batch_cxt.
+ */
+static List *
+combine_needs(List *needs)
+{
+	List	   *out = NIL;
+	List	   *alike = NIL;	/* Need * leading a list of alike needs */
+	ListCell   *lc;
+
+	foreach(lc, needs)
+	{
+		Need	   *need = lfirst(lc);
+		const RtsyncRowPolicy *p = rtsync_control_row_policy(need->group->role, need->relid);
+		Need	   *lead = NULL;
+		ListCell   *ac;
+
+		if (p == NULL || p->compiled)
+		{
+			out = lappend(out, need);
+			continue;
+		}
+		foreach(ac, alike)
+		{
+			Need	   *a = lfirst(ac);
+
+			if (a->relid == need->relid && strcmp(a->group->role, need->group->role) == 0 &&
+				same_records(a, need))
+				lead = a;
+		}
+		if (lead == NULL)
+		{
+			lead = palloc0(sizeof(Need));
+			lead->group = need->group;
+			lead->relid = need->relid;
+			lead->records = need->records;
+			alike = lappend(alike, lead);
+		}
+		lead->members = lappend(lead->members, need);
+	}
+	foreach(lc, alike)
+	{
+		Need	   *lead = lfirst(lc);
+		int			n = list_length(lead->members);
+		int			per = Max(MIN_MEMBERS, (n + rtsync_pool_size - 1) / rtsync_pool_size);
+
+		if (n < MIN_MEMBERS)
+		{
+			out = list_concat(out, lead->members);
+			continue;
+		}
+		for (int i = 0; i < n; i += per)
+		{
+			Need	   *share = palloc0(sizeof(Need));
+
+			*share = *lead;
+			share->members = NIL;
+			for (int k = i; k < Min(n, i + per); k++)
+				share->members = lappend(share->members, list_nth(lead->members, k));
+			share->group = ((Need *) linitial(share->members))->group;
+			out = lappend(out, share);
+		}
+	}
+	return out;
 }
 
 bool
@@ -1010,10 +1269,11 @@ rtsync_rls_judge(void (*done) (void))
 {
 	Judgement  *j;
 	Need	  **needs;
-	int			n = list_length(batch_needs);
+	List	   *statements;
+	int			n;
 	int			per_job;
 
-	if (!batch_open || n == 0)
+	if (!batch_open || batch_needs == NIL)
 	{
 		batch_open = false;
 		return false;
@@ -1022,9 +1282,16 @@ rtsync_rls_judge(void (*done) (void))
 	j->cxt = batch_cxt;
 	j->done = done;
 	snprintf(j->timeout, sizeof(j->timeout), "%d", rtsync_statement_timeout_ms);
+	{
+		MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+
+		statements = combine_needs(batch_needs);
+		MemoryContextSwitchTo(old);
+	}
+	n = list_length(statements);
 	needs = MemoryContextAlloc(batch_cxt, n * sizeof(Need *));
 	for (int i = 0; i < n; i++)
-		needs[i] = list_nth(batch_needs, i);
+		needs[i] = list_nth(statements, i);
 
 	/* as many jobs as connections, each one round trip */
 	per_job = (n + rtsync_pool_size - 1) / rtsync_pool_size;
