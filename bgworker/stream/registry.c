@@ -64,6 +64,7 @@
 #include "stream/retention.h"
 #include "graphql/filter_ops.h"
 #include "stream/rls.h"
+#include "stream/rls_judge.h"
 
 #define ROUTE_KEY_LEN (2 * NAMEDATALEN + 16)
 #define INDEX_KEY_LEN 256

@@ -18,6 +18,8 @@
 
 #include "c.h"
 #include "postgres_ext.h"
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
 
 typedef struct RtsyncRlsGroup RtsyncRlsGroup;
 
@@ -46,11 +48,76 @@ extern bool rtsync_rls_index_value(RtsyncRlsGroup *group, Oid relid, const char 
  * that the group must be judged on change serial (an image of table
  * relid), starting a batch if none is being gathered; judge asks
  * the database for everything needed, and done runs once every verdict is
- * in. False when nothing is needed (done is not called).
+ * in (stream/rls_judge.h). False when nothing is needed (done is not
+ * called).
  */
 extern void rtsync_rls_need(RtsyncRlsGroup *group, uint64 serial, Oid relid,
 							struct JsonbContainer *image);
 extern bool rtsync_rls_needed(void);
-extern bool rtsync_rls_judge(void (*done) (void));
+
+/*
+ * For stream/rls_judge.c, which judges the batch in SQL: the group, the
+ * batch's changes and what each group needs judged on them.
+ */
+/* A group's values for a table's compiled policy. */
+typedef struct GroupTable
+{
+	Oid			relid;
+	uint64		generation;		/* of the grants they were asked under */
+	int			nvalues;		/* one per qual that is not always */
+	int		   *counts;			/* values of each: 1, or = ANY's many */
+	char	 ***values;			/* NULL entries: SQL NULL */
+} GroupTable;
+
+struct RtsyncRlsGroup
+{
+	char	   *key;			/* hash key: role, newline, stable claims */
+	char	   *role;
+	char	   *claims;			/* a member's whole claims, or NULL */
+	char	   *claim_names;	/* JSON array: the request.jwt.claim.<name>
+								 * settings its identity sets */
+	int			refcount;
+	uint64		serial;			/* the record the verdict is for */
+	bool		decided;
+	bool		allowed;
+	struct Need *need;			/* in the batch being gathered, or stale */
+	uint64		need_batch;		/* ... the batch it is of */
+	bool		error_logged;
+	List	   *tables;			/* GroupTable *, in the group's memory */
+	MemoryContext cxt;			/* the group's tables */
+};
+
+/* A change of the batch: its serial and image. */
+typedef struct BatchRecord
+{
+	uint64		serial;
+	char	   *image_json;
+	struct JsonbContainer *image;
+} BatchRecord;
+
+/* What one group must be judged on, for one table: some of the batch's changes. */
+typedef struct Need
+{
+	RtsyncRlsGroup *group;
+	Oid			relid;
+	List	   *records;		/* BatchRecord *, in stream order */
+	char	   *images;			/* their images as a JSON array: $1 */
+	bool		compiled;		/* its statement asks for values */
+	List	   *members;		/* judged together (rtsync._judge_claims):
+								 * the needs of groups of group's role with
+								 * these records; NIL for group's own */
+} Need;
+
+extern GroupTable *rtsync_rls_group_table(RtsyncRlsGroup *g, Oid relid);
+extern bool rtsync_rls_keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation,
+								   const char *json);
+struct RtsyncRowPolicy;
+extern bool rtsync_rls_eval_compiled(const struct RtsyncRowPolicy *p, const GroupTable *t,
+									 struct JsonbContainer *image);
+extern void rtsync_rls_batch_decide(RtsyncRlsGroup *g, uint64 serial, bool allowed);
+/* The batch gathered, its needs in *cxt; NIL (and closed) when none. */
+extern List *rtsync_rls_batch_needs(MemoryContext *cxt);
+/* The batch is judged: the next need gathers a new one. */
+extern void rtsync_rls_batch_close(void);
 
 #endif							/* RTSYNC_RLS_H */
