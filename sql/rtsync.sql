@@ -616,6 +616,121 @@ CREATE EVENT TRIGGER rtsync_ddl_changed ON ddl_command_end
 SELECT rtsync._notify('installed');
 
 /*
+ * The JWT claims that judging a row of tbl under row-level security can
+ * read, or NULL when that cannot be told. The worker judges subscribers of
+ * one role whose values of these claims agree once, together
+ * (bgworker/stream/rls.c).
+ *
+ * Everything that runs when a role SELECTs the row is followed: the
+ * table's SELECT policies, the relations their sublinks read (their own
+ * policies, a view's query), the functions and operators they call and
+ * the bodies of those not built in. A body kept as text names what it
+ * calls only by name, so every function whose name it calls and every
+ * relation whose name is a word in it are followed too (more than is
+ * called, at worst: harmless). A claim is
+ * read as the setting request.jwt.claim.<name>, or as
+ * request.jwt.claims' value ->> '<name>' (or -> '<name>'); any other
+ * reading of request.jwt.claims, a setting named by an expression, a
+ * body in a language other than SQL and PL/pgSQL, or dynamic SQL makes the
+ * answer NULL: the worker then groups by every claim.
+ */
+CREATE FUNCTION rtsync._claims_read(tbl regclass)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rels oid[] := ARRAY[tbl::oid];
+	funcs oid[] := '{}';
+	seen_rels oid[] := '{}';
+	seen_funcs oid[] := '{}';
+	trees text;			-- node trees read this round: the oids they name
+	bodies text;		-- bodies read this round: the names they contain
+	texts text := '';	-- everything read: where the claims are read
+	f record;
+	claims_re constant text :=
+		'request\.jwt\.claims''(?:\s*::\s*text)?(?:\s*,\s*(?:true|false))?\s*\)+'
+		'\s*::\s*jsonb?\s*\)*\s*->>?\s*''([^'']+)''';
+	claim_re constant text := 'request\.jwt\.claim\.([A-Za-z_][A-Za-z0-9_$]*)''';
+BEGIN
+	LOOP
+		trees := '';
+		bodies := '';
+		-- relations: SELECT policies (when row security is on), a view's query
+		SELECT trees || coalesce(string_agg(pol.polqual::text, ' '), ''),
+			   texts || ' ' || coalesce(string_agg(pg_get_expr(pol.polqual, pol.polrelid), ' '), '')
+		  INTO trees, texts
+		  FROM pg_policy pol JOIN pg_class c ON c.oid = pol.polrelid
+		 WHERE pol.polrelid = ANY (rels) AND NOT pol.polrelid = ANY (seen_rels)
+		   AND c.relrowsecurity AND pol.polcmd IN ('r', '*') AND pol.polqual IS NOT NULL;
+		SELECT trees || ' ' || coalesce(string_agg(r.ev_action::text, ' '), ''),
+			   texts || ' ' || coalesce(string_agg(pg_get_viewdef(r.ev_class), ' '), '')
+		  INTO trees, texts
+		  FROM pg_rewrite r
+		 WHERE r.ev_class = ANY (rels) AND NOT r.ev_class = ANY (seen_rels) AND r.ev_type = '1';
+		seen_rels := seen_rels || rels;
+
+		-- functions: built-in ones read nothing but what their arguments say
+		FOR f IN SELECT p.oid, l.lanname, p.prosrc, p.prosqlbody IS NOT NULL AS atomic
+				   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+				  WHERE p.oid = ANY (funcs) AND NOT p.oid = ANY (seen_funcs)
+					AND p.pronamespace <> 'pg_catalog'::regnamespace
+		LOOP
+			IF f.lanname NOT IN ('sql', 'plpgsql') THEN
+				RETURN NULL;
+			END IF;
+			IF f.atomic THEN
+				trees := trees || ' ' || (SELECT p.prosqlbody::text FROM pg_proc p WHERE p.oid = f.oid);
+				texts := texts || ' ' || pg_get_functiondef(f.oid);
+			ELSE
+				IF f.lanname = 'plpgsql' AND f.prosrc ~* '\mexecute\M' THEN
+					RETURN NULL;
+				END IF;
+				bodies := bodies || ' ' || lower(f.prosrc);
+				texts := texts || ' ' || f.prosrc;
+			END IF;
+		END LOOP;
+		seen_funcs := seen_funcs || funcs;
+
+		-- what this round's trees and bodies lead to
+		SELECT coalesce(array_agg(DISTINCT x), '{}') INTO rels FROM (
+			SELECT m[1]::oid FROM regexp_matches(trees, ':relid (\d+)', 'g') m
+			UNION
+			SELECT c.oid FROM pg_class c
+			 WHERE bodies <> '' AND c.relnamespace <> 'pg_catalog'::regnamespace
+			   AND (c.relrowsecurity OR c.relkind = 'v')
+			   AND bodies ~ ('\m' || regexp_replace(lower(c.relname), '(\W)', '\\\1', 'g') || '\M')) s(x)
+		 WHERE NOT x = ANY (seen_rels);
+		SELECT coalesce(array_agg(DISTINCT x), '{}') INTO funcs FROM (
+			SELECT m[1]::oid FROM regexp_matches(trees, ':(?:funcid|opfuncid) (\d+)', 'g') m
+			UNION
+			SELECT p.oid FROM pg_proc p
+			 WHERE bodies <> '' AND p.pronamespace <> 'pg_catalog'::regnamespace
+			   AND bodies ~ ('\m' || regexp_replace(lower(p.proname), '(\W)', '\\\1', 'g') || '\s*\(')) s(x)
+		 WHERE NOT x = ANY (seen_funcs);
+		EXIT WHEN rels = '{}' AND funcs = '{}';
+	END LOOP;
+
+	-- every setting read is named by a literal, every claims setting as above
+	IF (SELECT count(*) FROM regexp_matches(texts, 'current_setting\s*\(', 'gi'))
+	   <> (SELECT count(*) FROM regexp_matches(texts,
+			'current_setting\s*\(\s*''[^'']*''\s*(?:::\s*text\s*)?[,)]', 'gi'))
+	   OR (SELECT count(*) FROM regexp_matches(texts, 'request\.jwt\.claim\.', 'gi'))
+	   <> (SELECT count(*) FROM regexp_matches(texts, claim_re, 'gi'))
+	   OR (SELECT count(*) FROM regexp_matches(texts, 'request\.jwt\.claims', 'gi'))
+	   <> (SELECT count(*) FROM regexp_matches(texts, claims_re, 'gi')) THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT coalesce(array_agg(DISTINCT n ORDER BY n), '{}') FROM (
+		SELECT m[1] FROM regexp_matches(texts, claim_re, 'gi') m
+		UNION
+		SELECT m[1] FROM regexp_matches(texts, claims_re, 'gi') m) s(n));
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION rtsync._claims_read(regclass) FROM PUBLIC;
+
+/*
  * The published tables as the GraphQL schema needs them, for the worker
  * (which has no catalog access of its own; see bgworker/schema.c):
  * [{"relid", "table" ("schema.table", as records' tableName), "type",

@@ -94,7 +94,7 @@ static const MetricInfo metric_info[] = {
 	{"rtsync_operations_total", "outcome=\"unauthorized\"", "counter", SHOW_PLAIN, NULL},
 	{"rtsync_operations_total", "outcome=\"limited\"", "counter", SHOW_PLAIN, NULL},
 	{"rtsync_rls_checks_total", NULL, "counter", SHOW_PLAIN,
-	"Row-level security checks run in SQL: one per group of alike subscribers per judged batch of changes."},
+	"Row-level security checks run in SQL: one per table, batch of changes and group of subscribers judged alike (one role, the same values of the claims the table's policies read)."},
 	{"rtsync_rls_statements_total", NULL, "counter", SHOW_PLAIN,
 	"SQL statements the row-level security checks took (groups of one role share one)."},
 	{"rtsync_rls_denied_total", NULL, "counter", SHOW_PLAIN,

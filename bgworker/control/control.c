@@ -53,6 +53,7 @@
 
 #include "access/transam.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -64,6 +65,7 @@
 #include "control/identity.h"
 #include "control/policy.h"
 #include "base/guard.h"
+#include "base/json.h"
 #include "net/pgconn.h"
 #include "graphql/schema.h"
 #include "base/settings.h"
@@ -131,6 +133,10 @@ static const char *load_sql_format =
 "SELECT key_hash, role, coalesce(expires_at, 'infinity')::text"
 "  FROM rtsync.api_key WHERE revoked_at IS NULL;"
 "%s;"
+"WITH claims AS MATERIALIZED ("
+"  SELECT p.relid, pg_catalog.jsonb_build_object('c', rtsync._claims_read(p.relid))::text AS read"
+"    FROM rtsync.published_table p JOIN pg_catalog.pg_class c ON c.oid = p.relid"
+"   WHERE c.relrowsecurity)"
 "SELECT a.rolname, p.relid::oid,"
 "       pg_catalog.has_table_privilege(a.oid, p.relid, 'SELECT'),"
 "       c.relrowsecurity AND NOT (a.rolsuper OR a.rolbypassrls"
@@ -145,7 +151,8 @@ static const char *load_sql_format =
 "          FROM pg_catalog.pg_policy pol"
 "         WHERE pol.polrelid = p.relid AND pol.polcmd IN ('r', '*') AND pol.polqual IS NOT NULL"
 "           AND (0::oid = ANY (pol.polroles) OR EXISTS (SELECT FROM pg_catalog.unnest(pol.polroles) pr(oid)"
-"                                                      WHERE pg_catalog.pg_has_role(a.oid, pr.oid, 'USAGE'))))"
+"                                                      WHERE pg_catalog.pg_has_role(a.oid, pr.oid, 'USAGE')))),"
+"       (SELECT cl.read FROM claims cl WHERE cl.relid = p.relid)"
 "  FROM (%s) r"
 "  JOIN pg_catalog.pg_authid a ON a.rolname = r.role"
 "  CROSS JOIN rtsync.published_table p"
@@ -492,6 +499,31 @@ take_token_roles(PGresult *res)
 	rtsync_identity_roles_end_load();
 }
 
+/* The claims judging the table can read: {"c": [names]} or {"c": null}. */
+static void
+take_claims_read(RtsyncRowPolicy *policy, const char *json)
+{
+	JsonbContainer *names = json ?
+		rtsync_json_get_array(rtsync_json_parse_object(json, strlen(json)), "c") : NULL;
+
+	policy->nclaims_read = -1;
+	if (names == NULL)
+		return;
+	policy->nclaims_read = JsonContainerSize(names);
+	policy->claims_read = palloc0(Max(policy->nclaims_read, 1) * sizeof(char *));
+	for (int i = 0; i < policy->nclaims_read; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(names, i);
+
+		if (v->type != jbvString)
+		{
+			policy->nclaims_read = -1;
+			return;
+		}
+		policy->claims_read[i] = pnstrdup(v->val.string.val, v->val.string.len);
+	}
+}
+
 static void
 take_grants(PGresult *res)
 {
@@ -525,6 +557,7 @@ take_grants(PGresult *res)
 			g->policy = palloc0(sizeof(RtsyncRowPolicy));
 			g->policy->check_sql = rls_check_sql(atooid(PQgetvalue(res, i, 1)), g->relname,
 												 PQgetvalue(res, i, 5));
+			take_claims_read(g->policy, PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6));
 			/* no policy applies: nothing passes, and nothing need be asked */
 			if (strcmp(PQgetvalue(res, i, 5), "false") == 0)
 				rtsync_policy_compile(g->policy, NULL, 0);

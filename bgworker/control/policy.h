@@ -39,6 +39,9 @@ typedef struct RtsyncRowPolicy
 	RtsyncPolicyQual *quals;
 	char	   *values_sql;		/* compiled: one row, one column, {"v": [the
 								 * value of each qual that is not always]} */
+	int			nclaims_read;	/* the claims judging can read (-1: it
+								 * cannot be told which) */
+	char	  **claims_read;
 } RtsyncRowPolicy;
 
 /* One of a role's applicable policies on a table, as control/ loads it. */

@@ -4,10 +4,13 @@
  *	  Judging a change under row-level security, once per group of alike
  *	  subscribers: the groups, their verdicts, the batch being gathered.
  *
- * A group is a role and the claims its policies may read. The claims that
- * differ on every token of the same user (exp, iat, nbf, jti, auth_time and
- * Cognito's origin_jti and event_id) are left out of the group's key, so
- * one user's reconnections, and every API key of one role, share a group.
+ * A group is a role and its claims. The claims that differ on every token
+ * of the same user (exp, iat, nbf, jti, auth_time and Cognito's origin_jti
+ * and event_id) are left out of the group's key, so one user's
+ * reconnections, and every API key of one role, share a group. Judged in
+ * SQL, groups go further: the groups of one role whose values of the
+ * claims a table's policies can read agree (control/ asks the catalog
+ * which: rtsync._claims_read) are judged on its changes together, once.
  *
  * The verdict is Postgres' own: control/ composed the role's policies on
  * the table into one statement that reads a change's image as a row of
@@ -50,6 +53,12 @@ typedef struct GroupEntry
 	RtsyncRlsGroup *group;
 } GroupEntry;
 
+typedef struct NeedEntry
+{
+	char	   *key;
+	Need	   *need;
+} NeedEntry;
+
 /* A verdict on one change of a batch, for one group. */
 typedef struct VerdictKey
 {
@@ -71,6 +80,7 @@ static MemoryContext batch_cxt = NULL;
 static uint64 batch_number = 1;
 static List *batch_records = NIL;	/* BatchRecord * */
 static List *batch_needs = NIL; /* Need * */
+static HTAB *batch_need_index = NULL;	/* Need *, by key */
 static bool batch_open = false; /* gathering; closed once judged */
 
 /* The verdicts of the last batch judged, until the next one is gathered. */
@@ -123,9 +133,22 @@ is_volatile_claim(const char *key, int len)
 	return false;
 }
 
-/* role + "\n" + the claims without the volatile ones, as jsonb prints them */
+/* Is the claim one of those judging p's table can read? */
+static bool
+is_read_claim(const RtsyncRowPolicy *p, const char *key, int len)
+{
+	for (int i = 0; i < p->nclaims_read; i++)
+		if ((int) strlen(p->claims_read[i]) == len && memcmp(p->claims_read[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * role + "\n" + the claims without the volatile ones, as jsonb prints
+ * them; with only, of those just the ones judging only's table can read.
+ */
 static char *
-group_key(const char *role, const char *claims)
+claims_key(const char *role, const char *claims, const RtsyncRowPolicy *only)
 {
 	JsonbContainer *c = claims ? rtsync_json_parse_object(claims, strlen(claims)) : NULL;
 	JsonbParseState *state = NULL;
@@ -142,7 +165,8 @@ group_key(const char *role, const char *claims)
 	{
 		if (tok == WJB_KEY)
 		{
-			skip = is_volatile_claim(v.val.string.val, v.val.string.len);
+			skip = is_volatile_claim(v.val.string.val, v.val.string.len) ||
+				(only && !is_read_claim(only, v.val.string.val, v.val.string.len));
 			if (!skip)
 				res = pushJsonbValue(&state, tok, &v);
 		}
@@ -222,7 +246,7 @@ rtsync_rls_group_acquire(const char *role, const char *claims)
 
 	rls_init();
 	old = MemoryContextSwitchTo(rls_cxt);
-	key = group_key(role, claims);
+	key = claims_key(role, claims, NULL);
 	e = hash_search(groups, &key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -268,6 +292,54 @@ rtsync_rls_group_table(RtsyncRlsGroup *g, Oid relid)
 		if (((GroupTable *) lfirst(lc))->relid == relid)
 			return lfirst(lc);
 	return NULL;
+}
+
+/* The group's entry for the table, made if it has none. */
+static GroupTable *
+group_table_make(RtsyncRlsGroup *g, Oid relid)
+{
+	GroupTable *t = rtsync_rls_group_table(g, relid);
+	MemoryContext old;
+
+	if (t != NULL)
+		return t;
+	if (g->cxt == NULL)
+		g->cxt = AllocSetContextCreate(rls_cxt, "rtsync row security group",
+									   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(g->cxt);
+	t = palloc0(sizeof(GroupTable));
+	t->relid = relid;
+	g->tables = lappend(g->tables, t);
+	MemoryContextSwitchTo(old);
+	return t;
+}
+
+/*
+ * The key the group's changes of the table are judged under in SQL: alike
+ * for the groups of its role that agree on the claims the table's policies
+ * can read. A compiled policy's values are kept per group, so there the
+ * group is judged alone, as it is when what is read cannot be told.
+ */
+static const char *
+judge_key(RtsyncRlsGroup *g, Oid relid, const RtsyncRowPolicy *p)
+{
+	uint64		generation = rtsync_control_generation();
+	GroupTable *t;
+	MemoryContext old;
+
+	if (p == NULL || p->compiled || p->nclaims_read < 0)
+		return g->key;
+	t = group_table_make(g, relid);
+	if (t->judge_key == NULL || t->judge_generation != generation)
+	{
+		old = MemoryContextSwitchTo(g->cxt);
+		if (t->judge_key)
+			pfree(t->judge_key);
+		t->judge_key = claims_key(g->role, g->claims, p);
+		t->judge_generation = generation;
+		MemoryContextSwitchTo(old);
+	}
+	return t->judge_key;
 }
 
 /* Does the image's column equal one of the values (text forms)? */
@@ -396,9 +468,7 @@ rtsync_rls_keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const ch
 	JsonbContainer *array;
 	GroupTable *t;
 
-	if (g->cxt == NULL)
-		g->cxt = AllocSetContextCreate(rls_cxt, "rtsync row security group",
-									   ALLOCSET_SMALL_SIZES);
+	t = group_table_make(g, relid);
 	old = MemoryContextSwitchTo(g->cxt);
 	root = rtsync_json_parse_object(json, strlen(json));
 	array = rtsync_json_get_array(root, "v");
@@ -406,13 +476,6 @@ rtsync_rls_keep_values(RtsyncRlsGroup *g, Oid relid, uint64 generation, const ch
 	{
 		MemoryContextSwitchTo(old);
 		return false;
-	}
-	t = rtsync_rls_group_table(g, relid);
-	if (t == NULL)
-	{
-		t = palloc0(sizeof(GroupTable));
-		t->relid = relid;
-		g->tables = lappend(g->tables, t);
 	}
 	t->generation = generation;
 	t->nvalues = JsonContainerSize(array);
@@ -543,6 +606,17 @@ gather(uint64 first_serial)
 	batch_number++;
 	batch_records = NIL;
 	batch_needs = NIL;
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(NeedEntry);
+		ctl.hcxt = batch_cxt;
+		ctl.hash = key_hash;
+		ctl.match = key_match;
+		batch_need_index = hash_create("rtsync row security needs", 64, &ctl,
+									   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
 	batch_open = true;
 	if (verdicts == NULL)
 		verdicts_reset();
@@ -592,23 +666,24 @@ rtsync_rls_need(RtsyncRlsGroup *g, uint64 serial, Oid relid, JsonbContainer *ima
 	}
 	if (need == NULL || need->relid != relid)
 	{
-		ListCell   *lc;
+		char	   *key = psprintf("%u\n%s", relid,
+								   judge_key(g, relid, rtsync_control_row_policy(g->role, relid)));
+		bool		found;
+		NeedEntry  *e = hash_search(batch_need_index, &key, HASH_ENTER, &found);
 
-		need = NULL;
-		foreach(lc, batch_needs)
-		{
-			Need	   *n = lfirst(lc);
-
-			if (n->group == g && n->relid == relid)
-				need = n;
-		}
-		if (need == NULL)
+		if (!found)
 		{
 			need = palloc0(sizeof(Need));
+			need->key = key;
 			need->group = g;
 			need->relid = relid;
+			e->key = key;
+			e->need = need;
 			batch_needs = lappend(batch_needs, need);
 		}
+		need = e->need;
+		if (!list_member_ptr(need->groups, g))
+			need->groups = lappend(need->groups, g);
 		g->need = need;
 		g->need_batch = batch_number;
 	}

@@ -67,6 +67,8 @@ typedef struct GroupTable
 	int			nvalues;		/* one per qual that is not always */
 	int		   *counts;			/* values of each: 1, or = ANY's many */
 	char	 ***values;			/* NULL entries: SQL NULL */
+	char	   *judge_key;		/* groups judged together share it */
+	uint64		judge_generation;	/* ... under these grants */
 } GroupTable;
 
 struct RtsyncRlsGroup
@@ -98,7 +100,9 @@ typedef struct BatchRecord
 /* What one group must be judged on, for one table: some of the batch's changes. */
 typedef struct Need
 {
-	RtsyncRlsGroup *group;
+	char	   *key;			/* relid, newline, the judge key */
+	RtsyncRlsGroup *group;		/* the first: judged with its identity */
+	List	   *groups;			/* all it is for, group first */
 	Oid			relid;
 	List	   *records;		/* BatchRecord *, in stream order */
 	char	   *images;			/* their images as a JSON array: $1 */

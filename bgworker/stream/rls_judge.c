@@ -125,27 +125,33 @@ names_to_clear(const Need *prev, const Need *next)
 	return out.data;
 }
 
-/* The groups a need judges keep their memory while it runs. */
+/* The groups a need judges keep their memory while it runs (delta +1, -1). */
 static void
-need_hold(Need *need)
+hold_groups(Need *need, int delta)
 {
 	ListCell   *lc;
 
-	if (need->members == NIL)
-		need->group->refcount++;
 	foreach(lc, need->members)
-		((Need *) lfirst(lc))->group->refcount++;
+		hold_groups(lfirst(lc), delta);
+	if (need->members != NIL)
+		return;
+	foreach(lc, need->groups)
+	{
+		if (delta > 0)
+			((RtsyncRlsGroup *) lfirst(lc))->refcount++;
+		else
+			rtsync_rls_group_release(lfirst(lc));
+	}
 }
 
+/* The verdict on the need's change serial, for each group it is for. */
 static void
-need_release(Need *need)
+need_decide(Need *need, uint64 serial, bool allowed)
 {
 	ListCell   *lc;
 
-	if (need->members == NIL)
-		rtsync_rls_group_release(need->group);
-	foreach(lc, need->members)
-		rtsync_rls_group_release(((Need *) lfirst(lc))->group);
+	foreach(lc, need->groups)
+		rtsync_rls_batch_decide(lfirst(lc), serial, allowed);
 }
 
 /* Group checks a need stands for (rtsync_rls_checks_total). */
@@ -245,7 +251,7 @@ submit(Judgement *j, Need **needs, int n)
 		identity[2] = need->members == NIL ? g->claims : NULL;
 		need->compiled = p != NULL && p->compiled;
 		job->needs[i] = need;
-		need_hold(need);
+		hold_groups(need, 1);
 		checks += need_checks(need);
 		identity[3] = i > 0 ? names_to_clear(needs[i - 1], need) : "[]";
 		st[IDENTITY_STATEMENT] = (RtsyncStatement) {SWITCH_IDENTITY_SQL, 4, identity, true};
@@ -270,19 +276,20 @@ submit(Judgement *j, Need **needs, int n)
 							STATEMENTS_PER_NEED * n, judge_done, job))
 	{
 		for (int i = 0; i < n; i++)
-			need_release(needs[i]);
+			hold_groups(needs[i], -1);
 		return false;
 	}
 	j->jobs_running++;
 	return true;
 }
 
-/* A need's own check failed: its group is denied those changes. */
+/* A need's own check failed: its groups are denied those changes. */
 static void
 deny_on_error(Need *need, const char *error)
 {
 	RtsyncRlsGroup *g = need->group;
 	ListCell   *lc;
+	bool		logged = true;
 
 	if (need->members != NIL)
 	{
@@ -291,14 +298,17 @@ deny_on_error(Need *need, const char *error)
 		return;
 	}
 	rtsync_metrics_count(RTSYNC_M_RLS_ERRORS, 1);
-	if (!g->error_logged)
+	foreach(lc, need->groups)
+		logged = logged && ((RtsyncRlsGroup *) lfirst(lc))->error_logged;
+	if (!logged)
 		ereport(LOG,
 				(errmsg("rtsync could not judge a change under row-level security for role \"%s\": %s",
 						g->role, error),
 				 errdetail("Subscribers of that role with those claims do not get the change; this is logged once per group.")));
-	g->error_logged = true;
+	foreach(lc, need->groups)
+		((RtsyncRlsGroup *) lfirst(lc))->error_logged = true;
 	foreach(lc, need->records)
-		rtsync_rls_batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, false);
+		need_decide(need, ((BatchRecord *) lfirst(lc))->serial, false);
 }
 
 /*
@@ -330,7 +340,7 @@ take_shared_answer(Need *need, PGresult *r)
 				row++;
 			allowed = row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) == member &&
 				atoi(PQgetvalue(r, row, 1)) == ord;
-			rtsync_rls_batch_decide(m->group, ((BatchRecord *) lfirst(lc))->serial, allowed);
+			need_decide(m, ((BatchRecord *) lfirst(lc))->serial, allowed);
 		}
 	}
 }
@@ -361,9 +371,29 @@ take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
 			while (row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) < ord)
 				row++;
 			allowed = row < PQntuples(r) && atoi(PQgetvalue(r, row, 0)) == ord;
-			rtsync_rls_batch_decide(g, ((BatchRecord *) lfirst(lc))->serial, allowed);
+			need_decide(need, ((BatchRecord *) lfirst(lc))->serial, allowed);
 		}
 		return;
+	}
+	if (list_length(need->groups) > 1)
+	{
+		ListCell   *gc;
+
+		/*
+		 * The policy became compiled since the batch was gathered: its
+		 * values are the first group's own, so the others ask for theirs.
+		 */
+		for_each_from(gc, need->groups, 1)
+		{
+			Need	   *one = palloc0(sizeof(Need));
+
+			one->group = lfirst(gc);
+			one->groups = list_make1(one->group);
+			one->relid = need->relid;
+			one->records = need->records;
+			if (!submit(j, &one, 1))
+				deny_on_error(one, "the query pool is full");
+		}
 	}
 	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
 		!rtsync_rls_keep_values(g, need->relid, job->generation, PQgetvalue(r, 0, 0)))
@@ -463,6 +493,7 @@ redo_after_error(Judgement *j, JudgeJob *job, List *results)
 				Need	   *one = palloc0(sizeof(Need));
 
 				one->group = bad->group;
+				one->groups = bad->groups;
 				one->relid = bad->relid;
 				one->records = list_make1(lfirst(lc));
 				redo[nredo++] = one;
@@ -527,7 +558,7 @@ judge_done(void *arg, List *results, const char *failure)
 		}
 	}
 	for (int i = 0; i < job->nneeds; i++)
-		need_release(job->needs[i]);
+		hold_groups(job->needs[i], -1);
 	if (j->jobs_running == 0)
 		judgement_finish(j);
 }
