@@ -803,6 +803,7 @@ plan_operation(RtsyncPlanState *ps, const RtsyncGqlRequest *req,
 	p.plan = palloc0(sizeof(RtsyncRequestPlan));
 	p.plan->cxt = plan_cxt;
 	p.plan->mutation = mutation;
+	p.plan->name = ps->op->name ? pstrdup(ps->op->name) : NULL;
 	plan_root_selections(&p, ps->op->selections, mutation);
 	if (ps->sink.count > 0)
 		return NULL;

@@ -84,6 +84,7 @@ typedef struct RtsyncRequestPlan
 {
 	MemoryContext cxt;			/* owns the plan */
 	bool		mutation;
+	char	   *name;			/* the operation's name in the document, or NULL */
 	List	   *roots;			/* RtsyncRootPlan *, in response order */
 	int			nstatements;
 	RtsyncStatement *statements;

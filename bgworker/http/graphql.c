@@ -42,7 +42,8 @@ static void
 log_execution(Execution *ex, RtsyncOutcome outcome)
 {
 	rtsync_request_log("http", ex->identity, ex->role,
-					   ex->plan->mutation ? "mutation" : "query", ex->name,
+					   ex->plan->mutation ? "mutation" : "query",
+					   ex->name ? ex->name : ex->plan->name,
 					   outcome, ex->req->started);
 }
 

@@ -113,7 +113,8 @@ operation_answer(WsOperation *op, List *results, const char *failure)
 			ok = rtsync_answer_build(op->plan, results, &body);
 		op->replies->result(op->ws, op->id, body.data, body.len);
 		rtsync_request_log("websocket", op->ws->identity, op->ws->role,
-						   op->plan->mutation ? "mutation" : "query", op->name,
+						   op->plan->mutation ? "mutation" : "query",
+						   op->name ? op->name : op->plan->name,
 						   ok ? RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR, op->started);
 	}
 	MemoryContextSwitchTo(old);

@@ -130,6 +130,12 @@ test('WebSocket: operations past the rate get the protocol error for that operat
 test('the request log: one line per operation with identity, role, type, name and outcome; never the secret', async () => {
   const from = cluster.log().length;
   assert.equal((await post({ token: tokenFor('bob') })).status, 200);
+  // without operationName, the name is the document's
+  const unnamed = await fetch(`http://127.0.0.1:${cluster.port}/graphql`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor('bob')}` },
+    body: JSON.stringify({ query: 'query FromDocument { listDataItems { items { id } } }' }),
+  });
+  assert.equal(unnamed.status, 200);
   assert.equal((await post({ key: 'not-a-key' })).status, 401);
   let log = '';
   for (let i = 0; i < 100; i++) {
@@ -138,6 +144,7 @@ test('the request log: one line per operation with identity, role, type, name an
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.match(log, /rtsync request: http query Limited identity=sub:bob role=limits_user status=ok duration=[\d.]+ ms/);
+  assert.match(log, /rtsync request: http query FromDocument identity=sub:bob role=limits_user status=ok/);
   assert.match(log, /rtsync request: http - - identity=- role=- status=unauthorized/);
   assert.match(cluster.log(), /rtsync request: http query Limited identity=key:[0-9a-f]{12} role=\S+ status=ok/);
   assert.match(cluster.log(), /status=limited/);
