@@ -270,6 +270,57 @@ test('a client paused past its queue bound is closed with 1013, then resumes', a
   await caughtUp('after the pause');
 });
 
+// A client far behind catches up in pages (100 records each, sent as its
+// connection has room); the worker is stopped between two of them. The
+// client reconnects with the position it last saw and goes on from there.
+test('the worker restarts while a client is between catch-up pages: it goes on from its position, nothing lost or twice', async () => {
+  const title = 'fault-pages';
+  const n = 50000;
+  const from = cluster.sql(`SELECT max(sequence_number) FROM rtsync.stream_record`);
+  cluster.sql(`INSERT INTO data_items (id, title) SELECT 'fp-' || lpad(g::text, 6, '0'), '${title}' FROM generate_series(1, ${n}) g`);
+  await until('the records are kept', () => Number(cluster.sql(`SELECT count(*) FROM rtsync.stream_record
+    WHERE relid = 'data_items'::regclass AND sequence_number > '${from}'`)) >= n, 60000);
+  const pid = workerPid();
+  const c = { ids: [], last: from, connects: 0, killedAt: null };
+  let resolveDone;
+  const done = new Promise((resolve) => { resolveDone = resolve; });
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 1000,
+    retryWait: () => delay(200),
+    shouldRetry: () => true,
+    connectionParams: () => ({ 'x-api-key': cluster.apiKey, after: c.last }),
+    on: { connected: () => { c.connects++; } },
+  });
+  client.subscribe({ query: `subscription { onCreateDataItem(title: "${title}") { id } }` }, {
+    next: (value) => {
+      c.last = value.extensions.sequenceNumber;
+      c.ids.push(value.data.onCreateDataItem.id);
+      if (c.killedAt === null && c.ids.length === 5000) {
+        c.killedAt = c.ids.length;
+        process.kill(Number(pid), 'SIGTERM');
+      }
+      if (c.ids.length >= n) resolveDone();
+    },
+    error: () => {},
+    complete: () => {},
+  });
+  try {
+    await Promise.race([done, new Promise((_, reject) => setTimeout(() =>
+      reject(new Error(`caught up ${c.ids.length} of ${n}`)), 90000).unref())]);
+  } finally {
+    await client.dispose();
+  }
+  assert.equal(c.killedAt, 5000, 'the worker was stopped mid catch-up');
+  assert.notEqual(workerPid(), pid, 'a new worker served the rest');
+  assert.ok(c.connects >= 2, 'the client reconnected');
+  assert.deepEqual(c.ids, Array.from({ length: n }, (_, i) => `fp-${String(i + 1).padStart(6, '0')}`),
+    'every record once, in order');
+  await caughtUp('after the restart mid catch-up');
+});
+
 test('every client received every committed row exactly once, in commit order', async () => {
   writer.stop = true;
   await writer.done;

@@ -188,3 +188,49 @@ test('one connection stays in stream order while one of its subscriptions catche
   assert.equal(arrived.size, 0, 'nothing twice');
   await client.dispose();
 });
+
+// While a catch-up waits (retention held up, so it cannot reach its seam),
+// the connection's live events are held to go out in order; past
+// rtsync.max_queue (4 MB) the connection is closed as too slow, 1013, as a
+// slow reader is, and nothing is lost: resuming from the last position it
+// saw gives every record once, in order.
+test('live events held past rtsync.max_queue during a catch-up close with 1013; resuming gets them all once', async () => {
+  const seq = await seenOnce('res-i', 'res-i0');
+  const ids = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => `res-i${String(from + i).padStart(5, '0')}`);
+  const insertRange = (from, to, size) => sql(`INSERT INTO data_items (id, title, content)
+    SELECT 'res-i' || lpad(g::text, 5, '0'), 'res-i', repeat('x', ${size}) FROM generate_series(${from}, ${to}) g`);
+  const rows = 2500; // ~2 kB each: 5 MB of live events to hold
+  const lock = await holdLock('LOCK TABLE rtsync.stream_kept IN EXCLUSIVE MODE');
+  let released = false;
+  try {
+    insertRange(1, 5, 1);
+    let closed = null;
+    let onClosed;
+    const wasClosed = new Promise((resolve) => { onClosed = resolve; });
+    const client = transportClient({
+      on: { closed: (e) => { closed = e?.code; onClosed(); } },
+      client: { onNonLazyError: () => {} }, // the close is expected: not printed
+    });
+    let received = 0;
+    client.subscribe({ query: `subscription { onCreateDataItem(title: "res-i", after: "${seq}") { id title content } }` },
+      { next: () => { received++; }, error: () => {}, complete: () => {} });
+    await client.sync(); // accepted: its catch-up waits for those 5 to be kept
+    insertRange(6, 5 + rows, 2000);
+    await Promise.race([wasClosed, new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('the connection was not closed')), 30000).unref())]);
+    assert.equal(closed, 1013, 'closed as too slow');
+    assert.equal(received, 0, 'the live events were held for the catch-up, not sent');
+    await client.dispose();
+    await lock.release();
+    released = true;
+  } finally {
+    if (!released) await lock.release();
+  }
+  const client = transportClient({ connectionParams: { 'x-api-key': apiKey, after: seq } });
+  const inbox = collect(client, onCreate('res-i'));
+  const got = await receive(inbox, rows + 5, 'the records after the position');
+  assert.deepEqual(got.map((e) => e.id), ids(1, rows + 5));
+  await client.sync();
+  assert.equal(inbox.size, 0, 'nothing twice');
+  await client.dispose();
+});
