@@ -258,7 +258,23 @@ SET ROLE sr_alice;
 SELECT sr_try($$SELECT count(*) FROM rtsync.stream_kept$$);
 RESET ROLE;
 
-SELECT rtsync.unpublish('sr_notes'), rtsync.unpublish('sr_big'), rtsync.unpublish('sr_private'), rtsync.unpublish('sr_once');
+-- a day of records, as DynamoDB Streams keeps them: 24 hours of records in
+-- their hourly partitions, paged through from TRIM_HORIZON in stream order
+-- across them; an hour older than the table's retention is not read,
+-- although its partition is still there (trimming drops whole partitions)
+CREATE TABLE sr_day (id int PRIMARY KEY, owner text NOT NULL, body text);
+SELECT rtsync.publish('sr_day', retention => '1 day');
+SELECT sum(sr_keep('sr_day', 100 * h + 1, 100 * h + 100,
+				   CASE WHEN h = 0 THEN interval '25 hours' ELSE make_interval(hours => 24 - h, mins => 30) END)) AS kept
+  FROM generate_series(0, 24) h;
+SELECT count(DISTINCT tableoid) AS hourly_partitions FROM rtsync.stream_record WHERE relid = 'sr_day'::regclass;
+SELECT * FROM sr_pages(rtsync.get_shard_iterator('sr_day', 'TRIM_HORIZON'));
+SELECT d #>> '{StreamDescription,Shards,0,SequenceNumberRange,StartingSequenceNumber}' = sr_seq('sr_day', 101)
+		   AS starts_at_the_day
+  FROM rtsync.describe_stream('sr_day') d;
+
+SELECT rtsync.unpublish('sr_notes'), rtsync.unpublish('sr_big'), rtsync.unpublish('sr_private'), rtsync.unpublish('sr_once'),
+	   rtsync.unpublish('sr_day');
 SELECT sr_try($$SELECT rtsync.describe_stream('sr_notes')$$);
-DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap, sr_once;
+DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap, sr_once, sr_day;
 DROP ROLE sr_alice, sr_bob, sr_nobody, sr_boss;
