@@ -377,13 +377,15 @@ take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
 	}
 	if (list_length(need->groups) > 1)
 	{
+		MemoryContext old = MemoryContextSwitchTo(j->cxt);
 		ListCell   *gc;
 
 		/*
-		 * The policy became compiled since the batch was gathered: its
-		 * values are the first group's own, so the others ask for theirs.
+		 * The policy became compiled since the batch was gathered: the
+		 * values answered are the first group's own, and each group must
+		 * ask for its own.
 		 */
-		for_each_from(gc, need->groups, 1)
+		foreach(gc, need->groups)
 		{
 			Need	   *one = palloc0(sizeof(Need));
 
@@ -394,6 +396,8 @@ take_answer(Judgement *j, JudgeJob *job, Need *need, PGresult *r)
 			if (!submit(j, &one, 1))
 				deny_on_error(one, "the query pool is full");
 		}
+		MemoryContextSwitchTo(old);
+		return;
 	}
 	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
 		!rtsync_rls_keep_values(g, need->relid, job->generation, PQgetvalue(r, 0, 0)))
