@@ -684,7 +684,7 @@ static const RtsyncSubscriptionSink subscription_sink = {
 static bool
 start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
 				   const char *variables, const char *operation_name,
-				   JsonbContainer *start_header)
+				   JsonbContainer *start_header, const char **logged_name)
 {
 	List	   *errors = NIL;
 	RtsyncSubscription *sub;
@@ -715,6 +715,9 @@ start_subscription(RtsyncWsSession *ws, const char *id, const char *query,
 		refuse_subscription(ws, id, errors, NULL);
 		return false;
 	}
+	/* the request log names it as the document does when the client did not */
+	if (operation_name == NULL && sub->plan->operation_name)
+		*logged_name = pstrdup(sub->plan->operation_name);
 	if (!rtsync_control_may_select(ws->role, sub->plan, &why))
 	{
 		rtsync_registry_unsubscribe(sub);
@@ -781,9 +784,14 @@ start_operation(RtsyncWsSession *ws, const char *id, JsonbContainer *request,
 		rtsync_ws_operation_start(ws, id, query, variables, operation_name,
 								  &operation_replies))
 		return;
-	rtsync_request_log("websocket", ws->identity, ws->role, "subscription", operation_name,
-					   start_subscription(ws, id, query, variables, operation_name, start_header) ?
-					   RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR, 0);
+	{
+		const char *logged_name = operation_name;
+		bool		started = start_subscription(ws, id, query, variables, operation_name,
+												 start_header, &logged_name);
+
+		rtsync_request_log("websocket", ws->identity, ws->role, "subscription", logged_name,
+						   started ? RTSYNC_OUTCOME_OK : RTSYNC_OUTCOME_ERROR, 0);
+	}
 }
 
 /* graphql-transport-ws */

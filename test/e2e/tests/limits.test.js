@@ -137,6 +137,14 @@ test('the request log: one line per operation with identity, role, type, name an
   });
   assert.equal(unnamed.status, 200);
   assert.equal((await post({ key: 'not-a-key' })).status, 401);
+  // a subscription over WebSocket, also named by its document
+  const ws = await transportInit(cluster.sql(`SELECT rtsync.create_api_key('limits, request log')`));
+  assert.equal((await ws.inbox.next()).type, 'connection_ack');
+  ws.sendJson({ id: 's1', type: 'subscribe', payload: { query: 'subscription Watched { onCreateDataItem { id } }' } });
+  ws.sendJson({ type: 'ping' });
+  const answer = await ws.inbox.next();
+  assert.equal(answer.type, 'pong', JSON.stringify(answer));
+  ws.close();
   let log = '';
   for (let i = 0; i < 100; i++) {
     log = cluster.log().slice(from);
@@ -145,6 +153,7 @@ test('the request log: one line per operation with identity, role, type, name an
   }
   assert.match(log, /rtsync request: http query Limited identity=sub:bob role=limits_user status=ok duration=[\d.]+ ms/);
   assert.match(log, /rtsync request: http query FromDocument identity=sub:bob role=limits_user status=ok/);
+  assert.match(log, /rtsync request: websocket subscription Watched identity=key:[0-9a-f]{12} role=\S+ status=ok/);
   assert.match(log, /rtsync request: http - - identity=- role=- status=unauthorized/);
   assert.match(cluster.log(), /rtsync request: http query Limited identity=key:[0-9a-f]{12} role=\S+ status=ok/);
   assert.match(cluster.log(), /status=limited/);
