@@ -37,14 +37,20 @@ PG_FUNCTION_INFO_V1(rtsync_judge_claims);
 
 #define CLAIM_PREFIX "request.jwt.claim."
 
-/* Can the claim name be part of a setting's name ([A-Za-z_][A-Za-z0-9_$]*)? */
-static bool
-claim_name_ok(const char *name, int len)
+/*
+ * Can the claim name be part of a setting's name, request.jwt.claim.<name>
+ * ([A-Za-z_][A-Za-z0-9_$]*, ASCII whatever the locale, as the pool's
+ * identity statement's pattern)? The worker asks it too (stream/rls.c).
+ */
+bool
+rtsync_claim_name_ok(const char *name, int len)
 {
-	if (len == 0 || !(isalpha((unsigned char) name[0]) || name[0] == '_'))
+	if (len == 0 || !((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') ||
+					  name[0] == '_'))
 		return false;
 	for (int i = 1; i < len; i++)
-		if (!(isalnum((unsigned char) name[i]) || name[i] == '_' || name[i] == '$'))
+		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
+			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '$'))
 			return false;
 	return true;
 }
@@ -82,7 +88,7 @@ set_claims(const char *claims_text)
 
 		if (tok == WJB_KEY)
 		{
-			name = claim_name_ok(v.val.string.val, v.val.string.len) ?
+			name = rtsync_claim_name_ok(v.val.string.val, v.val.string.len) ?
 				psprintf(CLAIM_PREFIX "%.*s", v.val.string.len, v.val.string.val) : NULL;
 			continue;
 		}

@@ -2,7 +2,8 @@
  *
  * judge_claims.h
  *	  One row-security check run for several token identities of one role
- *	  in turn: SQL-callable only (rtsync._judge_claims; sql/rtsync.sql).
+ *	  in turn (rtsync._judge_claims; sql/rtsync.sql), and which claim names
+ *	  become request.jwt.claim.<name> settings.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,5 +13,6 @@
 #include "fmgr.h"
 
 extern Datum rtsync_judge_claims(PG_FUNCTION_ARGS);
+extern bool rtsync_claim_name_ok(const char *name, int len);
 
 #endif							/* RTSYNC_JUDGE_CLAIMS_H */

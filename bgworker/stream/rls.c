@@ -44,6 +44,7 @@
 #include "base/settings.h"
 #include "control/control.h"
 #include "control/policy.h"
+#include "extension/judge_claims.h"
 #include "net/pool.h"
 #include "stream/rls.h"
 
@@ -106,22 +107,29 @@ key_match(const void *a, const void *b, Size keysize)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-static void
-rls_init(void)
+/* A table in cxt whose entries begin with a char * key (key_hash). */
+static HTAB *
+string_key_table(const char *name, long nelem, Size entrysize, MemoryContext cxt)
 {
 	HASHCTL		ctl;
 
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	return hash_create(name, nelem, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+static void
+rls_init(void)
+{
 	if (rls_cxt)
 		return;
 	rls_cxt = AllocSetContextCreate(TopMemoryContext, "rtsync row security",
 									ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(GroupEntry);
-	ctl.hcxt = rls_cxt;
-	ctl.hash = key_hash;
-	ctl.match = key_match;
-	groups = hash_create("rtsync row security groups", 256, &ctl,
-						 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	groups = string_key_table("rtsync row security groups", 256, sizeof(GroupEntry), rls_cxt);
 }
 
 static bool
@@ -182,20 +190,6 @@ claims_key(const char *role, const char *claims, const RtsyncRowPolicy *only)
 					JsonbToCString(NULL, &JsonbValueToJsonb(res)->root, 256));
 }
 
-/* Could name be part of a setting's name (what the identity statement sets)? */
-static bool
-setting_name_ok(const char *name, int len)
-{
-	if (len == 0 || !((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') ||
-					  name[0] == '_'))
-		return false;
-	for (int i = 1; i < len; i++)
-		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
-			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '$'))
-			return false;
-	return true;
-}
-
 /*
  * The names of the scalar claims RTSYNC_POOL_SET_IDENTITY_SQL sets as
  * request.jwt.claim.<name>, as a JSON array: the next group in the same
@@ -223,7 +217,7 @@ claim_names(const char *claims)
 				continue;
 			tok = JsonbIteratorNext(&it, &v, true);
 			if ((v.type == jbvString || v.type == jbvNumeric || v.type == jbvBool) &&
-				setting_name_ok(k.val.string.val, k.val.string.len))
+				rtsync_claim_name_ok(k.val.string.val, k.val.string.len))
 			{
 				if (!first)
 					appendStringInfoChar(&out, ',');
@@ -606,17 +600,7 @@ gather(uint64 first_serial)
 	batch_number++;
 	batch_records = NIL;
 	batch_needs = NIL;
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(NeedEntry);
-		ctl.hcxt = batch_cxt;
-		ctl.hash = key_hash;
-		ctl.match = key_match;
-		batch_need_index = hash_create("rtsync row security needs", 64, &ctl,
-									   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
+	batch_need_index = string_key_table("rtsync row security needs", 64, sizeof(NeedEntry), batch_cxt);
 	batch_open = true;
 	if (verdicts == NULL)
 		verdicts_reset();

@@ -94,18 +94,24 @@ let legacy;
 let child;
 const childLines = new Inbox();
 
-function startClients() {
-  const gws = track('graphql-ws');
-  gwsClient = createClient({
+// A stock graphql-ws client with the README's resume lines: it reconnects
+// on its own, and connectionParams hands the last position it saw (c.last).
+function resumingGraphqlWs(c, onConnected) {
+  return createClient({
     url: wsUrl,
     webSocketImpl: WebSocket,
     lazy: false,
     retryAttempts: 1000,
     retryWait: () => delay(200),
     shouldRetry: () => true,
-    connectionParams: () => ({ 'x-api-key': cluster.apiKey, ...(gws.last && { after: gws.last }) }),
-    on: { connected: (socket) => { gwsSocket = socket; } },
+    connectionParams: () => ({ 'x-api-key': cluster.apiKey, ...(c.last && { after: c.last }) }),
+    on: { connected: onConnected },
   });
+}
+
+function startClients() {
+  const gws = track('graphql-ws');
+  gwsClient = resumingGraphqlWs(gws, (socket) => { gwsSocket = socket; });
   gwsClient.subscribe({ query }, {
     next: (value) => received(gws, value),
     error: (error) => gws.errors.push(error),
@@ -284,16 +290,7 @@ test('the worker restarts while a client is between catch-up pages: it goes on f
   const c = { ids: [], last: from, connects: 0, killedAt: null };
   let resolveDone;
   const done = new Promise((resolve) => { resolveDone = resolve; });
-  const client = createClient({
-    url: wsUrl,
-    webSocketImpl: WebSocket,
-    lazy: false,
-    retryAttempts: 1000,
-    retryWait: () => delay(200),
-    shouldRetry: () => true,
-    connectionParams: () => ({ 'x-api-key': cluster.apiKey, after: c.last }),
-    on: { connected: () => { c.connects++; } },
-  });
+  const client = resumingGraphqlWs(c, () => { c.connects++; });
   client.subscribe({ query: `subscription { onCreateDataItem(title: "${title}") { id } }` }, {
     next: (value) => {
       c.last = value.extensions.sequenceNumber;

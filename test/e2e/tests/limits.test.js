@@ -33,13 +33,14 @@ before(async () => {
 });
 after(() => cluster?.stop());
 
-function post({ key, token } = {}) {
+// request: the GraphQL request body (default: the named query Limited)
+function post({ key, token, request } = {}) {
   const headers = { 'content-type': 'application/json' };
   if (key) headers['x-api-key'] = key;
   if (token) headers.authorization = `Bearer ${token}`;
   return fetch(`http://127.0.0.1:${cluster.port}/graphql`, {
     method: 'POST', headers,
-    body: JSON.stringify({ query: 'query Limited { listDataItems { items { id } } }', operationName: 'Limited' }),
+    body: JSON.stringify(request ?? { query: 'query Limited { listDataItems { items { id } } }', operationName: 'Limited' }),
   }).then(async (res) => ({ status: res.status, body: await res.json() }));
 }
 
@@ -131,10 +132,7 @@ test('the request log: one line per operation with identity, role, type, name an
   const from = cluster.log().length;
   assert.equal((await post({ token: tokenFor('bob') })).status, 200);
   // without operationName, the name is the document's
-  const unnamed = await fetch(`http://127.0.0.1:${cluster.port}/graphql`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor('bob')}` },
-    body: JSON.stringify({ query: 'query FromDocument { listDataItems { items { id } } }' }),
-  });
+  const unnamed = await post({ token: tokenFor('bob'), request: { query: 'query FromDocument { listDataItems { items { id } } }' } });
   assert.equal(unnamed.status, 200);
   assert.equal((await post({ key: 'not-a-key' })).status, 401);
   // a subscription over WebSocket, also named by its document
