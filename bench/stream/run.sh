@@ -7,6 +7,11 @@
 #    them (retention 1 day): changes/s until every change is processed (and,
 #    kept, committed), the worker's and all of PostgreSQL's CPU seconds, and
 #    the WAL written per record while catching up;
+#  - sustained: SUSTAIN_CLIENTS pgbench clients insert flat out for
+#    SUSTAIN_SECONDS (once with 1 row a transaction, once with 100) while the
+#    worker follows, retention off then on: changes/s committed over the time
+#    until the worker has processed (and kept) them all, how far behind it was
+#    when the writers stopped, CPU, and WAL per change (the writers' too);
 #  - get_records: one SQL client (node-postgres, bench/stream/pager.mjs)
 #    pages through the N kept records from TRIM_HORIZON, 1,000 a call, as
 #    the table's owner (in json, then in dynamodb format) and then as a role
@@ -16,7 +21,9 @@
 # Environment: STREAM_N (1000000 changes), STREAM_TX (10000 rows a
 #   transaction), STREAM_PORT / STREAM_HTTP_PORT (55499 / 18499),
 #   STREAM_TIMEOUT (900 s for each catch-up), STREAM_RESTRICTED (20000:
-#   the records the restricted reader reads; it is slow)
+#   the records the restricted reader reads; it is slow),
+#   STREAM_SUSTAIN_ROWS ("1 100"), STREAM_SUSTAIN_CLIENTS (4),
+#   STREAM_SUSTAIN_SECONDS (15)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -28,6 +35,9 @@ port=${STREAM_PORT:-55499}
 http_port=${STREAM_HTTP_PORT:-18499}
 timeout_s=${STREAM_TIMEOUT:-900}
 RESTRICTED=${STREAM_RESTRICTED:-20000}
+SUSTAIN_ROWS=${STREAM_SUSTAIN_ROWS:-1 100}
+SUSTAIN_CLIENTS=${STREAM_SUSTAIN_CLIENTS:-4}
+SUSTAIN_SECONDS=${STREAM_SUSTAIN_SECONDS:-15}
 log() { echo "stream bench: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -44,7 +54,7 @@ trap 'cluster_destroy "$dir"' EXIT
 RTSYNC_PORT=$http_port cluster_create "$dir" "$port" >/dev/null
 conf="$dir/data/postgresql.conf"
 cluster_start "$dir"
-stat() { q "SELECT coalesce(sum(value), 0)::bigint FROM rtsync.stats WHERE name = '$1'"; }
+stat_sql() { echo "(SELECT coalesce(sum(value), 0) FROM rtsync.stats WHERE name = '$1')"; }
 q "CREATE EXTENSION IF NOT EXISTS rtsync" >/dev/null
 q "CREATE TABLE bench_stream (id bigint PRIMARY KEY, body text NOT NULL)" >/dev/null
 
@@ -74,9 +84,10 @@ for mode in off on; do
 	cluster_start "$dir"
 	start_ns=$(date +%s%N)
 	wal_start=$(q "SELECT pg_current_wal_lsn()")
-	wait_for "the worker to process $N changes" '[ "$(stat rtsync_stream_records_total)" -ge $N ]'
+	wait_sql "the worker to process $N changes" "$(stat_sql rtsync_stream_records_total) >= $N"
 	if [ $mode = on ]; then
-		wait_for "the records to be kept" '[ "$(stat rtsync_retention_records_total)" -ge $N ] && [ "$(stat rtsync_retention_pending_records)" = 0 ]'
+		wait_sql "the records to be kept" "$(stat_sql rtsync_retention_records_total) >= $N
+			AND $(stat_sql rtsync_retention_pending_records) = 0"
 	fi
 	end_ns=$(date +%s%N)
 	worker=$(worker_pid)
@@ -95,6 +106,45 @@ for mode in off on; do
 	per_record=$(awk -v w="$wal" -v n=$N 'BEGIN { printf "%.0f", w / n }')
 	results+=("| $mode | $N | $seconds | $rate | $worker_cpu | $pg_cpu | $walsender_cpu | $conns_cpu | $per_record |")
 	log "retention $mode: $N records in $seconds s"
+done
+
+# sustained: writers commit flat out for SUSTAIN_SECONDS while the worker
+# follows; the rate is what they committed over the time until the worker had
+# processed (and, kept, committed) all of it, so falling behind costs
+pgbench=$(pg_bindir)/pgbench
+q "CREATE TABLE bench_sustain (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL)" >/dev/null
+sustained=()
+for rows in $SUSTAIN_ROWS; do
+	echo "INSERT INTO bench_sustain (body) SELECT md5(random()::text) || repeat('x', 60) FROM generate_series(1, $rows);" \
+		>"$dir/sustain.sql"
+	for mode in off on; do
+		retention=$([ $mode = on ] && echo "1 day" || echo "0")
+		q "SET client_min_messages = warning; SELECT rtsync.publish('bench_sustain', 'NEW_IMAGE', retention => '$retention')" >/dev/null
+		seen=$(q "SELECT $(stat_sql rtsync_stream_records_total)")
+		kept0=$(q "SELECT $(stat_sql rtsync_retention_records_total)")
+		worker=$(worker_pid)
+		walsender=$(q "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'rtsync'")
+		wal_start=$(q "SELECT pg_current_wal_lsn()")
+		read -r worker0 walsender0 pg0 <<<"$(cpu_ticks "$worker") $(cpu_ticks "$walsender") $(pg_ticks)"
+		start_ns=$(date +%s%N)
+		out=$("$pgbench" -n -c "$SUSTAIN_CLIENTS" -j 2 -T "$SUSTAIN_SECONDS" -f "$dir/sustain.sql" 2>&1) ||
+			die "pgbench: $out"
+		written_ns=$(date +%s%N)
+		tx=$(awk -F': *' '/number of transactions actually processed/ { split($2, a, "/"); print a[1] }' <<<"$out")
+		n=$((tx * rows))
+		wait_sql "the worker to follow $n changes" "$(stat_sql rtsync_stream_records_total) >= $seen + $n"
+		[ $mode = off ] || wait_sql "the $n records to be kept" \
+			"$(stat_sql rtsync_retention_records_total) >= $kept0 + $n AND $(stat_sql rtsync_retention_pending_records) = 0"
+		end_ns=$(date +%s%N)
+		read -r worker1 walsender1 pg1 <<<"$(cpu_ticks "$worker") $(cpu_ticks "$walsender") $(pg_ticks)"
+		wal=$(q "SELECT pg_current_wal_lsn() - '$wal_start'::pg_lsn")
+		sustained+=("$(awk -v n="$n" -v r="$rows" -v m="$mode" -v a="$start_ns" -v w="$written_ns" -v b="$end_ns" \
+			-v wc=$((worker1 - worker0)) -v sc=$((walsender1 - walsender0)) -v pc=$((pg1 - pg0)) \
+			-v t="$ticks_per_s" -v wal="$wal" 'BEGIN {
+				printf "| %d | %s | %d | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |", r, m, n,
+					n / ((w - a) / 1e9), (b - w) / 1e9, n / ((b - a) / 1e9), wc / t, sc / t, pc / t, wal / n }')")
+		log "sustained, $rows rows a transaction, retention $mode: $n changes"
+	done
 done
 
 kept=$(q "SELECT count(*) FROM rtsync.stream_record WHERE relid = 'bench_stream'::regclass")
@@ -116,6 +166,12 @@ echo
 echo "| retention | records | catch-up s | records/s | worker CPU-s | all PostgreSQL CPU-s | its walsender | its connections | WAL bytes/record while catching up |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${results[@]}"
+echo
+echo "Sustained: $SUSTAIN_CLIENTS pgbench clients inserting flat out for $SUSTAIN_SECONDS s, the worker following"
+echo
+echo "| rows a transaction | retention | changes | written/s | behind at the end s | sustained changes/s | worker CPU-s | its walsender | all PostgreSQL CPU-s | WAL bytes/change |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${sustained[@]}"
 echo
 node -e 'const r = JSON.parse(process.argv[1]);
 console.log(`get_records (one client, 1,000 a call): ${r.records} records in ${r.calls} calls, ${(r.bytes / 1048576).toFixed(0)} MB, ${r.seconds.toFixed(2)} s: ${Math.round(r.records / r.seconds)} records/s`)' "$page"
