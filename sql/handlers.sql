@@ -260,8 +260,8 @@ $$;
 
 /*
  * A batch of a handler's table's kept records after a position (through a
- * bound, if any), as the handler's role sees them (rtsync.stream_record's
- * row security): called through _call_as. args: relid, after, through,
+ * bound, if any), as the handler's role sees them (through rtsync.stream_record):
+ * called through _call_as. args: relid, after, through,
  * limit, format, lanes, lane (the handler's lanes and this one). Answers
  * {"records": [{"seq", "created", "text"}], "more"}, each record's text as
  * kept (or rewritten in dynamodb format); a lane given none also gets
@@ -290,18 +290,19 @@ BEGIN
 		   || '],"more":' || (count(*) > (a ->> 'limit')::int)::text || '}', count(*)
 	  INTO answer, nrecords
 	  FROM (SELECT r.sequence_number, r.created_at, r.record,
-				   row_number() OVER (ORDER BY r.sequence_number) AS n
+				   row_number() OVER (ORDER BY r.chunk_end, r.sequence_number) AS n
 			  FROM rtsync.stream_record r
-			 WHERE r.relid = tbl AND r.sequence_number > a ->> 'after'
+			 WHERE r.relid = tbl AND r.chunk_end > a ->> 'after' AND r.sequence_number > a ->> 'after'
 			   AND (a ->> 'through' IS NULL OR r.sequence_number <= a ->> 'through')
 			   AND ((a ->> 'lanes')::int = 1
 					OR rtsync._record_lane(r.record, (a ->> 'lanes')::int) = (a ->> 'lane')::int)
-			 ORDER BY r.sequence_number LIMIT (a ->> 'limit')::int + 1) b;
+			 ORDER BY r.chunk_end, r.sequence_number LIMIT (a ->> 'limit')::int + 1) b;
 	-- a lane with nothing of its own may still move past the others' records
 	IF (a ->> 'lanes')::int > 1 AND nrecords = 0 THEN
 		answer := left(answer, -1) || ',"scanned":'
 			|| coalesce(to_json((SELECT max(r.sequence_number) FROM rtsync.stream_record r
-								  WHERE r.relid = tbl AND r.sequence_number > a ->> 'after'))::text, 'null')
+								  WHERE r.relid = tbl AND r.chunk_end > a ->> 'after'
+									AND r.sequence_number > a ->> 'after'))::text, 'null')
 			|| '}';
 	END IF;
 	RETURN answer;

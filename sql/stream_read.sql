@@ -16,8 +16,8 @@
  *   LimitExceededException      RT429  a limit over DynamoDB's maximum
  *
  * A reader sees a record only if its role could SELECT the row as the record
- * shows it: the same rule as delivery to subscribers, enforced by the row
- * security of rtsync.stream_record itself, so it holds for direct SELECTs too.
+ * shows it: the same rule as delivery to subscribers, enforced by the view
+ * rtsync.stream_record itself, so it holds for direct SELECTs too.
  */
 
 CREATE FUNCTION rtsync._stream_error(sqlstate text, exception text, message text)
@@ -67,12 +67,27 @@ LANGUAGE C STRICT STABLE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rtsync_image_visible';
 
--- has_table_privilege is NULL for a dropped table: nothing of it is seen
-ALTER TABLE rtsync.stream_record ENABLE ROW LEVEL SECURITY;
-CREATE POLICY stream_record_reader ON rtsync.stream_record FOR SELECT
-	USING (CASE WHEN pg_catalog.has_table_privilege(relid, 'SELECT')
-				THEN NOT pg_catalog.row_security_active(relid) OR rtsync._image_visible(relid, record)
-				ELSE false END);
+/*
+ * The kept stream, a record a row (the chunks of rtsync.stream_chunk
+ * unnested), for every reader, each table's in stream order. chunk_end is
+ * the last SequenceNumber of the record's chunk: a read after a position
+ * opens only the chunks that end past it (chunk_end > it), in order
+ * (ORDER BY chunk_end, sequence_number is the view's own order, which a
+ * query on the view gets without sorting: the order comes from the
+ * primary key, sorting only within each chunk). A security barrier: a record is
+ * seen only by a role that may SELECT its table (NULL for a dropped
+ * table: nothing of it is seen) and, where that role is subject to the
+ * table's row security, the row as the record shows it. Both depend on
+ * the table alone and are judged once a chunk; the image, once a record.
+ */
+CREATE VIEW rtsync.stream_record WITH (security_barrier) AS
+SELECT c.relid, r.sequence_number, r.created_at, r.record, c.last_sequence_number AS chunk_end
+  FROM rtsync.stream_chunk c
+ CROSS JOIN LATERAL (SELECT pg_catalog.row_security_active(c.relid) AS judged OFFSET 0) j
+ CROSS JOIN LATERAL unnest(c.sequence_numbers, c.created, c.records) r(sequence_number, created_at, record)
+ WHERE coalesce(pg_catalog.has_table_privilege(c.relid, 'SELECT'), false)
+   AND (NOT j.judged OR rtsync._image_visible(c.relid, r.record))
+ ORDER BY c.relid, c.last_sequence_number, r.sequence_number;
 GRANT SELECT ON rtsync.stream_record TO PUBLIC;
 
 /* Where reading a table's stream must start: after its newest gap. */
@@ -170,8 +185,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT after < rtsync._stream_horizon(tbl)
 		   OR coalesce((SELECT r.created_at < now() - retention FROM rtsync.stream_record r
-						 WHERE r.relid = tbl AND r.sequence_number > after
-						 ORDER BY r.sequence_number LIMIT 1), false)
+						 WHERE r.relid = tbl AND r.chunk_end > after AND r.sequence_number > after
+						 ORDER BY r.chunk_end, r.sequence_number LIMIT 1), false)
 $$;
 
 CREATE FUNCTION rtsync._raise_trimmed(tbl regclass, seq text)
@@ -321,9 +336,10 @@ DECLARE
 BEGIN
 	SELECT * INTO s FROM rtsync._readable_stream(tbl);
 	SELECT r.sequence_number INTO first FROM rtsync.stream_record r
-	 WHERE r.relid = tbl AND r.sequence_number > rtsync._stream_horizon(tbl)
+	 WHERE r.relid = tbl AND r.chunk_end > rtsync._stream_horizon(tbl)
+	   AND r.sequence_number > rtsync._stream_horizon(tbl)
 	   AND r.created_at >= now() - s.retention
-	 ORDER BY r.sequence_number LIMIT 1;
+	 ORDER BY r.chunk_end, r.sequence_number LIMIT 1;
 	RETURN jsonb_build_object('StreamDescription', jsonb_build_object(
 		'StreamArn', s.arn,
 		'StreamLabel', to_char(s.label AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS'),
@@ -472,10 +488,10 @@ BEGIN
 								THEN rtsync._record_dynamodb(r.relid, r.record)
 								ELSE r.record END AS record
 					  FROM rtsync.stream_record r
-					 WHERE r.relid = it.tbl AND r.sequence_number > after
+					 WHERE r.relid = it.tbl AND r.chunk_end > after AND r.sequence_number > after
 					   AND r.created_at >= CASE WHEN it.kind = 'TRIM_HORIZON' THEN cutoff
 										   ELSE '-infinity' END
-					 ORDER BY r.sequence_number LIMIT "limit") w) p
+					 ORDER BY r.chunk_end, r.sequence_number LIMIT "limit") w) p
 	 WHERE p.bytes <= 1048576 OR p.ord = 1;
 
 	IF n > 0 AND it.kind <> 'TRIM_HORIZON' AND first_created < cutoff THEN
@@ -556,9 +572,9 @@ BEGIN
 		SELECT p.relid, p.sequence_number, p.record
 		  FROM unnest(tbls) t(relid),
 			   LATERAL (SELECT r.relid, r.sequence_number, r.record FROM rtsync.stream_record r
-						 WHERE r.relid = t.relid AND r.sequence_number > after
+						 WHERE r.relid = t.relid AND r.chunk_end > after AND r.sequence_number > after
 						   AND r.sequence_number <= coalesce(through, '999999999999999999999999999999')
-						 ORDER BY r.sequence_number LIMIT "limit") p
+						 ORDER BY r.chunk_end, r.sequence_number LIMIT "limit") p
 		 ORDER BY p.sequence_number LIMIT "limit"
 	LOOP
 		bytes := bytes + octet_length(record);

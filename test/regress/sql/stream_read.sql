@@ -267,7 +267,7 @@ SELECT rtsync.publish('sr_day', retention => '1 day');
 SELECT sum(sr_keep('sr_day', 100 * h + 1, 100 * h + 100,
 				   CASE WHEN h = 0 THEN interval '25 hours' ELSE make_interval(hours => 24 - h, mins => 30) END)) AS kept
   FROM generate_series(0, 24) h;
-SELECT count(DISTINCT tableoid) AS hourly_partitions FROM rtsync.stream_record WHERE relid = 'sr_day'::regclass;
+SELECT count(DISTINCT tableoid) AS hourly_partitions FROM rtsync.stream_chunk WHERE relid = 'sr_day'::regclass;
 SELECT * FROM sr_pages(rtsync.get_shard_iterator('sr_day', 'TRIM_HORIZON'));
 SELECT d #>> '{StreamDescription,Shards,0,SequenceNumberRange,StartingSequenceNumber}' = sr_seq('sr_day', 101)
 		   AS starts_at_the_day
