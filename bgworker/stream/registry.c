@@ -853,20 +853,37 @@ sequence_commit_lsn(const JsonbValue *seq)
 	return lsn;
 }
 
-/* ApproximateCreationDateTime (epoch seconds, a fraction) as a timestamp */
+/*
+ * ApproximateCreationDateTime, as a timestamp, read off the record's text
+ * (the plugin writes epoch seconds with three decimals, near the start):
+ * through jsonb's numeric and float8 (numeric_out, then strtod) it was most
+ * of what keeping a record cost the worker. Only a key outside any string
+ * can match (inside one its quotes are escaped). 0 when absent.
+ */
 static TimestampTz
-record_commit_time(JsonbContainer *dynamodb)
+record_commit_time(const char *data, int len)
 {
-	JsonbValue	v;
-	double		secs;
+	static const char key[] = "\"ApproximateCreationDateTime\":";
+	const char *p = memmem(data, len, key, sizeof(key) - 1);
+	const char *end = data + len;
+	int64		ms = 0;
+	int			digits = 0;
 
-	if (dynamodb == NULL ||
-		getKeyJsonValueFromContainer(dynamodb, "ApproximateCreationDateTime", 27, &v) == NULL ||
-		v.type != jbvNumeric)
+	if (p == NULL)
 		return 0;
-	secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-											  NumericGetDatum(v.val.numeric)));
-	return (TimestampTz) (secs * USECS_PER_SEC) -
+	for (p += sizeof(key) - 1; p < end && isdigit((unsigned char) *p) && digits < 15; p++, digits++)
+		ms = ms * 10 + (*p - '0');
+	if (digits == 0)
+		return 0;
+	if (p < end && *p == '.')
+		p++;
+	for (int i = 0; i < 3; i++)
+	{
+		ms *= 10;
+		if (p < end && isdigit((unsigned char) *p))
+			ms += *p++ - '0';
+	}
+	return ms * 1000 -
 		(TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
 }
 
@@ -904,11 +921,10 @@ record_table(const JsonbValue *table_name)
 
 /* A record of a table with a retention is kept, as it came (stream/retention.c). */
 static void
-keep_record(JsonbContainer *dynamodb, RtsyncSchemaTable *table, const char *sequence_number,
-			const char *data, int len)
+keep_record(RtsyncSchemaTable *table, const char *sequence_number, const char *data, int len)
 {
 	if (table != NULL && table->retention_s > 0)
-		rtsync_retention_add(table->relid, sequence_number, record_commit_time(dynamodb),
+		rtsync_retention_add(table->relid, sequence_number, record_commit_time(data, len),
 							 data, len);
 }
 
@@ -1060,7 +1076,7 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	}
 	if (rtsync_record_name_is(&event_name, "COMMIT"))
 	{
-		info->commit_time = record_commit_time(rtsync_json_get_object(&jb->root, "dynamodb"));
+		info->commit_time = record_commit_time(data, len);
 		MemoryContextSwitchTo(old);
 		return RTSYNC_RECORD_COMMIT;
 	}
@@ -1096,7 +1112,7 @@ rtsync_registry_dispatch(const char *data, int len, MemoryContext cxt,
 	{
 		memcpy(last_sequence, seq.val.string.val, SEQUENCE_LEN);
 		last_sequence[SEQUENCE_LEN] = '\0';
-		keep_record(dynamodb, table, last_sequence, data, len);
+		keep_record(table, last_sequence, data, len);
 	}
 
 	if (!change_target(dynamodb, &event_name, table, &event, &route, &image))

@@ -6,28 +6,30 @@
  *	  connection of its own.
  *
  * The records are kept as the slot emitted them (the bytes the registry
- * was handed), with their table, SequenceNumber and commit time, and sent
- * as binary arrays to rtsync._retain() (prepared once a session), which
- * makes the hourly partitions they need and inserts them ON CONFLICT DO
- * NOTHING: a record decoded again after a crash is kept once. The
- * connection commits synchronously (synchronous_commit = on), so an answer
- * means the batch is flushed.
+ * was handed), with their table, SequenceNumber and commit time. Each is
+ * appended, as it comes, to the binary arrays of the batch being gathered
+ * (one copy; the batch is sent as it is), which go to rtsync._retain()
+ * (prepared once a session, extension/stream_retain.c): it keeps them in
+ * chunks, skipping any at or before what it kept before, so a record
+ * decoded again after a crash is kept once. The connection commits
+ * synchronously (synchronous_commit = on), so an answer means the batch is
+ * flushed.
  *
  * Durability invariant: the slot is confirmed only past records that are
- * kept. Each record carries, when it is the last of its transaction seen
- * so far, the position of that transaction's COMMIT (set when the COMMIT
- * is processed); when a batch is answered, every commit marked in it is
- * kept, and rtsync_retention_confirmable() gives the highest. With nothing
+ * kept. A batch carries the position of the last COMMIT processed while
+ * its last record was the newest waiting (every record of that transaction
+ * is in it or before it); when a batch is answered, that commit is kept,
+ * and rtsync_retention_confirmable() gives the highest. With nothing
  * buffered or in flight, everything processed is kept (or had nothing to
  * keep), and the processed position stands.
  *
  * One statement is in flight at a time; while it runs, records gather for
- * the next. Buffered and in-flight records are bounded by
+ * the next batches. Buffered and in-flight records are bounded by
  * rtsync.retention_buffer: past it rtsync_retention_full() says so and the
  * replication reader stops reading (the walsender waits, nothing is
  * dropped) until an answer makes room. A statement that fails or a
  * connection that goes puts the batch back in front of what gathered
- * meanwhile; pgconn reconnects with backoff and it is sent again.
+ * meanwhile; pgconn reconnects with backoff and it is sent again, as it was.
  *
  * Every rtsync.retention_trim_interval rtsync._trim_stream() drops the
  * partitions every table's retention has passed. Gaps (the slot was
@@ -41,6 +43,7 @@
 #include "catalog/pg_type_d.h"
 #include "libpq/pqformat.h"
 #include "nodes/pg_list.h"
+#include "port/pg_bswap.h"
 #include "utils/memutils.h"
 
 #include "base/guard.h"
@@ -53,22 +56,32 @@
 #define BATCH_MAX_RECORDS 10000
 #define BATCH_MAX_BYTES (8 * 1024 * 1024)
 /*
+ * How long an idle writer lets a batch gather before sending it: a
+ * statement costs the server about as much as a thousand records, so small
+ * transactions sent one by one cost it a tenth of a core each 1,000/s.
+ * It delays keeping (and confirming the slot), not delivery.
+ */
+#define BATCH_GATHER_MS 5
+/*
  * Prepared once a session: sent unnamed, every batch was planned with its
  * arrays as constants, copied on the way (a tenth of the writer's time).
  */
 #define RETAIN_STATEMENT "rtsync_retain"
 #define RETAIN_SQL "SELECT rtsync._retain($1, $2, $3, $4)"
 
-typedef struct KeptRecord
+/* A batch of records, as the binary arrays of rtsync._retain()'s arguments. */
+typedef struct Batch
 {
-	Oid			relid;
-	char		sequence_number[SEQUENCE_LEN + 1];
-	TimestampTz created;
-	XLogRecPtr	commit_lsn;		/* its transaction's COMMIT, if it is the
-								 * last record of it: see the banner */
-	int			len;
-	char		record[FLEXIBLE_ARRAY_MEMBER];
-} KeptRecord;
+	int			n;
+	size_t		bytes;
+	StringInfoData relids;		/* oid[] */
+	StringInfoData seqs;		/* text[] */
+	StringInfoData times;		/* timestamptz[] */
+	StringInfoData records;		/* text[] */
+	char		first_sequence[SEQUENCE_LEN];
+	XLogRecPtr	commit_lsn;		/* see the banner; Invalid: none */
+	uint64		begun_ms;		/* the loop's time at its first record */
+} Batch;
 
 typedef enum WriterState
 {
@@ -84,14 +97,16 @@ static RtsyncPgConn writer;
 static WriterState state = WRITER_DOWN;
 static bool retain_prepared = false;	/* on the writer's session */
 static MemoryContext retention_cxt = NULL;
-static List *pending = NIL;		/* KeptRecord *, in stream order */
-static List *inflight = NIL;	/* ... the batch being written, before them */
+static List *pending = NIL;		/* Batch *, in stream order; the last gathers */
+static Batch *inflight = NULL;	/* the batch being written, before them */
 static size_t buffered_bytes = 0;	/* of both */
+static int	buffered_records = 0;
 static XLogRecPtr kept_lsn = InvalidXLogRecPtr;
 static List *gaps = NIL;		/* statements' parameters: lsn, reason */
 static bool trim_due = false;
 static uv_timer_t trim_timer;
 static uv_timer_t room_timer;
+static uv_timer_t gather_timer;
 static bool was_full = false;
 static void (*room_fn) (void) = NULL;
 #define MAX_KEPT_FNS 4
@@ -102,58 +117,106 @@ static long answered_records = -1;	/* the batch's answer, until its
 
 static void writer_next(void);
 
-static size_t
-record_size(const KeptRecord *r)
-{
-	return offsetof(KeptRecord, record) + r->len;
-}
-
 static void
 count_pending(void)
 {
-	rtsync_metrics_set(RTSYNC_M_RETENTION_PENDING, list_length(pending) + list_length(inflight));
+	rtsync_metrics_set(RTSYNC_M_RETENTION_PENDING, buffered_records);
+}
+
+/* A one-dimensional binary array of type elemtype; its count is set when sent. */
+static void
+array_begin(StringInfo buf, Oid elemtype)
+{
+	initStringInfo(buf);
+	pq_sendint32(buf, 1);		/* dimensions */
+	pq_sendint32(buf, 0);		/* no nulls */
+	pq_sendint32(buf, elemtype);
+	pq_sendint32(buf, 0);		/* elements: array_set_count */
+	pq_sendint32(buf, 1);		/* lower bound */
+}
+
+static void
+array_set_count(StringInfo buf, int n)
+{
+	uint32		count = pg_hton32((uint32) n);
+
+	memcpy(buf->data + 3 * sizeof(uint32), &count, sizeof(count));
+}
+
+static Batch *
+batch_new(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(retention_cxt);
+	Batch	   *b = palloc0(sizeof(Batch));
+
+	array_begin(&b->relids, OIDOID);
+	array_begin(&b->seqs, TEXTOID);
+	array_begin(&b->times, TIMESTAMPTZOID);
+	array_begin(&b->records, TEXTOID);
+	b->commit_lsn = InvalidXLogRecPtr;
+	b->begun_ms = uv_now(writer.loop);
+	pending = lappend(pending, b);
+	MemoryContextSwitchTo(old);
+	return b;
+}
+
+static void
+batch_free(Batch *b)
+{
+	buffered_bytes -= b->bytes;
+	buffered_records -= b->n;
+	pfree(b->relids.data);
+	pfree(b->seqs.data);
+	pfree(b->times.data);
+	pfree(b->records.data);
+	pfree(b);
 }
 
 void
 rtsync_retention_add(Oid relid, const char *sequence_number, TimestampTz created,
 					 const char *record, int len)
 {
-	KeptRecord *r = MemoryContextAlloc(retention_cxt, offsetof(KeptRecord, record) + len);
-	MemoryContext old;
+	Batch	   *b = pending != NIL ? llast(pending) : NULL;
+	size_t		bytes = len + SEQUENCE_LEN + 2 * sizeof(int64) + 4 * sizeof(int32);
 
-	r->relid = relid;
-	memcpy(r->sequence_number, sequence_number, SEQUENCE_LEN);
-	r->sequence_number[SEQUENCE_LEN] = '\0';
-	r->created = created;
-	r->commit_lsn = InvalidXLogRecPtr;
-	r->len = len;
-	memcpy(r->record, record, len);
-	old = MemoryContextSwitchTo(retention_cxt);
-	pending = lappend(pending, r);
-	MemoryContextSwitchTo(old);
-	buffered_bytes += record_size(r);
+	if (b == NULL || b->n >= BATCH_MAX_RECORDS || b->bytes >= BATCH_MAX_BYTES)
+		b = batch_new();
+	if (b->n == 0)
+		memcpy(b->first_sequence, sequence_number, SEQUENCE_LEN);
+	pq_sendint32(&b->relids, 4);
+	pq_sendint32(&b->relids, relid);
+	pq_sendint32(&b->seqs, SEQUENCE_LEN);
+	pq_sendbytes(&b->seqs, sequence_number, SEQUENCE_LEN);
+	pq_sendint32(&b->times, 8);
+	pq_sendint64(&b->times, created);
+	pq_sendint32(&b->records, len);
+	pq_sendbytes(&b->records, record, len);
+	b->n++;
+	b->bytes += bytes;
+	buffered_bytes += bytes;
+	buffered_records++;
 	count_pending();
 }
 
 void
 rtsync_retention_commit(XLogRecPtr lsn)
 {
-	List	   *last = pending != NIL ? pending : inflight;
+	Batch	   *last = pending != NIL ? llast(pending) : inflight;
 
-	if (last == NIL)
+	if (last == NULL)
 	{
 		/* nothing of it (or before it) waits to be kept */
 		kept_lsn = Max(kept_lsn, lsn);
 		return;
 	}
-	((KeptRecord *) llast(last))->commit_lsn = lsn;
+	last->commit_lsn = lsn;
 	writer_next();
 }
 
 XLogRecPtr
 rtsync_retention_confirmable(XLogRecPtr processed)
 {
-	if (pending == NIL && inflight == NIL)
+	if (pending == NIL && inflight == NULL)
 		return processed;
 	return Min(processed, kept_lsn);
 }
@@ -185,11 +248,9 @@ rtsync_retention_on_room(void (*fn) (void))
 bool
 rtsync_retention_keeping(const char *sequence_number)
 {
-	List	   *oldest = inflight != NIL ? inflight : pending;
+	Batch	   *oldest = inflight != NULL ? inflight : pending != NIL ? linitial(pending) : NULL;
 
-	return oldest != NIL &&
-		memcmp(((KeptRecord *) linitial(oldest))->sequence_number, sequence_number,
-			   SEQUENCE_LEN) <= 0;
+	return oldest != NULL && memcmp(oldest->first_sequence, sequence_number, SEQUENCE_LEN) <= 0;
 }
 
 void
@@ -207,18 +268,6 @@ rtsync_retention_gap(XLogRecPtr lsn, const char *reason)
 	gaps = lappend(gaps, list_make2(psprintf("%X/%X", LSN_FORMAT_ARGS(lsn)), pstrdup(reason)));
 	MemoryContextSwitchTo(old);
 	writer_next();
-}
-
-/* A one-dimensional binary array of n elements of type elemtype. */
-static void
-array_begin(StringInfo buf, Oid elemtype, int n)
-{
-	initStringInfo(buf);
-	pq_sendint32(buf, 1);		/* dimensions */
-	pq_sendint32(buf, 0);		/* no nulls */
-	pq_sendint32(buf, elemtype);
-	pq_sendint32(buf, n);
-	pq_sendint32(buf, 1);		/* lower bound */
 }
 
 /* A statement was handed to libpq (sent): in flight, or the session is closed. */
@@ -250,63 +299,52 @@ prepare_retain(void)
 				WRITER_PREPARING);
 }
 
-/* Moves the head of pending (bounded) to inflight and sends it. */
+/* Moves the oldest batch to inflight and sends it, as it was gathered. */
 static void
 send_batch(void)
 {
 	static const int formats[4] = {1, 1, 1, 1};
-	StringInfoData relids;
-	StringInfoData seqs;
-	StringInfoData times;
-	StringInfoData records;
 	const char *values[4];
 	int			lengths[4];
-	int			n = 0;
-	size_t		bytes = 0;
-	ListCell   *lc;
-	MemoryContext old = MemoryContextSwitchTo(retention_cxt);
+	Batch	   *b = linitial(pending);
+	StringInfo	arrays[4] = {&b->relids, &b->seqs, &b->times, &b->records};
 
-	foreach(lc, pending)
+	inflight = b;
+	pending = list_delete_first(pending);
+	for (int i = 0; i < 4; i++)
 	{
-		bytes += record_size(lfirst(lc));
-		if (++n >= BATCH_MAX_RECORDS || bytes >= BATCH_MAX_BYTES)
-			break;
+		array_set_count(arrays[i], b->n);
+		values[i] = arrays[i]->data;
+		lengths[i] = arrays[i]->len;
 	}
-	inflight = list_copy_head(pending, n);
-	pending = list_delete_first_n(pending, n);
-
-	array_begin(&relids, OIDOID, n);
-	array_begin(&seqs, TEXTOID, n);
-	array_begin(&times, TIMESTAMPTZOID, n);
-	array_begin(&records, TEXTOID, n);
-	foreach(lc, inflight)
-	{
-		KeptRecord *r = lfirst(lc);
-
-		pq_sendint32(&relids, 4);
-		pq_sendint32(&relids, r->relid);
-		pq_sendint32(&seqs, SEQUENCE_LEN);
-		pq_sendbytes(&seqs, r->sequence_number, SEQUENCE_LEN);
-		pq_sendint32(&times, 8);
-		pq_sendint64(&times, r->created);
-		pq_sendint32(&records, r->len);
-		pq_sendbytes(&records, r->record, r->len);
-	}
-	MemoryContextSwitchTo(old);
-	values[0] = relids.data;
-	lengths[0] = relids.len;
-	values[1] = seqs.data;
-	lengths[1] = seqs.len;
-	values[2] = times.data;
-	lengths[2] = times.len;
-	values[3] = records.data;
-	lengths[3] = records.len;
 	writer_sent(PQsendQueryPrepared(writer.conn, RETAIN_STATEMENT, 4, values, lengths, formats, 0),
 				WRITER_WRITING);
-	pfree(relids.data);
-	pfree(seqs.data);
-	pfree(times.data);
-	pfree(records.data);
+}
+
+/* Entry from libuv: the oldest batch has gathered long enough. */
+static void
+gather_timer_cb(uv_timer_t *timer)
+{
+	RTSYNC_GUARD(writer_next(), rtsync_pgconn_close(&writer, "error while keeping records"));
+}
+
+/*
+ * Is the oldest batch to be sent now? Yes once it is full, others wait
+ * behind it, replication waits for room, or it has gathered BATCH_GATHER_MS;
+ * else the gather timer will ask again.
+ */
+static bool
+batch_gathered(void)
+{
+	Batch	   *b = linitial(pending);
+	uint64		waited = uv_now(writer.loop) - b->begun_ms;
+
+	if (list_length(pending) > 1 || b->n >= BATCH_MAX_RECORDS || b->bytes >= BATCH_MAX_BYTES ||
+		was_full || waited >= BATCH_GATHER_MS)
+		return true;
+	if (!uv_is_active((uv_handle_t *) &gather_timer))
+		uv_timer_start(&gather_timer, gather_timer_cb, BATCH_GATHER_MS - waited, 0);
+	return false;
 }
 
 /* The next statement, if none is in flight: gaps, records, then trimming. */
@@ -325,7 +363,10 @@ writer_next(void)
 	else if (pending != NIL && !retain_prepared)
 		prepare_retain();
 	else if (pending != NIL)
-		send_batch();
+	{
+		if (batch_gathered())
+			send_batch();
+	}
 	else if (trim_due)
 	{
 		trim_due = false;
@@ -345,19 +386,10 @@ room_timer_cb(uv_timer_t *timer)
 static void
 batch_kept(long new_records)
 {
-	ListCell   *lc;
-
-	foreach(lc, inflight)
-	{
-		KeptRecord *r = lfirst(lc);
-
-		if (r->commit_lsn != InvalidXLogRecPtr)
-			kept_lsn = Max(kept_lsn, r->commit_lsn);
-		buffered_bytes -= record_size(r);
-		pfree(r);
-	}
-	list_free(inflight);
-	inflight = NIL;
+	if (inflight->commit_lsn != InvalidXLogRecPtr)
+		kept_lsn = Max(kept_lsn, inflight->commit_lsn);
+	batch_free(inflight);
+	inflight = NULL;
 	rtsync_metrics_count(RTSYNC_M_RETENTION_RECORDS, Max(new_records, 0));
 	count_pending();
 	if (was_full && !rtsync_retention_full())
@@ -373,10 +405,14 @@ batch_kept(long new_records)
 static void
 batch_back(void)
 {
-	if (inflight == NIL)
+	MemoryContext old;
+
+	if (inflight == NULL)
 		return;
-	pending = list_concat(inflight, pending);
-	inflight = NIL;
+	old = MemoryContextSwitchTo(retention_cxt);
+	pending = lcons(inflight, pending);
+	MemoryContextSwitchTo(old);
+	inflight = NULL;
 }
 
 /* A statement's result (the only one; then NULL). */
@@ -504,6 +540,7 @@ rtsync_retention_start(uv_loop_t *loop)
 				   rtsync_retention_trim_interval_ms);
 	uv_unref((uv_handle_t *) &trim_timer);
 	uv_timer_init(loop, &room_timer);
+	uv_timer_init(loop, &gather_timer);
 	rtsync_pgconn_start(&writer, psprintf("%s options='-csynchronous_commit=on'",
 										  rtsync_pgconn_conninfo(false)));
 }
@@ -515,5 +552,7 @@ rtsync_retention_stop(void)
 	uv_close((uv_handle_t *) &trim_timer, NULL);
 	uv_timer_stop(&room_timer);
 	uv_close((uv_handle_t *) &room_timer, NULL);
+	uv_timer_stop(&gather_timer);
+	uv_close((uv_handle_t *) &gather_timer, NULL);
 	rtsync_pgconn_stop(&writer);
 }
