@@ -855,23 +855,28 @@ sequence_commit_lsn(const JsonbValue *seq)
 
 /*
  * ApproximateCreationDateTime, as a timestamp, read off the record's text
- * (the plugin writes epoch seconds with three decimals, near the start):
- * through jsonb's numeric and float8 (numeric_out, then strtod) it was most
- * of what keeping a record cost the worker. Only a key outside any string
- * can match (inside one its quotes are escaped). 0 when absent.
+ * (the plugin writes epoch seconds with three decimals, near the start),
+ * not through jsonb's numeric (numeric_out, then strtod, every record).
+ * Only a key outside any string can match (inside one its quotes are
+ * escaped). 0 when absent. memchr for its first letter, then a compare:
+ * memmem took a tenth of the worker's time.
  */
 static TimestampTz
 record_commit_time(const char *data, int len)
 {
 	static const char key[] = "\"ApproximateCreationDateTime\":";
-	const char *p = memmem(data, len, key, sizeof(key) - 1);
+	const int	keylen = sizeof(key) - 1;
 	const char *end = data + len;
+	const char *p = data;
 	int64		ms = 0;
 	int			digits = 0;
 
+	while ((p = memchr(p, 'A', end - p)) != NULL &&
+		   !(p > data && p[-1] == '"' && end - p >= keylen - 1 && memcmp(p, key + 1, keylen - 1) == 0))
+		p++;
 	if (p == NULL)
 		return 0;
-	for (p += sizeof(key) - 1; p < end && isdigit((unsigned char) *p) && digits < 15; p++, digits++)
+	for (p += keylen - 1; p < end && isdigit((unsigned char) *p) && digits < 15; p++, digits++)
 		ms = ms * 10 + (*p - '0');
 	if (digits == 0)
 		return 0;
@@ -919,13 +924,25 @@ record_table(const JsonbValue *table_name)
 													 table_name->val.string.len));
 }
 
-/* A record of a table with a retention is kept, as it came (stream/retention.c). */
+/*
+ * A record of a table with a retention is kept, as it came
+ * (stream/retention.c), with its commit time: read once a transaction, as
+ * its records share it (and the commit LSN their SequenceNumbers begin with).
+ */
 static void
 keep_record(RtsyncSchemaTable *table, const char *sequence_number, const char *data, int len)
 {
-	if (table != NULL && table->retention_s > 0)
-		rtsync_retention_add(table->relid, sequence_number, record_commit_time(data, len),
-							 data, len);
+	static char commit_of[SEQUENCE_LSN_DIGITS];
+	static TimestampTz commit_time = 0;
+
+	if (table == NULL || table->retention_s <= 0)
+		return;
+	if (commit_time == 0 || memcmp(commit_of, sequence_number, SEQUENCE_LSN_DIGITS) != 0)
+	{
+		commit_time = record_commit_time(data, len);
+		memcpy(commit_of, sequence_number, SEQUENCE_LSN_DIGITS);
+	}
+	rtsync_retention_add(table->relid, sequence_number, commit_time, data, len);
 }
 
 /*
