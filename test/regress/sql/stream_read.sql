@@ -258,6 +258,34 @@ SET ROLE sr_alice;
 SELECT sr_try($$SELECT count(*) FROM rtsync.stream_kept$$);
 RESET ROLE;
 
+-- kept in chunks: a row holds up to 1,000 consecutive records of one table
+-- and one hour. A batch of two tables' records, interleaved and crossing an
+-- hour, is cut by table, by hour and at 1,000; each table reads back in
+-- stream order, pages crossing the chunks, from any position in one
+CREATE TABLE sr_chunked_too (id int PRIMARY KEY, owner text NOT NULL, body text);
+SELECT rtsync.publish('sr_chunked_too', retention => '1 day');
+CREATE TABLE sr_chunked (id int PRIMARY KEY, owner text NOT NULL, body text);
+SELECT rtsync.publish('sr_chunked', retention => '1 day');
+SELECT rtsync._retain(array_agg(t::oid ORDER BY i), array_agg(sr_seq('sr_chunked', i) ORDER BY i),
+					  array_agg(CASE WHEN i <= 3000 THEN now() - interval '1 hour' ELSE now() END ORDER BY i),
+					  array_agg(sr_record(t, sr_seq('sr_chunked', i), 'INSERT', i, 'alice', 'b') ORDER BY i)) AS kept
+  FROM (SELECT i, CASE WHEN i % 2 = 0 THEN 'sr_chunked' ELSE 'sr_chunked_too' END::regclass AS t
+		  FROM generate_series(1, 5000) i) b;
+SELECT relid::regclass AS tbl, cardinality(records) AS records,
+	   first_sequence_number = sequence_numbers[1]
+	   AND last_sequence_number = sequence_numbers[cardinality(sequence_numbers)] AS bounds,
+	   (SELECT count(DISTINCT date_bin('1 hour', c, 'epoch')) FROM unnest(created) c) AS hours
+  FROM rtsync.stream_chunk WHERE relid IN ('sr_chunked'::regclass, 'sr_chunked_too'::regclass)
+ ORDER BY relid::regclass::text, last_sequence_number;
+SELECT count(*) AS records, bool_and(ordered) AS in_stream_order
+  FROM (SELECT sequence_number > lag(sequence_number, 1, '') OVER () AS ordered
+		  FROM rtsync.stream_record WHERE relid = 'sr_chunked'::regclass) r;
+SELECT * FROM sr_pages(rtsync.get_shard_iterator('sr_chunked', 'TRIM_HORIZON'));
+SELECT sr_ids(rtsync.get_records(rtsync.get_shard_iterator('sr_chunked', 'AFTER_SEQUENCE_NUMBER',
+															sr_seq('sr_chunked', 2500)), 3)) AS after_2500;
+SELECT sr_ids(rtsync.get_records(rtsync.get_shard_iterator('sr_chunked_too', 'AT_SEQUENCE_NUMBER',
+															sr_seq('sr_chunked', 2999)), 3)) AS at_2999;
+
 -- a day of records, as DynamoDB Streams keeps them: 24 hours of records in
 -- their hourly partitions, paged through from TRIM_HORIZON in stream order
 -- across them; an hour older than the table's retention is not read,
@@ -274,7 +302,7 @@ SELECT d #>> '{StreamDescription,Shards,0,SequenceNumberRange,StartingSequenceNu
   FROM rtsync.describe_stream('sr_day') d;
 
 SELECT rtsync.unpublish('sr_notes'), rtsync.unpublish('sr_big'), rtsync.unpublish('sr_private'), rtsync.unpublish('sr_once'),
-	   rtsync.unpublish('sr_day');
+	   rtsync.unpublish('sr_day'), rtsync.unpublish('sr_chunked'), rtsync.unpublish('sr_chunked_too');
 SELECT sr_try($$SELECT rtsync.describe_stream('sr_notes')$$);
-DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap, sr_once, sr_day;
+DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap, sr_once, sr_day, sr_chunked, sr_chunked_too;
 DROP ROLE sr_alice, sr_bob, sr_nobody, sr_boss;
