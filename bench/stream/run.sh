@@ -105,7 +105,7 @@ for mode in off on; do
 	rate=$(awk -v n=$N -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
 	per_record=$(awk -v w="$wal" -v n=$N 'BEGIN { printf "%.0f", w / n }')
 	results+=("| $mode | $N | $seconds | $rate | $worker_cpu | $pg_cpu | $walsender_cpu | $conns_cpu | $per_record |")
-	log "retention $mode: $N records in $seconds s"
+	log "retention $mode: $N records in $seconds s; replication waited for the writer $(q "SELECT $(stat_sql rtsync_retention_waits_total)") time(s)"
 done
 
 # sustained: writers commit flat out for SUSTAIN_SECONDS while the worker
