@@ -368,7 +368,7 @@ $$;
 CREATE TABLE rtsync.stream_kept (
 	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
 	sequence_number text COLLATE "C" NOT NULL
-);
+) WITH (fillfactor = 10);	-- a version a batch: pruned early, its HOT chain stays short
 SELECT pg_catalog.pg_extension_config_dump('rtsync.stream_kept', '');
 REVOKE ALL ON rtsync.stream_kept FROM PUBLIC;
 
