@@ -236,9 +236,27 @@ BEGIN;
 SELECT set_config('request.jwt.claims', '{"sub": "sr_bob"}', true);
 SELECT * FROM sr_seen('sr_alice');
 ROLLBACK;
+CREATE FUNCTION sr_leak(record text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS $$
+BEGIN
+	RAISE NOTICE 'saw %', record::json #>> '{dynamodb,Keys,id}';
+	RETURN true;
+END;
+$$;
 SET ROLE sr_nobody;
 SELECT sr_try($$SELECT rtsync.get_shard_iterator('sr_private', 'TRIM_HORIZON')$$);
 SELECT count(*) AS nobody_selects FROM rtsync.stream_record WHERE relid = 'sr_private'::regclass;
+-- the view is a security barrier: a reader's own cheap function in the WHERE
+-- sees only the records the view shows it (none here; bob's own below)
+SELECT count(*) AS nobody_leaks FROM rtsync.stream_record
+ WHERE sr_leak(record) AND relid = 'sr_private'::regclass;
+RESET ROLE;
+SET ROLE sr_bob;
+SET request.jwt.claims = '{}';	-- defined since the transaction above: '' is no json
+SELECT count(*) AS bob_leaks FROM rtsync.stream_record
+ WHERE sr_leak(record) AND relid = 'sr_private'::regclass;
+RESET request.jwt.claims;
+RESET ROLE;
+SET ROLE sr_nobody;
 SELECT jsonb_array_length(rtsync.list_streams('sr_private') -> 'Streams') AS nobody_lists;
 SELECT sr_try($$SELECT count(*) FROM rtsync.stream_iterator_key$$);
 SELECT sr_try($$SELECT rtsync._hmac_sha256('k', 'm')$$);
@@ -304,5 +322,6 @@ SELECT d #>> '{StreamDescription,Shards,0,SequenceNumberRange,StartingSequenceNu
 SELECT rtsync.unpublish('sr_notes'), rtsync.unpublish('sr_big'), rtsync.unpublish('sr_private'), rtsync.unpublish('sr_once'),
 	   rtsync.unpublish('sr_day'), rtsync.unpublish('sr_chunked'), rtsync.unpublish('sr_chunked_too');
 SELECT sr_try($$SELECT rtsync.describe_stream('sr_notes')$$);
+DROP FUNCTION sr_leak(text);
 DROP TABLE sr_notes, sr_big, sr_private, sr_filler, sr_latest, sr_before_gap, sr_once, sr_day, sr_chunked, sr_chunked_too;
 DROP ROLE sr_alice, sr_bob, sr_nobody, sr_boss;
