@@ -275,20 +275,22 @@ REVOKE EXECUTE ON FUNCTION rtsync.unpublish(regclass) FROM PUBLIC;
  * or before the kept position (rtsync.stream_kept) and is not written again.
  */
 CREATE TABLE rtsync.stream_chunk (
-	relid oid NOT NULL,
+	relid regclass NOT NULL,	-- regclass, not oid: pg_dump writes its name, a restore its new oid
 	first_sequence_number text COLLATE "C" NOT NULL,
 	last_sequence_number text COLLATE "C" NOT NULL,
 	created_at timestamptz NOT NULL,
 	sequence_numbers text[] COMPRESSION lz4 COLLATE "C" NOT NULL,
 	created timestamptz[] COMPRESSION lz4 NOT NULL,
-	records text[] COMPRESSION lz4 NOT NULL,
-	PRIMARY KEY (relid, last_sequence_number, created_at)
+	records text[] COMPRESSION lz4 NOT NULL
 ) PARTITION BY RANGE (created_at);
+-- the key, (relid, last_sequence_number, created_at), is each partition's
+-- (rtsync._stream_partition): on the parent, an extension's table that
+-- pg_dump leaves out, pg_restore would make each partition's twice
 REVOKE ALL ON rtsync.stream_chunk FROM PUBLIC;
 
 /* A table's retention, as publish() was given it; none: rtsync.default_retention. */
 CREATE TABLE rtsync.stream_retention (
-	relid oid PRIMARY KEY,
+	relid regclass PRIMARY KEY,
 	retention interval NOT NULL CHECK (retention >= '0'::interval)
 );
 SELECT pg_catalog.pg_extension_config_dump('rtsync.stream_retention', '');
@@ -309,7 +311,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON rtsync.stream_retention TO PUBLIC;
  * kept, not all of them, or are gone.
  */
 CREATE TABLE rtsync.stream_gap (
-	relid oid,
+	relid regclass,
 	sequence_number text COLLATE "C" NOT NULL CHECK (sequence_number ~ '^[0-9]{30}$'),
 	reason text NOT NULL,
 	recorded_at timestamptz NOT NULL DEFAULT now()
@@ -353,7 +355,8 @@ DECLARE
 	name text := 'stream_chunk_' || to_char(hour AT TIME ZONE 'UTC', 'YYYYMMDD"_"HH24');
 BEGIN
 	IF to_regclass('rtsync.' || name) IS NULL THEN
-		EXECUTE format('CREATE TABLE rtsync.%I PARTITION OF rtsync.stream_chunk FOR VALUES FROM (%L) TO (%L)',
+		EXECUTE format('CREATE TABLE rtsync.%I PARTITION OF rtsync.stream_chunk '
+					   '(PRIMARY KEY (relid, last_sequence_number, created_at)) FOR VALUES FROM (%L) TO (%L)',
 					   name, hour, hour + interval '1 hour');
 	END IF;
 	RETURN ('rtsync.' || name)::regclass;

@@ -3,10 +3,12 @@
 // plugin emits them, once each even when the worker is killed mid-stream,
 // the slot is confirmed only past what is kept, a full buffer makes
 // replication wait (nothing dropped), partitions past every retention are
-// dropped on schedule, gaps are recorded, and get_records reads it back.
-// On a cluster of this file's own.
+// dropped on schedule, gaps are recorded, get_records reads it back, and
+// pg_dump carries it into another database. On a cluster of this file's own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { startCluster } from '../lib/cluster.js';
 import { until } from '../lib/rls.js';
 import { transportClient, collect, holdLock } from '../lib/env.js';
@@ -72,6 +74,28 @@ test('get_records pages through what the worker kept, in stream order, byte for 
   cluster.sql(`CREATE ROLE stream_stranger`);
   assert.throws(() => cluster.sql(`SET ROLE stream_stranger; SELECT rtsync.get_shard_iterator('kept', 'TRIM_HORIZON')`),
     /AccessDeniedException/);
+});
+
+test('pg_dump and pg_restore carry the kept stream into another database: the same records, read under the tables\' new oids', () => {
+  const dump = path.join(cluster.dir, 'stream.dump');
+  const run = (cmd, args) => execFileSync(cmd, args, { env: cluster.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const stream = (db) => run('psql', ['-X', '-At', '-d', db, '-c',
+    `SELECT count(*) || ' ' || md5(string_agg(sequence_number || record, ',' ORDER BY sequence_number))
+       FROM rtsync.stream_record WHERE relid = 'kept'::regclass`]).trim();
+  const oid = (db) => run('psql', ['-X', '-At', '-d', db, '-c', `SELECT 'kept'::regclass::oid`]).trim();
+  run('pg_dump', ['-Fc', '-f', dump, 'postgres']);
+  cluster.sql('CREATE DATABASE restored');
+  try {
+    run('pg_restore', ['--exit-on-error', '-d', 'restored', dump]);
+    assert.notEqual(oid('restored'), oid('postgres'));
+    assert.ok(Number(stream('postgres').split(' ')[0]) >= 2504);
+    assert.equal(stream('restored'), stream('postgres'));
+    assert.equal(run('psql', ['-X', '-At', '-d', 'restored', '-c',
+      `SELECT string_agg(relid::text || ' ' || retention, ',') FROM rtsync.stream_retention WHERE relid = 'kept'::regclass`]).trim(),
+    'kept 02:00:00');
+  } finally {
+    cluster.sql('DROP DATABASE restored');
+  }
 });
 
 test('every event carries its SequenceNumber in extensions.sequenceNumber: a stock graphql-ws client hands it to the app', async () => {
