@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -26,6 +27,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "stream_retain.h"
 
@@ -62,15 +64,12 @@ planned(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 	return *plan;
 }
 
-/* SequenceNumbers compare as bytes (they are 30 digits, collation "C"). */
+/* SequenceNumbers compare in collation "C", as the table's columns do. */
 static int
 sequence_cmp(const text *a, const text *b)
 {
-	int			la = VARSIZE_ANY_EXHDR(a);
-	int			lb = VARSIZE_ANY_EXHDR(b);
-	int			c = memcmp(VARDATA_ANY(a), VARDATA_ANY(b), Min(la, lb));
-
-	return c != 0 ? c : (la > lb) - (la < lb);
+	return varstr_cmp(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
+					  C_COLLATION_OID);
 }
 
 static int
@@ -84,6 +83,19 @@ batch_record_cmp(const void *pa, const void *pb)
 		return a->relid < b->relid ? -1 : 1;
 	c = sequence_cmp(a->sequence_number, b->sequence_number);
 	return c != 0 ? c : a->position - b->position;
+}
+
+/* The same record twice in one batch (sorted): kept once, the first. */
+static int
+drop_repeats(BatchRecord *batch, int n)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < n; i++)
+		if (kept == 0 || batch[i].relid != batch[kept - 1].relid ||
+			sequence_cmp(batch[i].sequence_number, batch[kept - 1].sequence_number) != 0)
+			batch[kept++] = batch[i];
+	return kept;
 }
 
 /* The UTC hour a commit time is in (partitions are hourly, from the epoch). */
@@ -235,31 +247,28 @@ rtsync_retain(PG_FUNCTION_ARGS)
 		nbatch++;
 	}
 	qsort(batch, nbatch, sizeof(BatchRecord), batch_record_cmp);
+	nbatch = drop_repeats(batch, nbatch);
 
 	chunk_seqs = palloc(sizeof(Datum) * CHUNK_RECORDS);
 	chunk_created = palloc(sizeof(Datum) * CHUNK_RECORDS);
 	chunk_records = palloc(sizeof(Datum) * CHUNK_RECORDS);
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "rtsync retain chunk",
 									  ALLOCSET_DEFAULT_SIZES);
-	for (int start = 0; start < nbatch;)
+	for (int start = 0, len; start < nbatch; start += len)
 	{
 		Oid			relid = batch[start].relid;
 		TimestampTz hour = hour_of(DatumGetTimestampTz(created[batch[start].position]));
-		int			len = 0;
 		MemoryContext old;
 
-		while (start + len < nbatch && len < CHUNK_RECORDS)
+		for (len = 0; start + len < nbatch && len < CHUNK_RECORDS; len++)
 		{
 			const BatchRecord *r = &batch[start + len];
 
-			if (r->relid != relid ||
-				hour_of(DatumGetTimestampTz(created[r->position])) != hour ||
-				(len > 0 && sequence_cmp(r->sequence_number, batch[start + len - 1].sequence_number) == 0))
+			if (r->relid != relid || hour_of(DatumGetTimestampTz(created[r->position])) != hour)
 				break;
 			chunk_seqs[len] = PointerGetDatum(r->sequence_number);
 			chunk_created[len] = created[r->position];
 			chunk_records[len] = records[r->position];
-			len++;
 		}
 		make_partition(hour);
 		old = MemoryContextSwitchTo(chunk_cxt);
@@ -267,11 +276,6 @@ rtsync_retain(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_cxt);
 		kept += len;
-		start += len;
-		/* the same record twice in one batch: kept once */
-		while (start < nbatch && start > 0 && batch[start].relid == relid &&
-			   sequence_cmp(batch[start].sequence_number, batch[start - 1].sequence_number) == 0)
-			start++;
 	}
 	advance_kept(last);
 	SPI_finish();

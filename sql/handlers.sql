@@ -260,9 +260,9 @@ $$;
 
 /*
  * A batch of a handler's table's kept records after a position (through a
- * bound, if any), as the handler's role sees them (through rtsync.stream_record):
- * called through _call_as. args: relid, after, through,
- * limit, format, lanes, lane (the handler's lanes and this one). Answers
+ * bound, if any), as the handler's role sees them (rtsync.stream_record):
+ * called through _call_as. args: relid, after, through, limit, format,
+ * lanes, lane (the handler's lanes and this one). Answers
  * {"records": [{"seq", "created", "text"}], "more"}, each record's text as
  * kept (or rewritten in dynamodb format); a lane given none also gets
  * "scanned", the last of the other lanes' records after the position.
